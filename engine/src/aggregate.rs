@@ -1,0 +1,290 @@
+//! Aggregations over the rows of a set of groups (reference §1.6, SPEC §2.4).
+
+use crate::EngineError;
+use crate::frame::{BOOL_NULL, Col, Frame, NULL_CODE};
+use hashbrown::HashMap;
+use protocol::exact_sum::ExactSum;
+use protocol::result::{MeanAcc, Num, float_key};
+use protocol::{AggOptions, AggType, Aggregation, PartialAgg, PartialAggValue};
+use std::collections::BTreeMap;
+
+/// Maps the values of a key column to dense ids, row by row.
+enum KeyCoder<'a> {
+    Str {
+        codes: &'a [u32],
+        dict: &'a [String],
+    },
+    Bool {
+        values: &'a [u8],
+    },
+    Int {
+        values: &'a [i64],
+        valid: Option<&'a [bool]>,
+        ids: HashMap<i64, u32>,
+        keys: Vec<i64>,
+    },
+    Float {
+        values: &'a [f64],
+        ids: HashMap<u64, u32>,
+        keys: Vec<f64>,
+    },
+}
+
+impl<'a> KeyCoder<'a> {
+    fn new(col: &'a Col) -> Self {
+        match col {
+            Col::Str { codes, dict } => KeyCoder::Str { codes, dict },
+            Col::Bool { values } => KeyCoder::Bool { values },
+            Col::Int { values, valid } => KeyCoder::Int {
+                values,
+                valid: valid.as_deref(),
+                ids: HashMap::new(),
+                keys: Vec::new(),
+            },
+            Col::Float { values } => KeyCoder::Float {
+                values,
+                ids: HashMap::new(),
+                keys: Vec::new(),
+            },
+        }
+    }
+
+    #[inline]
+    fn id(&mut self, r: usize) -> Option<u32> {
+        match self {
+            KeyCoder::Str { codes, .. } => {
+                let c = codes[r];
+                (c != NULL_CODE).then_some(c)
+            }
+            KeyCoder::Bool { values } => {
+                let v = values[r];
+                (v != BOOL_NULL).then_some(u32::from(v))
+            }
+            KeyCoder::Int {
+                values,
+                valid,
+                ids,
+                keys,
+            } => {
+                if valid.is_some_and(|v| !v[r]) {
+                    return None;
+                }
+                let v = values[r];
+                Some(*ids.entry(v).or_insert_with(|| {
+                    keys.push(v);
+                    (keys.len() - 1) as u32
+                }))
+            }
+            KeyCoder::Float { values, ids, keys } => {
+                let v = values[r];
+                if v.is_nan() {
+                    return None;
+                }
+                let v = if v == 0.0 { 0.0 } else { v };
+                Some(*ids.entry(v.to_bits()).or_insert_with(|| {
+                    keys.push(v);
+                    (keys.len() - 1) as u32
+                }))
+            }
+        }
+    }
+
+    fn key(&self, id: u32) -> String {
+        match self {
+            KeyCoder::Str { dict, .. } => dict[id as usize].clone(),
+            KeyCoder::Bool { .. } => if id == 1 { "true" } else { "false" }.to_string(),
+            KeyCoder::Int { keys, .. } => keys[id as usize].to_string(),
+            KeyCoder::Float { keys, .. } => float_key(keys[id as usize]),
+        }
+    }
+}
+
+/// The numeric column summed by sumPerValue / meanPerValue.
+enum OtherCol<'a> {
+    Int {
+        values: &'a [i64],
+        valid: Option<&'a [bool]>,
+    },
+    Float {
+        values: &'a [f64],
+    },
+}
+
+fn other_column<'a>(frame: &'a Frame, spec: &Aggregation) -> Result<OtherCol<'a>, EngineError> {
+    let name = spec.other_column.as_deref().unwrap_or_default();
+    match frame.column(name)? {
+        Col::Int { values, valid } => Ok(OtherCol::Int {
+            values,
+            valid: valid.as_deref(),
+        }),
+        Col::Float { values } => Ok(OtherCol::Float { values }),
+        other => Err(EngineError::TypeMismatch {
+            column: name.to_string(),
+            found: other.type_name().to_string(),
+            usage: format!("as the summed column of '{}'", spec.agg_type.as_str()),
+        }),
+    }
+}
+
+fn grow<T: Clone>(v: &mut Vec<T>, id: usize, fill: T) {
+    if v.len() <= id {
+        v.resize(id + 1, fill);
+    }
+}
+
+fn count_non_null(col: &Col, ranges: &[(u32, u32)]) -> u64 {
+    let mut n = 0u64;
+    for &(lo, hi) in ranges {
+        let (lo, hi) = (lo as usize, hi as usize);
+        n += match col {
+            Col::Int { valid: None, .. } => (hi - lo) as u64,
+            Col::Int { valid: Some(v), .. } => v[lo..hi].iter().filter(|&&b| b).count() as u64,
+            Col::Float { values } => values[lo..hi].iter().filter(|x| !x.is_nan()).count() as u64,
+            Col::Bool { values } => {
+                values[lo..hi].iter().filter(|&&b| b != BOOL_NULL).count() as u64
+            }
+            Col::Str { codes, .. } => {
+                codes[lo..hi].iter().filter(|&&c| c != NULL_CODE).count() as u64
+            }
+        };
+    }
+    n
+}
+
+fn per_value(
+    frame: &Frame,
+    spec: &Aggregation,
+    ranges: &[(u32, u32)],
+) -> Result<PartialAggValue, EngineError> {
+    let col = frame.column(&spec.column)?;
+    let mut coder = KeyCoder::new(col);
+    let other = if spec.agg_type.needs_other_column() {
+        Some(other_column(frame, spec)?)
+    } else {
+        None
+    };
+    let mut rows: Vec<u64> = Vec::new();
+    let mut groups: Vec<u64> = Vec::new();
+    let mut last_group: Vec<u32> = Vec::new();
+    let mut isum: Vec<i128> = Vec::new();
+    let mut fsum: Vec<ExactSum> = Vec::new();
+    let mut ocount: Vec<u64> = Vec::new();
+    for (g, &(lo, hi)) in ranges.iter().enumerate() {
+        let stamp = g as u32 + 1;
+        for r in lo as usize..hi as usize {
+            let Some(id) = coder.id(r) else { continue };
+            let id = id as usize;
+            grow(&mut rows, id, 0);
+            rows[id] += 1;
+            match spec.agg_type {
+                AggType::GroupsPerValue => {
+                    grow(&mut groups, id, 0);
+                    grow(&mut last_group, id, 0);
+                    if last_group[id] != stamp {
+                        last_group[id] = stamp;
+                        groups[id] += 1;
+                    }
+                }
+                AggType::SumPerValue | AggType::MeanPerValue => match &other {
+                    Some(OtherCol::Int { values, valid }) => {
+                        grow(&mut isum, id, 0);
+                        grow(&mut ocount, id, 0);
+                        if valid.is_none_or(|v| v[r]) {
+                            isum[id] += i128::from(values[r]);
+                            ocount[id] += 1;
+                        }
+                    }
+                    Some(OtherCol::Float { values }) => {
+                        grow(&mut fsum, id, ExactSum::new());
+                        grow(&mut ocount, id, 0);
+                        let x = values[r];
+                        if !x.is_nan() {
+                            fsum[id].add(x);
+                            ocount[id] += 1;
+                        }
+                    }
+                    None => {}
+                },
+                AggType::CountPerValue | AggType::Count => {}
+            }
+        }
+    }
+    let observed = (0..rows.len()).filter(|&id| rows[id] > 0);
+    let is_int = matches!(other, Some(OtherCol::Int { .. }));
+    let sum_of = |id: usize| -> Num {
+        if is_int {
+            Num::Int(isum.get(id).copied().unwrap_or(0))
+        } else {
+            Num::Float(fsum.get(id).cloned().unwrap_or_default())
+        }
+    };
+    Ok(match spec.agg_type {
+        AggType::Count => unreachable_count(),
+        AggType::CountPerValue => PartialAggValue::Counts {
+            approximate: false,
+            entries: observed
+                .map(|id| (coder.key(id as u32), rows[id]))
+                .collect(),
+        },
+        AggType::GroupsPerValue => PartialAggValue::Counts {
+            approximate: false,
+            entries: observed
+                .map(|id| (coder.key(id as u32), groups[id]))
+                .collect(),
+        },
+        AggType::SumPerValue => PartialAggValue::Sums {
+            approximate: false,
+            entries: observed
+                .map(|id| (coder.key(id as u32), sum_of(id)))
+                .collect(),
+        },
+        AggType::MeanPerValue => PartialAggValue::Means {
+            approximate: false,
+            entries: observed
+                .filter(|&id| ocount.get(id).copied().unwrap_or(0) > 0)
+                .map(|id| {
+                    (
+                        coder.key(id as u32),
+                        MeanAcc {
+                            sum: sum_of(id),
+                            count: ocount[id],
+                        },
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
+        },
+    })
+}
+
+fn unreachable_count() -> PartialAggValue {
+    // `count` is handled by `aggregate` before calling `per_value`.
+    PartialAggValue::Count { count: 0 }
+}
+
+/// Computes each aggregation over all rows of the groups in `ranges`.
+pub(crate) fn aggregate(
+    frame: &Frame,
+    specs: &[Aggregation],
+    ranges: &[(u32, u32)],
+    opts: &AggOptions,
+) -> Result<Vec<PartialAgg>, EngineError> {
+    specs
+        .iter()
+        .map(|spec| {
+            let mut value = if spec.agg_type == AggType::Count {
+                PartialAggValue::Count {
+                    count: count_non_null(frame.column(&spec.column)?, ranges),
+                }
+            } else {
+                per_value(frame, spec, ranges)?
+            };
+            if let Some(top) = spec.top {
+                value.limit_for_part(top, opts);
+            }
+            Ok(PartialAgg {
+                spec: spec.clone(),
+                value,
+            })
+        })
+        .collect()
+}

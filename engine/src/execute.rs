@@ -1,0 +1,310 @@
+//! Query execution over a prepared [`Frame`] (SPEC §3): timeframe → conditions → relation →
+//! aggregations over all rows of matching groups → funnel.
+
+use crate::EngineError;
+use crate::aggregate::aggregate;
+use crate::frame::{Col, Frame, Timestamps};
+use crate::predicate::filter_set_mask;
+use crate::sequence::{SeqMatcher, SeqSpec, Ts};
+use protocol::exact_sum::ExactSum;
+use protocol::result::{PartialFunnel, PartialStep};
+use protocol::validate::{cmp_i128_f64, compare_numbers};
+use protocol::{
+    AggOptions, Condition, Literal, PartialResult, Query, Step, Target, TargetOp, Timeframe,
+};
+use std::cmp::Ordering;
+
+/// Engine settings that do not come from the query.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EngineOptions {
+    pub agg: AggOptions,
+}
+
+/// A timestamp type with exact comparison to query literals.
+trait TsExt: Ts {
+    fn cmp_literal(self, lit: &Literal) -> Option<Ordering>;
+}
+impl TsExt for i64 {
+    fn cmp_literal(self, lit: &Literal) -> Option<Ordering> {
+        compare_numbers(&Literal::Int(self), lit)
+    }
+}
+impl TsExt for f64 {
+    fn cmp_literal(self, lit: &Literal) -> Option<Ordering> {
+        compare_numbers(&Literal::Float(self), lit)
+    }
+}
+
+/// Runs a validated query on a prepared frame and returns the part's partial result.
+pub fn execute(
+    frame: &Frame,
+    query: &Query,
+    opts: &EngineOptions,
+) -> Result<PartialResult, EngineError> {
+    match &frame.ts {
+        Timestamps::Int(ts) => run(frame, ts, query, opts),
+        Timestamps::Float(ts) => run(frame, ts, query, opts),
+    }
+}
+
+/// The rows of each group inside the timeframe; groups with none are left out.
+fn active_ranges<T: TsExt>(frame: &Frame, ts: &[T], tf: Option<&Timeframe>) -> Vec<(u32, u32)> {
+    let starts = &frame.group_starts;
+    let n_groups = frame.n_groups();
+    let mut out = Vec::with_capacity(n_groups);
+    let (from, to) = match tf {
+        Some(t) => (t.from.as_ref(), t.to.as_ref()),
+        None => (None, None),
+    };
+    for g in 0..n_groups {
+        let (s, e) = (starts[g] as usize, starts[g + 1] as usize);
+        let run = &ts[s..e];
+        // Rows of a group are ordered by timestamp, so the timeframe is a sub-range.
+        let lo = from.map_or(0, |f| {
+            run.partition_point(|t| t.cmp_literal(f) == Some(Ordering::Less))
+        });
+        let hi = to.map_or(run.len(), |t| {
+            run.partition_point(|x| x.cmp_literal(t) == Some(Ordering::Less))
+        });
+        if lo < hi {
+            out.push(((s + lo) as u32, (s + hi) as u32));
+        }
+    }
+    out
+}
+
+fn sum_target_holds(sum: &SumAcc, op: TargetOp, value: &Literal) -> bool {
+    let ord = match sum {
+        SumAcc::Int(s) => match value {
+            Literal::Int(v) => Some(s.cmp(&i128::from(*v))),
+            Literal::UInt(v) => Some(s.cmp(&i128::from(*v))),
+            Literal::Float(v) => cmp_i128_f64(*s, *v),
+            _ => None,
+        },
+        SumAcc::Float(s) => {
+            let x = s.value();
+            match value {
+                Literal::Float(v) => x.partial_cmp(v),
+                Literal::Int(v) => cmp_i128_f64(i128::from(*v), x).map(Ordering::reverse),
+                Literal::UInt(v) => cmp_i128_f64(i128::from(*v), x).map(Ordering::reverse),
+                _ => None,
+            }
+        }
+    };
+    ord.is_some_and(|o| op.holds(o))
+}
+
+enum SumAcc {
+    Int(i128),
+    Float(ExactSum),
+}
+
+/// Per active group: whether the condition holds.
+fn eval_condition<T: TsExt>(
+    frame: &Frame,
+    ts: &[T],
+    cond: &Condition,
+    ranges: &[(u32, u32)],
+) -> Result<Vec<bool>, EngineError> {
+    match cond {
+        Condition::Filter {
+            filters,
+            target,
+            include_zero,
+            ..
+        } => {
+            let mask = filter_set_mask(frame, filters)?;
+            match target {
+                Target::Count { op, value } => {
+                    let zero_ok = *include_zero && op.holds(0u64.cmp(value));
+                    Ok(ranges
+                        .iter()
+                        .map(|&(lo, hi)| {
+                            let n = mask[lo as usize..hi as usize]
+                                .iter()
+                                .map(|&b| u64::from(b))
+                                .sum::<u64>();
+                            if n == 0 {
+                                zero_ok
+                            } else {
+                                op.holds(n.cmp(value))
+                            }
+                        })
+                        .collect())
+                }
+                Target::Sum { column, op, value } => {
+                    let col = frame.column(column)?;
+                    ranges
+                        .iter()
+                        .map(|&(lo, hi)| {
+                            let rows = (lo as usize..hi as usize).filter(|&r| mask[r]);
+                            let mut any = false;
+                            let acc = match col {
+                                Col::Int { values, valid } => {
+                                    let mut s = 0i128;
+                                    for r in rows {
+                                        any = true;
+                                        if valid.as_ref().is_none_or(|v| v[r]) {
+                                            s += i128::from(values[r]);
+                                        }
+                                    }
+                                    SumAcc::Int(s)
+                                }
+                                Col::Float { values } => {
+                                    let mut s = ExactSum::new();
+                                    for r in rows {
+                                        any = true;
+                                        if !values[r].is_nan() {
+                                            s.add(values[r]);
+                                        }
+                                    }
+                                    SumAcc::Float(s)
+                                }
+                                other => {
+                                    return Err(EngineError::TypeMismatch {
+                                        column: column.clone(),
+                                        found: other.type_name().to_string(),
+                                        usage: "as a sum target".to_string(),
+                                    });
+                                }
+                            };
+                            Ok(any && sum_target_holds(&acc, *op, value))
+                        })
+                        .collect()
+                }
+            }
+        }
+        Condition::Sequence {
+            steps,
+            max_duration,
+            ..
+        } => {
+            let masks = step_masks(frame, steps)?;
+            let spec = seq_spec(&masks, steps, max_duration.as_ref());
+            let mut m = SeqMatcher::new();
+            let mut buf = Vec::new();
+            Ok(ranges
+                .iter()
+                .map(|&(lo, hi)| m.matches(&spec, ts, lo as usize, hi as usize, &mut buf))
+                .collect())
+        }
+    }
+}
+
+fn step_masks(frame: &Frame, steps: &[Step]) -> Result<Vec<Vec<bool>>, EngineError> {
+    steps
+        .iter()
+        .map(|s| filter_set_mask(frame, &s.filters))
+        .collect()
+}
+
+fn seq_spec<'a>(
+    masks: &'a [Vec<bool>],
+    steps: &[Step],
+    window: Option<&'a Literal>,
+) -> SeqSpec<'a> {
+    SeqSpec {
+        masks: masks.iter().map(Vec::as_slice).collect(),
+        row_found: steps.iter().map(|s| s.row_found).collect(),
+        window,
+    }
+}
+
+fn n_rows(ranges: &[(u32, u32)]) -> u64 {
+    ranges.iter().map(|&(lo, hi)| u64::from(hi - lo)).sum()
+}
+
+fn run<T: TsExt>(
+    frame: &Frame,
+    ts: &[T],
+    query: &Query,
+    opts: &EngineOptions,
+) -> Result<PartialResult, EngineError> {
+    let ranges = active_ranges(frame, ts, query.timeframe.as_ref());
+    let conditions = query.conditions();
+    let selected: Vec<(u32, u32)> = if conditions.is_empty() {
+        ranges.clone()
+    } else {
+        let results: Vec<Vec<bool>> = conditions
+            .iter()
+            .map(|c| eval_condition(frame, ts, c, &ranges))
+            .collect::<Result<_, _>>()?;
+        let expr = query
+            .query
+            .as_ref()
+            .and_then(|q| q.relation_expr.as_ref())
+            .ok_or_else(|| EngineError::Internal("conditions without a parsed relation".into()))?;
+        if expr.used_conditions().iter().any(|&i| i >= results.len()) {
+            return Err(EngineError::Internal(
+                "relation refers to a missing condition".into(),
+            ));
+        }
+        ranges
+            .iter()
+            .enumerate()
+            .filter(|(g, _)| expr.eval(&|i| results[i][*g]))
+            .map(|(_, r)| *r)
+            .collect()
+    };
+    let aggregations = query
+        .aggregations()
+        .map(|a| aggregate(frame, a, &selected, &opts.agg))
+        .transpose()?;
+    let funnel = match &query.funnel {
+        None => None,
+        Some(f) => {
+            let masks = step_masks(frame, &f.sequence)?;
+            let spec = seq_spec(&masks, &f.sequence, f.max_duration.as_ref());
+            let n = f.sequence.len();
+            let mut per_step: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n];
+            let mut matcher = SeqMatcher::new();
+            let mut prefix_ok = vec![false; n];
+            for &(lo, hi) in &selected {
+                matcher.run(&spec, ts, lo as usize, hi as usize, &mut prefix_ok);
+                for (k, &ok) in prefix_ok.iter().enumerate() {
+                    if ok {
+                        per_step[k].push((lo, hi));
+                    }
+                }
+            }
+            let sequence = per_step
+                .iter()
+                .map(|sel| {
+                    Ok(PartialStep {
+                        matching_groups: sel.len() as u64,
+                        matching_group_rows: n_rows(sel),
+                        aggregations: f
+                            .step_aggregations
+                            .as_ref()
+                            .map(|a| aggregate(frame, a, sel, &opts.agg))
+                            .transpose()?,
+                    })
+                })
+                .collect::<Result<Vec<_>, EngineError>>()?;
+            let end_aggregations = f
+                .end_aggregations
+                .as_ref()
+                .map(|a| {
+                    aggregate(
+                        frame,
+                        a,
+                        per_step.last().map(Vec::as_slice).unwrap_or(&[]),
+                        &opts.agg,
+                    )
+                })
+                .transpose()?;
+            Some(PartialFunnel {
+                sequence,
+                end_aggregations,
+            })
+        }
+    };
+    Ok(PartialResult {
+        matching_groups: selected.len() as u64,
+        matching_group_rows: n_rows(&selected),
+        aggregations,
+        funnel,
+        scanned_rows: n_rows(&ranges),
+        scanned_groups: ranges.len() as u64,
+    })
+}

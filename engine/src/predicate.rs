@@ -1,0 +1,185 @@
+//! Row filters → byte masks over all rows of a frame (SPEC §2.1 operators and null semantics).
+
+use crate::EngineError;
+use crate::frame::{BOOL_NULL, Col, Frame, NULL_CODE};
+use protocol::validate::{REGEX_SIZE_LIMIT, cmp_i128_f64};
+use protocol::{Filter, FilterSet, Literal, Op};
+use std::cmp::Ordering;
+
+fn mismatch(f: &Filter, col: &Col) -> EngineError {
+    EngineError::TypeMismatch {
+        column: f.column.clone(),
+        found: col.type_name().to_string(),
+        usage: format!("with operator '{}' and value {}", f.op.as_str(), f.value),
+    }
+}
+
+/// Whether `ord` (column value compared to the filter value) satisfies an ordering operator.
+#[inline]
+fn holds(op: Op, ord: Ordering) -> bool {
+    match op {
+        Op::Eq => ord == Ordering::Equal,
+        Op::Ne => ord != Ordering::Equal,
+        Op::Gt => ord == Ordering::Greater,
+        Op::Ge => ord != Ordering::Less,
+        Op::Lt => ord == Ordering::Less,
+        Op::Le => ord != Ordering::Greater,
+        _ => false,
+    }
+}
+
+#[inline]
+fn cmp_op<T: PartialOrd + Copy>(op: Op, x: T, v: T) -> bool {
+    match op {
+        Op::Eq => x == v,
+        Op::Ne => x != v,
+        Op::Gt => x > v,
+        Op::Ge => x >= v,
+        Op::Lt => x < v,
+        Op::Le => x <= v,
+        _ => false,
+    }
+}
+
+/// Writes `out[i] = pred(i)` (for AND-combination the caller intersects masks).
+fn fill(out: &mut [bool], pred: impl Fn(usize) -> bool) {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = pred(i);
+    }
+}
+
+/// Evaluates one filter over every row of the frame.
+pub(crate) fn filter_mask(frame: &Frame, f: &Filter) -> Result<Vec<bool>, EngineError> {
+    let col = frame.column(&f.column)?;
+    let mut out = vec![false; frame.n_rows];
+    let op = f.op;
+    match col {
+        Col::Int { values, valid } => {
+            if op.is_string_only() {
+                return Err(mismatch(f, col));
+            }
+            let null_result = op.matches_null();
+            match &f.value {
+                Literal::Int(v) => {
+                    let v = *v;
+                    fill(&mut out, |i| cmp_op(op, values[i], v));
+                }
+                Literal::UInt(u) => {
+                    // Above i64::MAX: every value compares Less.
+                    let _ = u;
+                    let r = holds(op, Ordering::Less);
+                    fill(&mut out, |_| r);
+                }
+                Literal::Float(x) => {
+                    let x = *x;
+                    fill(&mut out, |i| {
+                        cmp_i128_f64(i128::from(values[i]), x).is_some_and(|o| holds(op, o))
+                    });
+                }
+                _ => return Err(mismatch(f, col)),
+            }
+            if let Some(valid) = valid {
+                for (o, &ok) in out.iter_mut().zip(valid) {
+                    if !ok {
+                        *o = null_result;
+                    }
+                }
+            }
+        }
+        Col::Float { values } => {
+            if op.is_string_only() {
+                return Err(mismatch(f, col));
+            }
+            let null_result = op.matches_null();
+            let exact_f64 = match &f.value {
+                Literal::Float(x) => Some(*x),
+                Literal::Int(i) if (*i as f64) as i64 == *i && i.unsigned_abs() <= 1 << 53 => {
+                    Some(*i as f64)
+                }
+                Literal::Int(_) | Literal::UInt(_) => None,
+                _ => return Err(mismatch(f, col)),
+            };
+            match exact_f64 {
+                Some(v) => fill(&mut out, |i| {
+                    let x = values[i];
+                    if x.is_nan() {
+                        null_result
+                    } else {
+                        cmp_op(op, x, v)
+                    }
+                }),
+                None => {
+                    let v: i128 = match &f.value {
+                        Literal::Int(i) => i128::from(*i),
+                        Literal::UInt(u) => i128::from(*u),
+                        _ => 0,
+                    };
+                    fill(&mut out, |i| match cmp_i128_f64(v, values[i]) {
+                        None => null_result,
+                        Some(o) => holds(op, o.reverse()),
+                    });
+                }
+            }
+        }
+        Col::Bool { values } => {
+            let Literal::Bool(b) = f.value else {
+                return Err(mismatch(f, col));
+            };
+            let b = u8::from(b);
+            match op {
+                Op::Eq => fill(&mut out, |i| values[i] == b),
+                Op::Ne => fill(&mut out, |i| values[i] != b), // nulls (2) match `!=`
+                _ => return Err(mismatch(f, col)),
+            }
+        }
+        Col::Str { codes, dict } => {
+            let Literal::Str(v) = &f.value else {
+                return Err(mismatch(f, col));
+            };
+            let per_code: Vec<bool> = match op {
+                Op::Eq => dict.iter().map(|s| s == v).collect(),
+                Op::Ne => dict.iter().map(|s| s != v).collect(),
+                Op::Contains => dict.iter().map(|s| s.contains(v.as_str())).collect(),
+                Op::NotContains => dict.iter().map(|s| !s.contains(v.as_str())).collect(),
+                Op::Regex => {
+                    let re = regex::RegexBuilder::new(v)
+                        .size_limit(REGEX_SIZE_LIMIT)
+                        .build()
+                        .map_err(|e| EngineError::TypeMismatch {
+                            column: f.column.clone(),
+                            found: "STRING".into(),
+                            usage: format!("with invalid regex: {e}"),
+                        })?;
+                    dict.iter().map(|s| re.is_match(s)).collect()
+                }
+                _ => return Err(mismatch(f, col)),
+            };
+            let null_result = op.matches_null();
+            fill(&mut out, |i| {
+                let c = codes[i];
+                if c == NULL_CODE {
+                    null_result
+                } else {
+                    per_code[c as usize]
+                }
+            });
+        }
+    }
+    let _ = BOOL_NULL;
+    Ok(out)
+}
+
+/// Evaluates a filter set (AND, or OR for translated seed `mfilter |`) over every row.
+pub(crate) fn filter_set_mask(frame: &Frame, fs: &FilterSet) -> Result<Vec<bool>, EngineError> {
+    let filters = fs.filters();
+    let mut mask = filter_mask(frame, &filters[0])?;
+    for f in &filters[1..] {
+        let m = filter_mask(frame, f)?;
+        if fs.is_any() {
+            mask.iter_mut().zip(&m).for_each(|(a, b)| *a |= *b);
+        } else {
+            mask.iter_mut().zip(&m).for_each(|(a, b)| *a &= *b);
+        }
+    }
+    Ok(mask)
+}

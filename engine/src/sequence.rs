@@ -1,0 +1,221 @@
+//! Sequence matching per group (SPEC §2.3): strictly increasing timestamps over the positive
+//! steps, `rowFound: false` steps as "no such row in the open interval between the neighbouring
+//! positive steps", and an existential, inclusive `maxDuration` window.
+//!
+//! Without negative steps or a window the greedy earliest match is exact and runs in one scan.
+//! Otherwise an exact DP runs over the positive steps: for a candidate row `u` of step j+1 the
+//! best predecessor is the latest reachable row `t` of step j with `ts(t) < ts(u)`, valid iff no
+//! negative row lies strictly between them (`t >= pn(u)`, the last negative timestamp before
+//! `u`). Each reachable row keeps the latest start of any chain ending at it; that start is
+//! non-decreasing in the row's timestamp, so the latest predecessor is also the one with the
+//! latest start, and `ts(u) − start(u)` is the shortest chain ending at `u`.
+
+use protocol::Literal;
+use protocol::validate::cmp_i128_f64;
+use std::cmp::Ordering;
+
+/// A timestamp type the matcher works on.
+pub(crate) trait Ts: Copy + PartialOrd + std::fmt::Debug {
+    /// Whether `last - first <= window` (exactly for integers).
+    fn within(first: Self, last: Self, window: &Literal) -> bool;
+}
+
+impl Ts for i64 {
+    fn within(first: i64, last: i64, window: &Literal) -> bool {
+        let d = i128::from(last) - i128::from(first);
+        match window {
+            Literal::Int(w) => d <= i128::from(*w),
+            Literal::UInt(w) => d <= i128::from(*w),
+            Literal::Float(w) => cmp_i128_f64(d, *w) != Some(Ordering::Greater),
+            _ => true,
+        }
+    }
+}
+
+impl Ts for f64 {
+    fn within(first: f64, last: f64, window: &Literal) -> bool {
+        let d = last - first;
+        match window {
+            Literal::Float(w) => d <= *w,
+            Literal::Int(w) => cmp_i128_f64(i128::from(*w), d).is_some_and(|o| o != Ordering::Less),
+            Literal::UInt(w) => {
+                cmp_i128_f64(i128::from(*w), d).is_some_and(|o| o != Ordering::Less)
+            }
+            _ => true,
+        }
+    }
+}
+
+/// A sequence's steps as row masks over the frame.
+pub(crate) struct SeqSpec<'a> {
+    pub masks: Vec<&'a [bool]>,
+    pub row_found: Vec<bool>,
+    pub window: Option<&'a Literal>,
+}
+
+impl SeqSpec<'_> {
+    fn is_plain(&self) -> bool {
+        self.window.is_none() && self.row_found.iter().all(|&p| p)
+    }
+    pub fn n_steps(&self) -> usize {
+        self.masks.len()
+    }
+}
+
+/// Reusable buffers for matching one group after another.
+pub(crate) struct SeqMatcher<T> {
+    reach: Vec<(T, T)>,
+    next: Vec<(T, T)>,
+}
+
+impl<T: Ts> SeqMatcher<T> {
+    pub fn new() -> Self {
+        SeqMatcher {
+            reach: Vec::new(),
+            next: Vec::new(),
+        }
+    }
+
+    /// For the group rows `lo..hi` (ordered by timestamp), sets `prefix_ok[k]` to whether steps
+    /// `0..=k` match as a sequence of their own, for every k.
+    pub fn run(
+        &mut self,
+        spec: &SeqSpec<'_>,
+        ts: &[T],
+        lo: usize,
+        hi: usize,
+        prefix_ok: &mut [bool],
+    ) {
+        if spec.is_plain() {
+            greedy(spec, ts, lo, hi, prefix_ok);
+        } else {
+            self.exact(spec, ts, lo, hi, prefix_ok);
+        }
+    }
+
+    /// Whether the whole sequence matches.
+    pub fn matches(
+        &mut self,
+        spec: &SeqSpec<'_>,
+        ts: &[T],
+        lo: usize,
+        hi: usize,
+        buf: &mut Vec<bool>,
+    ) -> bool {
+        buf.clear();
+        buf.resize(spec.n_steps(), false);
+        self.run(spec, ts, lo, hi, buf);
+        buf.last().copied().unwrap_or(false)
+    }
+
+    fn exact(
+        &mut self,
+        spec: &SeqSpec<'_>,
+        ts: &[T],
+        lo: usize,
+        hi: usize,
+        prefix_ok: &mut [bool],
+    ) {
+        let n = spec.n_steps();
+        let masks = &spec.masks;
+        let fits = |first: T, last: T| spec.window.is_none_or(|w| T::within(first, last, w));
+        // Leading negative steps: prefixes made only of them match iff no row matches any.
+        let first_pos = spec.row_found.iter().position(|&p| p).unwrap_or(n);
+        let mut lead_min: Option<T> = None;
+        for k in 0..first_pos {
+            let first_match = (lo..hi).find(|&r| masks[k][r]).map(|r| ts[r]);
+            if let Some(t) = first_match
+                && lead_min.is_none_or(|m| t < m)
+            {
+                lead_min = Some(t);
+            }
+            prefix_ok[k] = lead_min.is_none();
+        }
+        if first_pos == n {
+            return;
+        }
+        // Step `first_pos`: every matching row not after the first leading-negative row.
+        self.reach.clear();
+        for r in lo..hi {
+            let t = ts[r];
+            if masks[first_pos][r]
+                && lead_min.is_none_or(|m| t <= m)
+                && self.reach.last().is_none_or(|l| l.0 < t)
+            {
+                self.reach.push((t, t));
+            }
+        }
+        let mut cur = first_pos;
+        loop {
+            prefix_ok[cur] = self.reach.iter().any(|&(t, s)| fits(s, t));
+            // Negative steps after `cur` are trailing for the prefixes that end on them.
+            let mut k = cur + 1;
+            let mut trailing_max: Option<T> = None;
+            while k < n && !spec.row_found[k] {
+                if let Some(r) = (lo..hi).rev().find(|&r| masks[k][r])
+                    && trailing_max.is_none_or(|m| ts[r] > m)
+                {
+                    trailing_max = Some(ts[r]);
+                }
+                prefix_ok[k] = self
+                    .reach
+                    .iter()
+                    .any(|&(t, s)| fits(s, t) && trailing_max.is_none_or(|m| t >= m));
+                k += 1;
+            }
+            if k == n {
+                return;
+            }
+            // Advance to positive step k, with negatives cur+1..k between.
+            let negs = cur + 1..k;
+            self.next.clear();
+            let (mut p, mut q) = (0usize, lo);
+            let mut pn: Option<T> = None;
+            for r in lo..hi {
+                if !masks[k][r] {
+                    continue;
+                }
+                let u = ts[r];
+                if self.next.last().is_some_and(|l| l.0 == u) {
+                    continue;
+                }
+                while p < self.reach.len() && self.reach[p].0 < u {
+                    p += 1;
+                }
+                while q < hi && ts[q] < u {
+                    if negs.clone().any(|j| masks[j][q]) {
+                        pn = Some(ts[q]);
+                    }
+                    q += 1;
+                }
+                if p > 0 {
+                    let (t, s) = self.reach[p - 1];
+                    if pn.is_none_or(|n| t >= n) {
+                        self.next.push((u, s));
+                    }
+                }
+            }
+            std::mem::swap(&mut self.reach, &mut self.next);
+            cur = k;
+        }
+    }
+}
+
+/// Greedy earliest match: exact when there are no negative steps and no window.
+fn greedy<T: Ts>(spec: &SeqSpec<'_>, ts: &[T], lo: usize, hi: usize, prefix_ok: &mut [bool]) {
+    let n = spec.n_steps();
+    let mut state = 0usize;
+    let mut last: Option<T> = None;
+    for r in lo..hi {
+        if state == n {
+            break;
+        }
+        if spec.masks[state][r] && last.is_none_or(|l| ts[r] > l) {
+            last = Some(ts[r]);
+            state += 1;
+        }
+    }
+    for (k, ok) in prefix_ok.iter_mut().enumerate() {
+        *ok = k < state;
+    }
+}

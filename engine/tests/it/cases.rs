@@ -1,0 +1,142 @@
+//! Data-driven engine cases: `engine/tests/cases/*.json`. Each case runs a query on a small
+//! inline dataset; the result must match the hand-checked `expect` (a subset of the result)
+//! and the brute-force reference evaluator (the whole result).
+
+use crate::data::TestData;
+use crate::{engine_json, reference, run_part, validate};
+use engine::EngineOptions;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// `expected` is contained in `actual`: objects by key, arrays element-wise (same length).
+fn contains(actual: &Value, expected: &Value, path: &str, errs: &mut Vec<String>) {
+    match (actual, expected) {
+        (Value::Object(a), Value::Object(e)) => {
+            for (k, ev) in e {
+                match a.get(k) {
+                    Some(av) => contains(av, ev, &format!("{path}.{k}"), errs),
+                    None => errs.push(format!("{path}.{k}: missing")),
+                }
+            }
+            // Order of keys matters for top-N maps: check it when all keys are given.
+            if e.len() == a.len() && e.keys().ne(a.keys()) && path.ends_with(".value") {
+                errs.push(format!(
+                    "{path}: key order {:?} != expected {:?}",
+                    a.keys().collect::<Vec<_>>(),
+                    e.keys().collect::<Vec<_>>()
+                ));
+            }
+        }
+        (Value::Array(a), Value::Array(e)) => {
+            if a.len() != e.len() {
+                errs.push(format!("{path}: {} items, expected {}", a.len(), e.len()));
+            } else {
+                for (i, (av, ev)) in a.iter().zip(e).enumerate() {
+                    contains(av, ev, &format!("{path}[{i}]"), errs);
+                }
+            }
+        }
+        (Value::Number(a), Value::Number(e)) => {
+            if a.as_f64() != e.as_f64() {
+                errs.push(format!("{path}: {a} != expected {e}"));
+            }
+        }
+        (a, e) => {
+            if a != e {
+                errs.push(format!("{path}: {a} != expected {e}"));
+            }
+        }
+    }
+}
+
+fn load_datasets(file: &Value) -> BTreeMap<String, TestData> {
+    file["datasets"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(name, d)| {
+                    let td = TestData::from_json(
+                        d["group"].as_str().unwrap_or("id"),
+                        d["ts"].as_str().unwrap_or("ts"),
+                        &d["columns"],
+                        d.get("types"),
+                    );
+                    (name.clone(), td)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn run_case_file(path: &Path) -> (usize, Vec<String>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let file: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let datasets = load_datasets(&file);
+    let mut failures = Vec::new();
+    let cases = file["cases"].as_array().expect("cases array");
+    for case in cases {
+        let name = case["name"].as_str().unwrap_or("?");
+        let data = &datasets[case["data"].as_str().expect("case data")];
+        let q = validate(&case["query"]);
+        if let Some(err) = case.get("error").and_then(Value::as_str) {
+            match run_part(data, &q, &EngineOptions::default()) {
+                Ok(_) => failures.push(format!("{name}: expected engine error containing {err:?}")),
+                Err(e) if !e.to_string().contains(err) => {
+                    failures.push(format!("{name}: error {e} lacks {err:?}"))
+                }
+                Err(_) => {}
+            }
+            continue;
+        }
+        let actual = engine_json(data, &q);
+        let mut errs = Vec::new();
+        if let Some(expect) = case.get("expect") {
+            contains(&actual, expect, "", &mut errs);
+        }
+        if case.get("reference") != Some(&Value::Bool(false)) {
+            let want = reference::run(data, &q.query);
+            if serde_json::to_string(&actual).unwrap() != serde_json::to_string(&want).unwrap() {
+                errs.push(format!(
+                    "differs from reference:\n  engine:    {actual}\n  reference: {want}"
+                ));
+            }
+        }
+        for e in errs {
+            failures.push(format!("{name}: {e}"));
+        }
+    }
+    (cases.len(), failures)
+}
+
+#[test]
+fn data_driven_cases() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut total = 0;
+    let mut failures = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "json"))
+    {
+        let (n, errs) = run_case_file(f);
+        total += n;
+        failures.extend(
+            errs.into_iter()
+                .map(|e| format!("{}: {e}", f.file_name().unwrap().to_string_lossy())),
+        );
+    }
+    assert!(total >= 100, "expected at least 100 cases, found {total}");
+    assert!(
+        failures.is_empty(),
+        "{} of {total} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    eprintln!("{total} data-driven engine cases passed");
+}

@@ -1,0 +1,388 @@
+//! A brute-force, row-by-row reference evaluator of SPEC §2–3, written independently of the
+//! engine's kernels: no sorting tricks, no masks, exhaustive search over step assignments for
+//! sequences. Slow by design; used on small data only.
+
+use crate::data::{TestData, V};
+use protocol::{
+    AggType, Aggregation, Condition, Filter, FilterSet, Literal, Op, Query, Step, Target, TargetOp,
+};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+fn lit_f64(l: &Literal) -> f64 {
+    match l {
+        Literal::Int(i) => *i as f64,
+        Literal::UInt(u) => *u as f64,
+        Literal::Float(f) => *f,
+        _ => f64::NAN,
+    }
+}
+
+fn num_of(v: &V) -> Option<f64> {
+    match v {
+        V::Int(i) => Some(*i as f64),
+        V::Float(f) if !f.is_nan() => Some(*f),
+        _ => None,
+    }
+}
+
+fn ordered(op: Op, a: f64, b: f64) -> bool {
+    match op {
+        Op::Eq => a == b,
+        Op::Ne => a != b,
+        Op::Gt => a > b,
+        Op::Ge => a >= b,
+        Op::Lt => a < b,
+        Op::Le => a <= b,
+        _ => false,
+    }
+}
+
+pub fn filter_row(d: &TestData, row: usize, f: &Filter) -> bool {
+    let v = d.value(&f.column, row);
+    let is_null = matches!(v, V::Null) || matches!(v, V::Float(x) if x.is_nan());
+    if is_null {
+        return f.op == Op::Ne || f.op == Op::NotContains;
+    }
+    match (v, &f.value) {
+        (V::Str(s), Literal::Str(t)) => match f.op {
+            Op::Eq => s == t,
+            Op::Ne => s != t,
+            Op::Contains => s.contains(t.as_str()),
+            Op::NotContains => !s.contains(t.as_str()),
+            Op::Regex => regex::Regex::new(t).unwrap().is_match(s),
+            _ => panic!("bad string op"),
+        },
+        (V::Bool(b), Literal::Bool(t)) => match f.op {
+            Op::Eq => b == t,
+            Op::Ne => b != t,
+            _ => panic!("bad bool op"),
+        },
+        (v, l) => ordered(f.op, num_of(v).unwrap(), lit_f64(l)),
+    }
+}
+
+fn filters_row(d: &TestData, row: usize, fs: &FilterSet) -> bool {
+    let mut it = fs.filters().iter().map(|f| filter_row(d, row, f));
+    if fs.is_any() {
+        it.any(|b| b)
+    } else {
+        it.all(|b| b)
+    }
+}
+
+fn target_holds(op: TargetOp, actual: f64, expected: f64) -> bool {
+    match op {
+        TargetOp::Eq => actual == expected,
+        TargetOp::Ne => actual != expected,
+        TargetOp::Gt => actual > expected,
+        TargetOp::Ge => actual >= expected,
+        TargetOp::Lt => actual < expected,
+        TargetOp::Le => actual <= expected,
+    }
+}
+
+fn ts_of(d: &TestData, row: usize) -> f64 {
+    num_of(d.value(&d.ts, row)).expect("numeric timestamp")
+}
+
+/// Exhaustive check of a sequence on one group's rows (SPEC §2.3).
+pub fn sequence_matches(
+    d: &TestData,
+    rows: &[usize],
+    steps: &[Step],
+    window: Option<&Literal>,
+) -> bool {
+    let positives: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].row_found).collect();
+    let matching = |k: usize| -> Vec<usize> {
+        rows.iter()
+            .copied()
+            .filter(|&r| filters_row(d, r, &steps[k].filters))
+            .collect()
+    };
+    if positives.is_empty() {
+        return (0..steps.len()).all(|k| matching(k).is_empty());
+    }
+    // Try every assignment of rows to positive steps with strictly increasing timestamps.
+    fn search(
+        d: &TestData,
+        steps: &[Step],
+        positives: &[usize],
+        cands: &[Vec<f64>],
+        chosen: &mut Vec<f64>,
+        window: Option<&Literal>,
+        negs: &dyn Fn(usize) -> Vec<f64>,
+    ) -> bool {
+        let j = chosen.len();
+        if j == positives.len() {
+            let first = chosen[0];
+            let last = *chosen.last().unwrap();
+            if let Some(w) = window
+                && last - first > lit_f64(w)
+            {
+                return false;
+            }
+            // Negative steps: none of their rows strictly inside the interval of neighbours.
+            for k in 0..steps.len() {
+                if steps[k].row_found {
+                    continue;
+                }
+                let before = positives.iter().rposition(|&p| p < k).map(|i| chosen[i]);
+                let after = positives.iter().position(|&p| p > k).map(|i| chosen[i]);
+                let bad = negs(k)
+                    .into_iter()
+                    .any(|t| before.is_none_or(|b| t > b) && after.is_none_or(|a| t < a));
+                if bad {
+                    return false;
+                }
+            }
+            return true;
+        }
+        for &t in &cands[j] {
+            if chosen.last().is_none_or(|&p| t > p) {
+                chosen.push(t);
+                if search(d, steps, positives, cands, chosen, window, negs) {
+                    return true;
+                }
+                chosen.pop();
+            }
+        }
+        false
+    }
+    let cands: Vec<Vec<f64>> = positives
+        .iter()
+        .map(|&k| matching(k).into_iter().map(|r| ts_of(d, r)).collect())
+        .collect();
+    let negs = |k: usize| -> Vec<f64> { matching(k).into_iter().map(|r| ts_of(d, r)).collect() };
+    search(d, steps, &positives, &cands, &mut Vec::new(), window, &negs)
+}
+
+fn cond_matches(d: &TestData, rows: &[usize], c: &Condition) -> bool {
+    match c {
+        Condition::Filter {
+            filters,
+            target,
+            include_zero,
+            ..
+        } => {
+            let hits: Vec<usize> = rows
+                .iter()
+                .copied()
+                .filter(|&r| filters_row(d, r, filters))
+                .collect();
+            match target {
+                Target::Count { op, value } => {
+                    if hits.is_empty() {
+                        *include_zero && target_holds(*op, 0.0, *value as f64)
+                    } else {
+                        target_holds(*op, hits.len() as f64, *value as f64)
+                    }
+                }
+                Target::Sum { column, op, value } => {
+                    if hits.is_empty() {
+                        return false;
+                    }
+                    let s: f64 = hits
+                        .iter()
+                        .filter_map(|&r| num_of(d.value(column, r)))
+                        .sum();
+                    target_holds(*op, s, lit_f64(value))
+                }
+            }
+        }
+        Condition::Sequence {
+            steps,
+            max_duration,
+            ..
+        } => sequence_matches(d, rows, steps, max_duration.as_ref()),
+    }
+}
+
+fn key_of(v: &V) -> Option<String> {
+    match v {
+        V::Null => None,
+        V::Int(i) => Some(i.to_string()),
+        V::Float(f) if f.is_nan() => None,
+        V::Float(f) => Some(protocol::result::float_key(*f)),
+        V::Bool(b) => Some(b.to_string()),
+        V::Str(s) => Some(s.clone()),
+    }
+}
+
+fn num_json(x: f64, is_int: bool) -> Value {
+    if is_int { json!(x as i64) } else { json!(x) }
+}
+
+fn top_sorted<T: Clone>(
+    m: &BTreeMap<String, T>,
+    score: impl Fn(&T) -> f64,
+    top: u32,
+) -> Vec<(String, T)> {
+    let mut v: Vec<(String, T)> = m.iter().map(|(k, x)| (k.clone(), x.clone())).collect();
+    v.sort_by(|a, b| {
+        score(&b.1)
+            .partial_cmp(&score(&a.1))
+            .unwrap()
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    v.truncate(top as usize);
+    v
+}
+
+fn aggregation(d: &TestData, groups: &[(String, Vec<usize>)], a: &Aggregation) -> Value {
+    let rows: Vec<(usize, usize)> = groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, (_, rs))| rs.iter().map(move |&r| (g, r)))
+        .collect();
+    let value = match a.agg_type {
+        AggType::Count => json!(
+            rows.iter()
+                .filter(|&&(_, r)| key_of(d.value(&a.column, r)).is_some())
+                .count()
+        ),
+        AggType::CountPerValue | AggType::GroupsPerValue => {
+            let mut m: BTreeMap<String, std::collections::BTreeSet<usize>> = BTreeMap::new();
+            let mut c: BTreeMap<String, f64> = BTreeMap::new();
+            for &(g, r) in &rows {
+                if let Some(k) = key_of(d.value(&a.column, r)) {
+                    m.entry(k.clone()).or_default().insert(g);
+                    *c.entry(k).or_default() += 1.0;
+                }
+            }
+            let counts: BTreeMap<String, f64> = if a.agg_type == AggType::GroupsPerValue {
+                m.into_iter().map(|(k, s)| (k, s.len() as f64)).collect()
+            } else {
+                c
+            };
+            let mut out = Map::new();
+            for (k, v) in top_sorted(&counts, |x| *x, a.top.unwrap()) {
+                out.insert(k, json!(v as u64));
+            }
+            Value::Object(out)
+        }
+        AggType::SumPerValue | AggType::MeanPerValue => {
+            let other = a.other_column.as_deref().unwrap();
+            let is_int = d.columns.iter().any(|c| {
+                c.0 == other && matches!(c.1, crate::data::Ty::Int | crate::data::Ty::UInt32)
+            });
+            let mut m: BTreeMap<String, (f64, u64)> = BTreeMap::new();
+            for &(_, r) in &rows {
+                if let Some(k) = key_of(d.value(&a.column, r)) {
+                    let e = m.entry(k).or_insert((0.0, 0));
+                    if let Some(x) = num_of(d.value(other, r)) {
+                        e.0 += x;
+                        e.1 += 1;
+                    }
+                }
+            }
+            let mut out = Map::new();
+            if a.agg_type == AggType::SumPerValue {
+                for (k, (s, _)) in top_sorted(&m, |x| x.0, a.top.unwrap()) {
+                    out.insert(k, num_json(s, is_int));
+                }
+            } else {
+                let means: BTreeMap<String, f64> = m
+                    .into_iter()
+                    .filter(|(_, (_, n))| *n > 0)
+                    .map(|(k, (s, n))| (k, s / n as f64))
+                    .collect();
+                for (k, v) in top_sorted(&means, |x| *x, a.top.unwrap()) {
+                    out.insert(k, json!(v));
+                }
+            }
+            Value::Object(out)
+        }
+    };
+    let mut o = Map::new();
+    o.insert("column".into(), json!(a.column));
+    o.insert("type".into(), json!(a.agg_type.as_str()));
+    o.insert("value".into(), value);
+    o.insert("top".into(), a.top.map_or(Value::Null, |t| json!(t)));
+    o.insert(
+        "name".into(),
+        a.name.as_ref().map_or(Value::Null, |n| json!(n)),
+    );
+    if let Some(oc) = &a.other_column {
+        o.insert("otherColumn".into(), json!(oc));
+    }
+    Value::Object(o)
+}
+
+fn aggregations(
+    d: &TestData,
+    groups: &[(String, Vec<usize>)],
+    aggs: Option<&[Aggregation]>,
+) -> Value {
+    match aggs {
+        None => Value::Null,
+        Some(a) => Value::Array(a.iter().map(|a| aggregation(d, groups, a)).collect()),
+    }
+}
+
+fn n_rows(groups: &[(String, Vec<usize>)]) -> usize {
+    groups.iter().map(|g| g.1.len()).sum()
+}
+
+/// The final result JSON of `q` on `d` (same shape as `PartialResult::finalize`).
+pub fn run(d: &TestData, q: &Query) -> Value {
+    // Timeframe first.
+    let in_tf = |r: usize| {
+        let t = ts_of(d, r);
+        let tf = q.timeframe.as_ref();
+        tf.and_then(|t| t.from.as_ref())
+            .is_none_or(|f| t >= lit_f64(f))
+            && tf
+                .and_then(|t| t.to.as_ref())
+                .is_none_or(|x| t < lit_f64(x))
+    };
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for r in 0..d.n_rows() {
+        if in_tf(r) {
+            groups.entry(d.group_key(r)).or_default().push(r);
+        }
+    }
+    let conds = q.conditions();
+    let matched: Vec<(String, Vec<usize>)> = groups
+        .into_iter()
+        .filter(|(_, rows)| {
+            if conds.is_empty() {
+                return true;
+            }
+            let truth: Vec<bool> = conds.iter().map(|c| cond_matches(d, rows, c)).collect();
+            q.query
+                .as_ref()
+                .unwrap()
+                .relation_expr
+                .as_ref()
+                .unwrap()
+                .eval(&|i| truth[i])
+        })
+        .collect();
+    let funnel = q.funnel.as_ref().map(|f| {
+        let mut steps = Vec::new();
+        let mut last: Vec<(String, Vec<usize>)> = Vec::new();
+        for k in 0..f.sequence.len() {
+            let sel: Vec<(String, Vec<usize>)> = matched
+                .iter()
+                .filter(|(_, rows)| sequence_matches(d, rows, &f.sequence[..=k], f.max_duration.as_ref()))
+                .cloned()
+                .collect();
+            steps.push(json!({
+                "matchingGroups": sel.len(),
+                "matchingGroupRows": n_rows(&sel),
+                "aggregations": aggregations(d, &sel, f.step_aggregations.as_deref()),
+            }));
+            last = sel;
+        }
+        json!({"sequence": steps, "endAggregations": aggregations(d, &last, f.end_aggregations.as_deref())})
+    });
+    json!({
+        "query": {
+            "matchingGroups": matched.len(),
+            "matchingGroupRows": n_rows(&matched),
+            "aggregations": aggregations(d, &matched, q.aggregations()),
+        },
+        "funnel": funnel,
+    })
+}
