@@ -134,7 +134,7 @@ mod tests {
         assert_eq!(s.value(), f64::INFINITY);
     }
 
-    /// Reference: sums of small dyadic values are exact in plain f64 arithmetic.
+    // Reference: sums of small dyadic values are exact in plain f64 arithmetic.
     proptest! {
         #[test]
         fn order_and_grouping_do_not_matter(xs in prop::collection::vec(-1e6f64..1e6, 0..60), split in 0usize..60) {

@@ -34,10 +34,44 @@ impl Default for AggOptions {
 
 /// An exact sum: integer for INT columns, exact float sum for FLOAT columns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(into = "NumWire", try_from = "NumWire")]
 pub enum Num {
     Int(i128),
     Float(ExactSum),
+}
+
+/// Wire form of [`Num`]: JSON numbers cannot carry every i128 (and serde's buffering of
+/// tagged enums cannot either), so integers beyond i64 travel as decimal strings.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum NumWire {
+    Int(i64),
+    BigInt(String),
+    Float(ExactSum),
+}
+
+impl From<Num> for NumWire {
+    fn from(n: Num) -> NumWire {
+        match n {
+            Num::Int(i) => {
+                i64::try_from(i).map_or_else(|_| NumWire::BigInt(i.to_string()), NumWire::Int)
+            }
+            Num::Float(s) => NumWire::Float(s),
+        }
+    }
+}
+
+impl TryFrom<NumWire> for Num {
+    type Error = String;
+    fn try_from(w: NumWire) -> Result<Num, String> {
+        Ok(match w {
+            NumWire::Int(i) => Num::Int(i128::from(i)),
+            NumWire::BigInt(s) => {
+                Num::Int(s.parse().map_err(|e| format!("bad bigInt {s:?}: {e}"))?)
+            }
+            NumWire::Float(s) => Num::Float(s),
+        })
+    }
 }
 
 impl Num {

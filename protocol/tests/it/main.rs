@@ -1,0 +1,6 @@
+//! Protocol tests: validation cases (kinds and JSON paths), legacy translation, merge, fuzzing.
+
+mod fuzz;
+mod legacy;
+mod merge;
+mod validation;
