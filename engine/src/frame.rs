@@ -252,16 +252,13 @@ impl Frame {
                 });
             }
         };
+        // Referenced columns (the group and timestamp columns too, when a query filters or
+        // aggregates on them) in the engine's form.
         let mut cols = HashMap::new();
         for c in columns {
-            if c == group_column || c == timestamp_column || cols.contains_key(c) {
-                // The group and timestamp columns are also regular columns when referenced.
-                if (c == group_column || c == timestamp_column) && !cols.contains_key(c) {
-                    cols.insert(c.clone(), extract(c, series(df, c)?)?);
-                }
-                continue;
+            if !cols.contains_key(c) {
+                cols.insert(c.clone(), extract(c, series(df, c)?)?);
             }
-            cols.insert(c.clone(), extract(c, series(df, c)?)?);
         }
         let mut frame = Frame {
             n_rows,
@@ -370,4 +367,33 @@ fn run_starts<K: PartialEq>(keys: &[K]) -> Vec<u32> {
     }
     starts.push(keys.len() as u32);
     starts
+}
+
+/// The query type of a polars dtype (`None`: unsupported, e.g. dates or lists).
+pub fn query_type(dtype: &DataType) -> Option<protocol::ColumnType> {
+    use protocol::ColumnType;
+    if dtype.is_integer() {
+        Some(ColumnType::Int)
+    } else if dtype.is_float() {
+        Some(ColumnType::Float)
+    } else if dtype.is_bool() {
+        Some(ColumnType::Bool)
+    } else if dtype.is_string() || dtype.is_categorical() || dtype.is_enum() {
+        Some(ColumnType::String)
+    } else {
+        None
+    }
+}
+
+/// The dataset schema of a part: every supported column with its query type.
+pub fn describe(
+    df: &DataFrame,
+    group_column: &str,
+    timestamp_column: &str,
+) -> protocol::DatasetSchema {
+    let columns = df
+        .columns()
+        .iter()
+        .filter_map(|c| query_type(c.dtype()).map(|t| (c.name().to_string(), t)));
+    protocol::DatasetSchema::new(group_column, timestamp_column, columns)
 }

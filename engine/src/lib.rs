@@ -21,7 +21,7 @@ mod sequence;
 
 pub use error::EngineError;
 pub use execute::{EngineOptions, execute};
-pub use frame::{Frame, TimestampKind};
+pub use frame::{Frame, TimestampKind, describe, query_type};
 
 use polars::prelude::DataFrame;
 use protocol::{PartialResult, ValidQuery};

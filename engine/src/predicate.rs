@@ -1,7 +1,7 @@
 //! Row filters → byte masks over all rows of a frame (SPEC §2.1 operators and null semantics).
 
 use crate::EngineError;
-use crate::frame::{BOOL_NULL, Col, Frame, NULL_CODE};
+use crate::frame::{Col, Frame, NULL_CODE};
 use protocol::validate::{REGEX_SIZE_LIMIT, cmp_i128_f64};
 use protocol::{Filter, FilterSet, Literal, Op};
 use std::cmp::Ordering;
@@ -64,9 +64,8 @@ pub(crate) fn filter_mask(frame: &Frame, f: &Filter) -> Result<Vec<bool>, Engine
                     let v = *v;
                     fill(&mut out, |i| cmp_op(op, values[i], v));
                 }
-                Literal::UInt(u) => {
-                    // Above i64::MAX: every value compares Less.
-                    let _ = u;
+                Literal::UInt(_) => {
+                    // Only integers above i64::MAX are UInt: every value compares Less.
                     let r = holds(op, Ordering::Less);
                     fill(&mut out, |_| r);
                 }
@@ -128,7 +127,7 @@ pub(crate) fn filter_mask(frame: &Frame, f: &Filter) -> Result<Vec<bool>, Engine
             let b = u8::from(b);
             match op {
                 Op::Eq => fill(&mut out, |i| values[i] == b),
-                Op::Ne => fill(&mut out, |i| values[i] != b), // nulls (2) match `!=`
+                Op::Ne => fill(&mut out, |i| values[i] != b), // nulls (BOOL_NULL) match `!=`
                 _ => return Err(mismatch(f, col)),
             }
         }
@@ -165,15 +164,16 @@ pub(crate) fn filter_mask(frame: &Frame, f: &Filter) -> Result<Vec<bool>, Engine
             });
         }
     }
-    let _ = BOOL_NULL;
     Ok(out)
 }
 
 /// Evaluates a filter set (AND, or OR for translated seed `mfilter |`) over every row.
 pub(crate) fn filter_set_mask(frame: &Frame, fs: &FilterSet) -> Result<Vec<bool>, EngineError> {
-    let filters = fs.filters();
-    let mut mask = filter_mask(frame, &filters[0])?;
-    for f in &filters[1..] {
+    let Some((first, rest)) = fs.filters().split_first() else {
+        return Err(EngineError::Internal("a filter set without filters".into()));
+    };
+    let mut mask = filter_mask(frame, first)?;
+    for f in rest {
         let m = filter_mask(frame, f)?;
         if fs.is_any() {
             mask.iter_mut().zip(&m).for_each(|(a, b)| *a |= *b);

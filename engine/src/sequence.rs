@@ -206,12 +206,12 @@ fn greedy<T: Ts>(spec: &SeqSpec<'_>, ts: &[T], lo: usize, hi: usize, prefix_ok: 
     let n = spec.n_steps();
     let mut state = 0usize;
     let mut last: Option<T> = None;
-    for r in lo..hi {
+    for (r, &t) in ts.iter().enumerate().take(hi).skip(lo) {
         if state == n {
             break;
         }
-        if spec.masks[state][r] && last.is_none_or(|l| ts[r] > l) {
-            last = Some(ts[r]);
+        if spec.masks[state][r] && last.is_none_or(|l| t > l) {
+            last = Some(t);
             state += 1;
         }
     }

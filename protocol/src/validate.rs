@@ -502,9 +502,9 @@ impl Validator<'_> {
                     }
                     Some(true) => {
                         let msg = match op {
-                            TargetOp::Gt => Some(format!(
-                                "For target operator '>', 'includeZero' cannot be true"
-                            )),
+                            TargetOp::Gt => Some(
+                                "For target operator '>', 'includeZero' cannot be true".to_string(),
+                            ),
                             TargetOp::Lt if value == 0 => {
                                 Some("Target implies a negative value".to_string())
                             }

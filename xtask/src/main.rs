@@ -1,1 +1,102 @@
-fn main() {}
+//! `cargo xtask`: the project's automation entry point. Light on purpose: it only runs cargo
+//! and other tools as subprocesses.
+//!
+//! - `cargo xtask demo [ARGS]`  build and run `frocket demo` (the README's main command)
+//! - `cargo xtask test`         formatting, lints and the whole test suite (the README's test command)
+//! - `cargo xtask bench [ARGS]` criterion benchmarks of the engine (release build)
+
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(mut cmd: Command, what: &str) -> Result<()> {
+    eprintln!("xtask: {what}: {cmd:?}");
+    let status = cmd.status().with_context(|| format!("start {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+fn has_nextest() -> bool {
+    cargo()
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn test() -> Result<()> {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    run(fmt, "check formatting")?;
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(clippy, "clippy")?;
+    if !has_nextest() {
+        let mut install = cargo();
+        install.args(["install", "cargo-nextest", "--locked"]);
+        run(install, "install cargo-nextest")?;
+    }
+    let mut nextest = cargo();
+    nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    run(nextest, "tests")?;
+    let mut doc = cargo();
+    doc.args(["test", "--workspace", "--doc"]);
+    run(doc, "doc tests")
+}
+
+fn demo(args: &[String]) -> Result<()> {
+    let mut c = cargo();
+    c.args(["run", "--quiet", "--package", "frocket", "--", "demo"])
+        .args(args);
+    run(c, "demo")
+}
+
+fn bench(args: &[String]) -> Result<()> {
+    let mut c = cargo();
+    c.args(["bench", "--package", "engine", "--bench", "engine", "--"])
+        .args(args);
+    run(c, "engine benchmarks")
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let res = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("demo") => demo(&args[1..]),
+        Some("bench") => bench(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <demo [--rows N --parts N --json] | test | bench [criterion args]>"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 mod cases;
 mod data;
+mod errors;
 mod props;
 mod reference;
 

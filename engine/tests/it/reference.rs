@@ -105,7 +105,6 @@ pub fn sequence_matches(
     }
     // Try every assignment of rows to positive steps with strictly increasing timestamps.
     fn search(
-        d: &TestData,
         steps: &[Step],
         positives: &[usize],
         cands: &[Vec<f64>],
@@ -123,8 +122,8 @@ pub fn sequence_matches(
                 return false;
             }
             // Negative steps: none of their rows strictly inside the interval of neighbours.
-            for k in 0..steps.len() {
-                if steps[k].row_found {
+            for (k, step) in steps.iter().enumerate() {
+                if step.row_found {
                     continue;
                 }
                 let before = positives.iter().rposition(|&p| p < k).map(|i| chosen[i]);
@@ -141,7 +140,7 @@ pub fn sequence_matches(
         for &t in &cands[j] {
             if chosen.last().is_none_or(|&p| t > p) {
                 chosen.push(t);
-                if search(d, steps, positives, cands, chosen, window, negs) {
+                if search(steps, positives, cands, chosen, window, negs) {
                     return true;
                 }
                 chosen.pop();
@@ -154,7 +153,7 @@ pub fn sequence_matches(
         .map(|&k| matching(k).into_iter().map(|r| ts_of(d, r)).collect())
         .collect();
     let negs = |k: usize| -> Vec<f64> { matching(k).into_iter().map(|r| ts_of(d, r)).collect() };
-    search(d, steps, &positives, &cands, &mut Vec::new(), window, &negs)
+    search(steps, &positives, &cands, &mut Vec::new(), window, &negs)
 }
 
 fn cond_matches(d: &TestData, rows: &[usize], c: &Condition) -> bool {

@@ -100,7 +100,7 @@ fn mutate(v: &mut Value, mut choice: u64, with: Value) {
             Value::Array(a) => a.len(),
             _ => 0,
         };
-        if n == 0 || choice % 4 == 0 {
+        if n == 0 || choice.is_multiple_of(4) {
             *cur = with;
             return;
         }

@@ -1,0 +1,447 @@
+//! A deterministic generator of RetailRocket-like user activity (the seed's example dataset
+//! shape): `timestamp` (i64 seconds), `visitorid` (i64), `event` (view / addtocart /
+//! transaction), `itemid` (i64), `transactionid` (f64, null unless a transaction), `price`
+//! (f64), `available` (bool), `categoryid` (string).
+//!
+//! Realism: heavy-tailed activity per user (a few heavy users and bots, most users with one
+//! short visit), sessions separated by days, view → addtocart → transaction funnels with
+//! repeat purchases, Zipf-distributed item popularity, one category per item with a Zipf
+//! category popularity (category `"999"` is a popular one), log-normal prices.
+//!
+//! Partitioning: user `u` of part `p` gets `visitorid = u × parts + p`, so parts hold disjoint
+//! groups; every part is generated from its own seeded RNG, so parts are generated in parallel
+//! and the output is identical for the same (rows, parts, seed) whatever the thread count.
+//! Rows are written sorted by (visitorid, timestamp).
+
+use crate::DataprepError;
+use polars::prelude::*;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, LogNormal, Zipf};
+use std::path::{Path, PathBuf};
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynthConfig {
+    /// Approximate total number of rows (each part stops at the first user past its share).
+    pub rows: u64,
+    pub parts: usize,
+    pub seed: u64,
+    /// First timestamp (unix seconds); activity spans ~139 days as RetailRocket does.
+    pub start_ts: i64,
+    pub n_items: u64,
+    pub n_categories: u64,
+}
+
+impl SynthConfig {
+    pub fn new(rows: u64, parts: usize) -> Self {
+        SynthConfig {
+            rows,
+            parts,
+            seed: 42,
+            start_ts: 1_430_622_000,
+            n_items: 235_000,
+            n_categories: 1_200,
+        }
+    }
+}
+
+const SPAN_SECONDS: i64 = 139 * 24 * 3600;
+
+/// Column buffers for one part.
+#[derive(Default)]
+struct PartRows {
+    timestamp: Vec<i64>,
+    visitorid: Vec<i64>,
+    event: Vec<&'static str>,
+    itemid: Vec<i64>,
+    transactionid: Vec<Option<f64>>,
+    price: Vec<f64>,
+    available: Vec<bool>,
+    categoryid: Vec<String>,
+}
+
+struct Catalog {
+    item_zipf: Zipf<f64>,
+    price: Vec<f64>,
+    category: Vec<u32>,
+    available: Vec<bool>,
+    category_names: Vec<String>,
+}
+
+impl Catalog {
+    fn new(cfg: &SynthConfig) -> Result<Catalog, DataprepError> {
+        let bad = |e: String| DataprepError::InvalidArguments(e);
+        let mut rng = SmallRng::seed_from_u64(cfg.seed ^ 0x5EED_CA7A_1060);
+        let n_items = cfg.n_items.max(1);
+        let item_zipf = Zipf::new(n_items as f64, 1.05).map_err(|e| bad(e.to_string()))?;
+        let cat_zipf =
+            Zipf::new(cfg.n_categories.max(2) as f64, 1.1).map_err(|e| bad(e.to_string()))?;
+        let price_dist = LogNormal::<f64>::new(10.3, 1.1).map_err(|e| bad(e.to_string()))?;
+        let mut price = Vec::with_capacity(n_items as usize);
+        let mut category = Vec::with_capacity(n_items as usize);
+        let mut available = Vec::with_capacity(n_items as usize);
+        for _ in 0..n_items {
+            // Prices are whole numbers with a `.0`, as RetailRocket's `n552000.000` values.
+            price.push(price_dist.sample(&mut rng).round().max(1.0));
+            category.push(cat_zipf.sample(&mut rng) as u32 - 1);
+            available.push(rng.random_bool(0.7));
+        }
+        // Category rank 3 is named "999" so the seed's example query finds buyers.
+        let category_names = (0..cfg.n_categories.max(2))
+            .map(|i| {
+                if i == 3 {
+                    "999".to_string()
+                } else {
+                    (1000 + i * 7).to_string()
+                }
+            })
+            .collect();
+        Ok(Catalog {
+            item_zipf,
+            price,
+            category,
+            available,
+            category_names,
+        })
+    }
+
+    fn item(&self, rng: &mut SmallRng) -> usize {
+        self.item_zipf.sample(rng) as usize - 1
+    }
+}
+
+fn push(
+    rows: &mut PartRows,
+    cat: &Catalog,
+    ts: i64,
+    visitor: i64,
+    event: &'static str,
+    item: usize,
+    tx: Option<f64>,
+) {
+    rows.timestamp.push(ts);
+    rows.visitorid.push(visitor);
+    rows.event.push(event);
+    rows.itemid.push(item as i64);
+    rows.transactionid.push(tx);
+    rows.price.push(cat.price[item]);
+    rows.available.push(cat.available[item]);
+    rows.categoryid
+        .push(cat.category_names[cat.category[item] as usize].clone());
+}
+
+/// Generates the rows of one part (sorted by visitorid, then timestamp).
+fn generate_part(cfg: &SynthConfig, cat: &Catalog, part: usize) -> PartRows {
+    let mut rng =
+        SmallRng::seed_from_u64(cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ part as u64);
+    let budget =
+        cfg.rows / cfg.parts as u64 + u64::from((part as u64) < cfg.rows % cfg.parts as u64);
+    let mut rows = PartRows::default();
+    let mut user: i64 = 0;
+    let mut next_tx: f64 = (part as f64) * 1e9;
+    while (rows.timestamp.len() as u64) < budget {
+        let visitor = user * cfg.parts as i64 + part as i64;
+        user += 1;
+        // Heavy tail: 1% heavy buyers, 0.2% bots, the rest casual visitors.
+        let kind: f64 = rng.random();
+        let (sessions, per_session, buy_rate) = if kind < 0.002 {
+            (rng.random_range(20..80), 30.0, 0.0)
+        } else if kind < 0.012 {
+            (rng.random_range(5..30), 12.0, 0.45)
+        } else {
+            (1 + (rng.random::<f64>().powi(3) * 4.0) as u32, 2.2, 0.15)
+        };
+        let mut ts = cfg.start_ts + rng.random_range(0..SPAN_SECONDS);
+        for _ in 0..sessions {
+            let n_views = 1 + (-per_session * rng.random::<f64>().max(1e-12).ln()) as u32;
+            let mut cart: Vec<usize> = Vec::new();
+            for _ in 0..n_views {
+                let item = cat.item(&mut rng);
+                push(&mut rows, cat, ts, visitor, "view", item, None);
+                // Seconds between events; 0 happens (ties are part of real data).
+                ts += (rng.random::<f64>() * 120.0) as i64;
+                if rng.random_bool(0.06 + buy_rate * 0.2) {
+                    push(&mut rows, cat, ts, visitor, "addtocart", item, None);
+                    cart.push(item);
+                    ts += rng.random_range(0..90);
+                }
+            }
+            if !cart.is_empty() && rng.random_bool(0.25 + buy_rate) {
+                next_tx += 1.0;
+                for &item in &cart {
+                    push(
+                        &mut rows,
+                        cat,
+                        ts,
+                        visitor,
+                        "transaction",
+                        item,
+                        Some(next_tx),
+                    );
+                }
+                ts += rng.random_range(1..300);
+            }
+            ts += rng.random_range(3600..(14 * 24 * 3600));
+        }
+    }
+    rows
+}
+
+fn to_frame(rows: PartRows) -> PolarsResult<DataFrame> {
+    DataFrame::new_infer_height(vec![
+        Column::new("timestamp".into(), rows.timestamp),
+        Column::new("visitorid".into(), rows.visitorid),
+        Column::new("event".into(), rows.event),
+        Column::new("itemid".into(), rows.itemid),
+        Column::new("transactionid".into(), rows.transactionid),
+        Column::new("price".into(), rows.price),
+        Column::new("available".into(), rows.available),
+        Column::new("categoryid".into(), rows.categoryid),
+    ])
+}
+
+/// Generates part `part` of the dataset as a DataFrame (for tests and benchmarks).
+pub fn generate_frame(cfg: &SynthConfig, part: usize) -> Result<DataFrame, DataprepError> {
+    validate(cfg)?;
+    let cat = Catalog::new(cfg)?;
+    to_frame(generate_part(cfg, &cat, part)).map_err(|e| DataprepError::Parquet {
+        path: PathBuf::new(),
+        message: e.to_string(),
+    })
+}
+
+fn validate(cfg: &SynthConfig) -> Result<(), DataprepError> {
+    if cfg.parts == 0 {
+        return Err(DataprepError::InvalidArguments(
+            "parts must be at least 1".into(),
+        ));
+    }
+    if cfg.rows < cfg.parts as u64 {
+        return Err(DataprepError::InvalidArguments(format!(
+            "rows ({}) must be at least the number of parts ({})",
+            cfg.rows, cfg.parts
+        )));
+    }
+    Ok(())
+}
+
+/// Name of part `i` (the seed's running-number pattern `part-{:05}.parquet`).
+pub fn part_file_name(i: usize) -> String {
+    format!("part-{i:05}.parquet")
+}
+
+/// Writes a DataFrame as Parquet atomically (temp file in the same directory, then rename).
+pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path) -> Result<u64, DataprepError> {
+    let io = |action: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |source| DataprepError::Io {
+            action,
+            path: p,
+            source,
+        }
+    };
+    let tmp = path.with_extension("parquet.tmp");
+    let file = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
+    let written = ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_row_group_size(Some(256 * 1024))
+        .finish(df)
+        .map_err(|e| DataprepError::Parquet {
+            path: tmp.clone(),
+            message: e.to_string(),
+        });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(io("rename into place", path))?;
+    Ok(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+}
+
+/// Summary of a generated dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynthSummary {
+    pub files: Vec<PathBuf>,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// Generates the dataset into `dir` as `part-00000.parquet`…, parts in parallel.
+/// Refuses a non-empty `dir` unless `force`; a dataset is never left half-written: parts go to
+/// a sibling temp directory that is renamed into place when complete.
+pub fn generate_dataset(
+    cfg: &SynthConfig,
+    dir: &Path,
+    force: bool,
+) -> Result<SynthSummary, DataprepError> {
+    use rayon::prelude::*;
+    validate(cfg)?;
+    let io = |action: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |source| DataprepError::Io {
+            action,
+            path: p,
+            source,
+        }
+    };
+    if dir.exists() {
+        let non_empty = std::fs::read_dir(dir)
+            .map_err(io("read directory", dir))?
+            .next()
+            .is_some();
+        if non_empty && !force {
+            return Err(DataprepError::OutputNotEmpty(dir.to_path_buf()));
+        }
+    }
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io("create directory", parent))?;
+    let tmp_dir = parent.join(format!(
+        ".{}.tmp-{}",
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "dataset".into()),
+        std::process::id()
+    ));
+    if tmp_dir.exists() {
+        std::fs::remove_dir_all(&tmp_dir).map_err(io("remove stale temp directory", &tmp_dir))?;
+    }
+    std::fs::create_dir_all(&tmp_dir).map_err(io("create directory", &tmp_dir))?;
+    let cat = Catalog::new(cfg)?;
+    let written: Result<Vec<(u64, u64)>, DataprepError> = (0..cfg.parts)
+        .into_par_iter()
+        .map(|p| {
+            let rows = generate_part(cfg, &cat, p);
+            let n = rows.timestamp.len() as u64;
+            let mut df = to_frame(rows).map_err(|e| DataprepError::Parquet {
+                path: tmp_dir.join(part_file_name(p)),
+                message: e.to_string(),
+            })?;
+            let bytes = write_parquet_atomic(&mut df, &tmp_dir.join(part_file_name(p)))?;
+            Ok((n, bytes))
+        })
+        .collect();
+    let written = match written {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp_dir);
+            return Err(e);
+        }
+    };
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io("remove old dataset", dir))?;
+    }
+    std::fs::rename(&tmp_dir, dir).map_err(io("move dataset into place", dir))?;
+    Ok(SynthSummary {
+        files: (0..cfg.parts)
+            .map(|p| dir.join(part_file_name(p)))
+            .collect(),
+        rows: written.iter().map(|w| w.0).sum(),
+        bytes: written.iter().map(|w| w.1).sum(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_deterministic_disjoint_and_sorted() {
+        let cfg = SynthConfig {
+            n_items: 5_000,
+            ..SynthConfig::new(20_000, 3)
+        };
+        let cat = Catalog::new(&cfg).unwrap();
+        let a = generate_part(&cfg, &cat, 1);
+        let b = generate_part(&cfg, &cat, 1);
+        assert_eq!(a.timestamp, b.timestamp);
+        assert_eq!(a.categoryid, b.categoryid);
+        let mut total = 0;
+        for p in 0..3 {
+            let r = generate_part(&cfg, &cat, p);
+            total += r.timestamp.len();
+            assert!(
+                r.visitorid.iter().all(|v| v % 3 == p as i64),
+                "part {p} holds only its users"
+            );
+            let sorted = r
+                .visitorid
+                .windows(2)
+                .zip(r.timestamp.windows(2))
+                .all(|(v, t)| v[0] < v[1] || (v[0] == v[1] && t[0] <= t[1]));
+            assert!(sorted, "part {p} sorted by (visitorid, timestamp)");
+            for (i, e) in r.event.iter().enumerate() {
+                assert_eq!(r.transactionid[i].is_some(), *e == "transaction");
+            }
+        }
+        assert!((20_000..21_000).contains(&total), "{total} rows");
+    }
+
+    #[test]
+    fn activity_is_heavy_tailed_and_funnels_exist() {
+        let cfg = SynthConfig {
+            n_items: 5_000,
+            ..SynthConfig::new(50_000, 1)
+        };
+        let cat = Catalog::new(&cfg).unwrap();
+        let r = generate_part(&cfg, &cat, 0);
+        let mut per_user = std::collections::BTreeMap::<i64, usize>::new();
+        for v in &r.visitorid {
+            *per_user.entry(*v).or_default() += 1;
+        }
+        let max = *per_user.values().max().unwrap();
+        let mean = r.visitorid.len() as f64 / per_user.len() as f64;
+        assert!(max as f64 > 20.0 * mean, "max {max} vs mean {mean}");
+        let count = |e: &str| r.event.iter().filter(|x| **x == e).count();
+        assert!(
+            count("view") > count("addtocart")
+                && count("addtocart") > 0
+                && count("transaction") > 0
+        );
+        assert!(r.categoryid.iter().any(|c| c == "999"));
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        assert!(matches!(
+            generate_frame(&SynthConfig::new(10, 0), 0),
+            Err(DataprepError::InvalidArguments(_))
+        ));
+        assert!(matches!(
+            generate_frame(&SynthConfig::new(2, 3), 0),
+            Err(DataprepError::InvalidArguments(_))
+        ));
+    }
+
+    #[test]
+    fn dataset_is_written_atomically_and_refuses_to_overwrite() {
+        let tmp = std::env::temp_dir().join(format!("frocket-synth-test-{}", std::process::id()));
+        let dir = tmp.join("ds");
+        let cfg = SynthConfig {
+            n_items: 1_000,
+            ..SynthConfig::new(3_000, 2)
+        };
+        let s = generate_dataset(&cfg, &dir, false).unwrap();
+        assert_eq!(s.files.len(), 2);
+        assert!(s.files.iter().all(|f| f.exists()));
+        assert!(matches!(
+            generate_dataset(&cfg, &dir, false),
+            Err(DataprepError::OutputNotEmpty(_))
+        ));
+        let again = generate_dataset(&cfg, &dir, true).unwrap();
+        assert_eq!(again.rows, s.rows);
+        let leftovers: Vec<_> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            leftovers,
+            vec![std::ffi::OsString::from("ds")],
+            "no temp dirs left"
+        );
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+}
