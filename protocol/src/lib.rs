@@ -7,6 +7,7 @@
 pub mod error;
 pub mod exact_sum;
 pub mod legacy;
+pub mod numbers;
 pub mod query;
 pub mod relation;
 pub mod result;

@@ -5,6 +5,8 @@
 //! - `cargo xtask test`         formatting, lints and the whole test suite (the README's test command)
 //! - `cargo xtask bench [ARGS]` criterion benchmarks of the engine (release build)
 
+mod tidy;
+
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
