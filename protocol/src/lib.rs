@@ -4,6 +4,7 @@
 //! This crate does no IO and knows nothing of polars or tokio: it is shared by the engine, the
 //! workers and the invoker, and everything in it is deterministic.
 
+pub mod dataset;
 pub mod error;
 pub mod exact_sum;
 pub mod legacy;
@@ -12,6 +13,7 @@ pub mod query;
 pub mod relation;
 pub mod result;
 pub mod schema;
+pub mod task;
 pub mod validate;
 
 pub use error::{ErrorKind, MergeError, ValidationError, ValidationErrors};

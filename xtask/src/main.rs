@@ -59,12 +59,13 @@ fn test() -> Result<()> {
         install.args(["install", "cargo-nextest", "--locked"]);
         run(install, "install cargo-nextest")?;
     }
-    let mut nextest = cargo();
-    nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
-    run(nextest, "tests")?;
     let mut doc = cargo();
     doc.args(["test", "--workspace", "--doc"]);
-    run(doc, "doc tests")
+    run(doc, "doc tests")?;
+    // Last, so that the run closes on nextest's summary of every test.
+    let mut nextest = cargo();
+    nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    run(nextest, "tests")
 }
 
 fn demo(args: &[String]) -> Result<()> {
