@@ -397,3 +397,27 @@ pub fn describe(
         .filter_map(|c| query_type(c.dtype()).map(|t| (c.name().to_string(), t)));
     protocol::DatasetSchema::new(group_column, timestamp_column, columns)
 }
+
+impl Frame {
+    /// Approximate memory held by the frame, for cache accounting.
+    pub fn approx_bytes(&self) -> usize {
+        let cols: usize = self
+            .columns
+            .values()
+            .map(|c| match c {
+                Col::Int { values, valid } => values.len() * 8 + valid.as_ref().map_or(0, Vec::len),
+                Col::Float { values } => values.len() * 8,
+                Col::Bool { values } => values.len(),
+                Col::Str { codes, dict } => {
+                    codes.len() * 4 + dict.iter().map(|s| s.len() + 24).sum::<usize>()
+                }
+            })
+            .sum();
+        self.n_rows * 8 + self.group_starts.len() * 4 + cols
+    }
+
+    /// Whether the frame holds every one of `columns`.
+    pub fn has_columns(&self, columns: &[String]) -> bool {
+        columns.iter().all(|c| self.columns.contains_key(c))
+    }
+}

@@ -13,12 +13,14 @@
 //! part (missing columns, wrong types, nulls in the group column) are [`EngineError`]s.
 
 mod aggregate;
+mod describe;
 mod error;
 mod execute;
 mod frame;
 mod predicate;
 mod sequence;
 
+pub use describe::{DescribeOptions, describe_part};
 pub use error::EngineError;
 pub use execute::{EngineOptions, execute};
 pub use frame::{Frame, TimestampKind, describe, query_type};

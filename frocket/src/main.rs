@@ -1,13 +1,14 @@
-//! `frocket`: the Funnel Rocket command line.
+//! `frocket`: the Funnel Rocket command line. With no Redis configured everything runs
+//! embedded in this process: metadata under `FROCKET_HOME`, tasks on an in-process pool.
 //!
-//! Today it has `demo`, which generates a synthetic RetailRocket-like dataset and runs the
-//! seed document's example queries on it in-process (parts loaded and queried in parallel,
-//! partial results merged exactly). Registration, `run`, workers and the API server come with
-//! the datasets/CLI and distributed-execution work (see ARCHITECTURE.md).
+//! Exit codes: 0 success, 1 the job failed, 2 usage or validation error.
 
-mod local;
+mod app;
+mod config;
+mod demo;
+mod embedded;
+mod output;
 
-use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,136 +19,142 @@ use std::process::ExitCode;
     version,
     about = "Funnel Rocket: fast user-centric funnel queries over Parquet"
 )]
-struct Cli {
+pub struct Cli {
+    /// Only print results and errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// More logging on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
-enum Command {
-    /// Generate a synthetic RetailRocket-like dataset and run the seed's example queries on it.
-    Demo {
-        /// Where to write the dataset (replaced if it exists).
-        #[arg(long, default_value = "scratch/demo-retail")]
-        dir: PathBuf,
-        /// Approximate number of rows to generate.
-        #[arg(long, default_value_t = 400_000)]
-        rows: u64,
-        /// Number of parts (Parquet files).
-        #[arg(long, default_value_t = 4)]
-        parts: usize,
-        /// Print each result as JSON instead of a summary.
+pub enum Command {
+    /// Register (or re-register) a dataset: a directory or S3 prefix of Parquet parts.
+    Register {
+        /// Dataset name.
+        name: String,
+        /// Local directory, file://path or s3://bucket/prefix.
+        basepath: String,
+        /// Group id column (user id).
+        group_id_column: String,
+        /// Numeric timestamp column.
+        timestamp_column: String,
+        /// Glob over the listing (default `*.parquet`), or a running-number pattern such as
+        /// `part-{:05}.parquet` (then give --parts).
+        #[arg(long)]
+        pattern: Option<String>,
+        /// Number of parts, for running-number patterns.
+        #[arg(long)]
+        parts: Option<usize>,
+        /// Which parts to validate.
+        #[arg(long, value_parser = ["single", "first_last", "sample"], default_value = "sample", ignore_case = true)]
+        validation: String,
+        /// Do not check that group ids are unique across the validated parts.
+        #[arg(long)]
+        skip_uniques: bool,
+        /// Only read the first part's schema; no cross-part checks.
+        #[arg(long)]
+        skip_validation: bool,
+        /// A free-form revision label.
+        #[arg(long)]
+        revision: Option<String>,
         #[arg(long)]
         json: bool,
     },
-    /// Run one query over a directory of Parquet parts, in-process (no registration).
-    Query {
-        /// Directory holding the parts (`*.parquet`).
-        path: PathBuf,
-        /// Group id column.
+    /// Remove a dataset's registration (its files are never touched).
+    Unregister {
+        name: String,
+        /// Unregister even if the dataset was queried within the safety interval.
         #[arg(long)]
-        group: String,
-        /// Timestamp column.
+        force: bool,
         #[arg(long)]
-        timestamp: String,
-        /// Query file (`-` for stdin).
-        #[arg(long, conflicts_with = "string")]
+        json: bool,
+    },
+    /// List registered datasets.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a dataset's registration, parts and schema.
+    Info {
+        name: String,
+        /// The full schema (column attributes and statistics).
+        #[arg(long)]
+        full: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a query on a dataset.
+    Run {
+        name: String,
+        /// Query file (`-` reads stdin).
+        #[arg(long, short = 'f', group = "source")]
         file: Option<PathBuf>,
         /// Query JSON text.
-        #[arg(long)]
+        #[arg(long, short = 's', group = "source")]
         string: Option<String>,
+        /// The empty query `{}` (all groups).
+        #[arg(long, short = 'e', group = "source")]
+        empty: bool,
+        /// Print exactly the result JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the effective configuration and where each value came from.
+    Config {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate a synthetic RetailRocket-like dataset, register it as `demo-retail`, and run the
+    /// design document's example queries on it.
+    Demo {
+        #[arg(long, default_value = "scratch/demo-retail")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 400_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 4)]
+        parts: usize,
+        #[arg(long)]
+        json: bool,
     },
 }
 
-const DEMO_QUERIES: [(&str, &str, &str); 5] = [
-    (
-        "01-hello",
-        "users with >= 3 transactions",
-        include_str!("../queries/01-hello.json"),
-    ),
-    (
-        "02-hello-few-views",
-        "... and < 50 views",
-        include_str!("../queries/02-hello-few-views.json"),
-    ),
-    (
-        "03-expensive-purchase",
-        "users with a transaction of price >= 100000",
-        include_str!("../queries/03-expensive-purchase.json"),
-    ),
-    (
-        "04-category-999-spenders",
-        "users whose transactions in category '999' sum to > 100000",
-        include_str!("../queries/04-category-999-spenders.json"),
-    ),
-    (
-        "05-breakdown-funnel",
-        ">= 5 views, then addtocart -> transaction -> addtocart -> transaction",
-        include_str!("../queries/05-breakdown-funnel.json"),
-    ),
-];
-
-fn demo(dir: PathBuf, rows: u64, parts: usize, json: bool) -> Result<()> {
-    let cfg = dataprep::synth::SynthConfig::new(rows, parts);
-    let t0 = std::time::Instant::now();
-    let summary = dataprep::synth::generate_dataset(&cfg, &dir, true)
-        .with_context(|| format!("generate the demo dataset in {}", dir.display()))?;
-    eprintln!(
-        "generated {} rows in {} parts ({:.1} MB) at {} in {:.2}s",
-        summary.rows,
-        summary.files.len(),
-        summary.bytes as f64 / 1e6,
-        dir.display(),
-        t0.elapsed().as_secs_f64()
-    );
-    let dataset = local::LocalDataset::open(&dir, "visitorid", "timestamp")?;
-    for (name, title, text) in DEMO_QUERIES {
-        let t = std::time::Instant::now();
-        let out = dataset
-            .run(text)
-            .with_context(|| format!("run query {name}"))?;
-        if json {
-            println!("{}", serde_json::to_string(&out)?);
-            continue;
-        }
-        println!(
-            "== {name}: {title}  ({:.0} ms)",
-            t.elapsed().as_secs_f64() * 1e3
-        );
-        if let Some(counters) = out.get("counters").and_then(|c| c.as_object()) {
-            for (k, v) in counters {
-                println!("   {k:<32} {v}");
-            }
-        }
-    }
-    Ok(())
+fn init_logging(quiet: bool, verbose: u8) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("FROCKET_LOG_LEVEL").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!(
+                "{level},aws_config=error,aws_smithy_runtime=error"
+            ))
+        });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let res = match cli.command {
-        Command::Demo {
-            dir,
-            rows,
-            parts,
-            json,
-        } => demo(dir, rows, parts, json),
-        Command::Query {
-            path,
-            group,
-            timestamp,
-            file,
-            string,
-        } => local::query_command(&path, &group, &timestamp, file, string),
-    };
-    match res {
-        Ok(()) => ExitCode::SUCCESS,
+    init_logging(cli.quiet, cli.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            match e.downcast_ref::<protocol::ValidationErrors>() {
-                Some(_) => ExitCode::from(2),
-                None => ExitCode::from(1),
-            }
+            eprintln!("error: start the async runtime: {e}");
+            return ExitCode::from(1);
         }
-    }
+    };
+    let code = rt.block_on(app::run(cli));
+    ExitCode::from(code)
 }

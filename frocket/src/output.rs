@@ -1,0 +1,261 @@
+//! Human output: tables, query summaries (funnel steps with conversion percentages), progress.
+
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use protocol::dataset::{DatasetInfo, DatasetRecord};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    t
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal.
+pub fn progress_bar(what: &str) -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{bar:30}] {pos}/{len} {msg} ({elapsed})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
+pub fn dataset_table(list: &[DatasetInfo]) -> String {
+    if list.is_empty() {
+        return "No datasets registered yet\n".to_string();
+    }
+    let mut t = table(&[
+        "name",
+        "registered at",
+        "parts",
+        "group id",
+        "timestamp",
+        "path",
+    ]);
+    for d in list {
+        t.add_row(vec![
+            d.id.name.clone(),
+            d.id.registered_at.clone(),
+            d.total_parts.to_string(),
+            d.group_id_column.clone(),
+            d.timestamp_column.clone(),
+            d.basepath.clone(),
+        ]);
+    }
+    format!("{t}\n")
+}
+
+fn num(x: Option<f64>) -> String {
+    x.map(|v| {
+        if v.fract() == 0.0 && v.abs() < 1e15 {
+            format!("{v:.0}")
+        } else {
+            format!("{v}")
+        }
+    })
+    .unwrap_or_default()
+}
+
+pub fn dataset_info(r: &DatasetRecord, full: bool) -> String {
+    let mut s = String::new();
+    let i = &r.info;
+    let _ = writeln!(
+        s,
+        "Dataset '{}' registered at {}{}",
+        i.id.name,
+        i.id.registered_at,
+        i.revision
+            .as_ref()
+            .map(|r| format!(" (revision {r})"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(s, "  path:      {}", i.basepath);
+    let _ = writeln!(
+        s,
+        "  parts:     {} ({:.1} MB), {}",
+        r.parts.total_parts,
+        r.parts.total_size as f64 / 1e6,
+        r.parts
+            .running_number_pattern
+            .clone()
+            .unwrap_or_else(|| "listed".into())
+    );
+    let _ = writeln!(
+        s,
+        "  group id:  {}    timestamp: {}",
+        i.group_id_column, i.timestamp_column
+    );
+    let mut t = if full {
+        table(&[
+            "column",
+            "type",
+            "stored as",
+            "min",
+            "max",
+            "categorical",
+            "unique ratio",
+            "top values",
+        ])
+    } else {
+        table(&["column", "type", "min", "max", "categorical"])
+    };
+    for c in r.schema.columns.values() {
+        let a = &c.colattrs;
+        let cat = if a.categorical { "yes" } else { "" }.to_string();
+        if full {
+            let top = a
+                .cat_top_values
+                .as_ref()
+                .map(|m| {
+                    let mut v: Vec<_> = m.iter().collect();
+                    v.sort_by(|x, y| y.1.total_cmp(x.1));
+                    v.iter()
+                        .take(5)
+                        .map(|(k, f)| format!("{k} {:.0}%", *f * 100.0))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            t.add_row(vec![
+                c.name.clone(),
+                c.coltype.as_str().into(),
+                c.dtype_name.clone(),
+                num(a.numeric_min),
+                num(a.numeric_max),
+                cat,
+                a.cat_unique_ratio
+                    .map(|r| format!("{r:.4}"))
+                    .unwrap_or_default(),
+                top,
+            ]);
+        } else {
+            t.add_row(vec![
+                c.name.clone(),
+                c.coltype.as_str().into(),
+                num(a.numeric_min),
+                num(a.numeric_max),
+                cat,
+            ]);
+        }
+    }
+    let _ = writeln!(s, "{t}");
+    if !r.schema.unsupported_columns.is_empty() {
+        let list: Vec<String> = r
+            .schema
+            .unsupported_columns
+            .iter()
+            .map(|(k, v)| format!("{k} ({v})"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  unsupported columns (not queryable): {}",
+            list.join(", ")
+        );
+    }
+    s
+}
+
+fn aggregations(s: &mut String, aggs: &Value, indent: &str) {
+    for a in aggs.as_array().into_iter().flatten() {
+        let label = match (a["name"].as_str(), a["otherColumn"].as_str()) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(o)) => format!(
+                "{}({}, {})",
+                a["type"].as_str().unwrap_or("?"),
+                a["column"].as_str().unwrap_or("?"),
+                o
+            ),
+            (None, None) => format!(
+                "{}({})",
+                a["type"].as_str().unwrap_or("?"),
+                a["column"].as_str().unwrap_or("?")
+            ),
+        };
+        let approx = if a["approximate"] == Value::Bool(true) {
+            " (approximate)"
+        } else {
+            ""
+        };
+        match &a["value"] {
+            Value::Object(m) => {
+                let items: Vec<String> = m.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                let _ = writeln!(s, "{indent}{label}{approx}: {}", items.join(", "));
+            }
+            v => {
+                let _ = writeln!(s, "{indent}{label}: {v}");
+            }
+        }
+    }
+}
+
+/// The human summary of a query result.
+pub fn query_summary(dataset: &str, v: &Value) -> String {
+    let mut s = String::new();
+    let q = &v["query"];
+    let secs = v["stats"]["totalTime"].as_f64().unwrap_or(0.0);
+    let _ = writeln!(
+        s,
+        "{dataset}: {} matching groups, {} rows  ({:.0} ms, {} parts)",
+        q["matchingGroups"],
+        q["matchingGroupRows"],
+        secs * 1e3,
+        v["stats"]["dataset"]["parts"]
+    );
+    aggregations(&mut s, &q["aggregations"], "  ");
+    if let Some(steps) = v["funnel"]["sequence"].as_array() {
+        let mut t = table(&["step", "groups", "rows", "% of previous", "% of first"]);
+        let first = steps
+            .first()
+            .and_then(|x| x["matchingGroups"].as_f64())
+            .unwrap_or(0.0);
+        let mut prev = None::<f64>;
+        for (i, st) in steps.iter().enumerate() {
+            let g = st["matchingGroups"].as_f64().unwrap_or(0.0);
+            let pct = |base: Option<f64>| {
+                base.filter(|b| *b > 0.0)
+                    .map(|b| format!("{:.1}%", 100.0 * g / b))
+                    .unwrap_or_else(|| "-".into())
+            };
+            t.add_row(vec![
+                i.to_string(),
+                st["matchingGroups"].to_string(),
+                st["matchingGroupRows"].to_string(),
+                pct(prev),
+                pct(Some(first)),
+            ]);
+            prev = Some(g);
+        }
+        let _ = writeln!(s, "funnel:\n{t}");
+        for (i, st) in steps.iter().enumerate() {
+            if st["aggregations"].is_array() {
+                let _ = writeln!(s, "  step {i}:");
+                aggregations(&mut s, &st["aggregations"], "    ");
+            }
+        }
+        if v["funnel"]["endAggregations"].is_array() {
+            let _ = writeln!(s, "  end:");
+            aggregations(&mut s, &v["funnel"]["endAggregations"], "    ");
+        }
+    }
+    if let Some(c) = v["counters"].as_object() {
+        for (k, x) in c {
+            let _ = writeln!(s, "  {k:<32} {x}");
+        }
+    }
+    s
+}
+
+pub fn config_table(settings: &BTreeMap<String, crate::config::Setting>) -> String {
+    let mut t = table(&["setting", "value", "source"]);
+    for (k, v) in settings {
+        t.add_row(vec![k.clone(), v.value.clone(), v.source.clone()]);
+    }
+    format!("{t}\n")
+}

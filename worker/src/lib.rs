@@ -1,0 +1,13 @@
+//! The worker side of the task protocol: given a task request, get the part's data (reading
+//! local files in place, downloading remote ones into an LRU disk cache, optionally reusing
+//! prepared frames from memory), run the engine off the async runtime, and build the result.
+//! The same functions serve every execution mode (embedded pool, queue worker, Lambda).
+
+pub mod cache;
+pub mod error;
+pub mod loader;
+pub mod tasks;
+
+pub use error::WorkerError;
+pub use loader::{LoaderConfig, PartLoader};
+pub use tasks::Worker;

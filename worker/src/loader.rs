@@ -1,0 +1,254 @@
+//! Getting a part's data: local parts are read in place; remote parts are downloaded into the
+//! disk cache; only the needed columns are decoded; prepared frames may be kept in memory for
+//! warm repeated queries.
+//!
+//! Timeframe pushdown: not done at the Parquet reader. Parts are sorted by (group, timestamp),
+//! so every row group spans the whole time range and row-group statistics cannot prune; the
+//! engine applies the timeframe as a binary search inside each group's run instead, which also
+//! keeps cached frames valid for every timeframe.
+
+use crate::WorkerError;
+use crate::cache::{DiskCache, cache_key};
+use engine::Frame;
+use polars::prelude::{DataFrame, ParquetReader, PolarsError, SerReader};
+use protocol::task::{DatasetPartId, LoadSource};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use storage::{Location, StorageError, Stores};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoaderConfig {
+    /// Where remote parts are cached; `None` disables the disk cache (downloads go to a temp dir).
+    pub cache_dir: Option<PathBuf>,
+    pub disk_cache_bytes: u64,
+    /// Bytes of prepared frames kept in memory (0 disables the memory cache).
+    pub memory_cache_bytes: u64,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        LoaderConfig {
+            cache_dir: None,
+            disk_cache_bytes: 256 << 20,
+            memory_cache_bytes: 0,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct FrameCache {
+    frames: HashMap<String, (Arc<Frame>, usize, u64)>,
+    total: usize,
+    clock: u64,
+}
+
+/// A part ready for the engine.
+pub struct Loaded {
+    pub frame: Arc<Frame>,
+    pub source: LoadSource,
+    pub download_seconds: f64,
+    pub load_seconds: f64,
+}
+
+#[derive(Debug)]
+pub struct PartLoader {
+    stores: Stores,
+    disk: Option<DiskCache>,
+    memory_capacity: usize,
+    frames: Mutex<FrameCache>,
+}
+
+/// Reads a Parquet file (only `columns` when given).
+pub fn read_parquet(path: &Path, columns: Option<Vec<String>>) -> Result<DataFrame, WorkerError> {
+    let file = std::fs::File::open(path).map_err(|e| WorkerError::Storage {
+        context: format!("open part {}", path.display()),
+        source: StorageError::from_io(&e, &path.display().to_string()),
+    })?;
+    ParquetReader::new(file)
+        .with_columns(columns)
+        .finish()
+        .map_err(|e| match e {
+            PolarsError::ColumnNotFound(m) => WorkerError::Engine {
+                context: format!("read part {}", path.display()),
+                source: engine::EngineError::MissingColumn(m.to_string()),
+            },
+            other => WorkerError::CorruptPart {
+                path: path.display().to_string(),
+                message: other.to_string(),
+            },
+        })
+}
+
+impl PartLoader {
+    pub fn new(stores: Stores, cfg: &LoaderConfig) -> Result<PartLoader, WorkerError> {
+        let disk = match &cfg.cache_dir {
+            Some(d) => Some(DiskCache::open(d, cfg.disk_cache_bytes)?),
+            None => None,
+        };
+        Ok(PartLoader {
+            stores,
+            disk,
+            memory_capacity: cfg.memory_cache_bytes as usize,
+            frames: Mutex::default(),
+        })
+    }
+
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
+    pub fn disk_cache(&self) -> Option<&DiskCache> {
+        self.disk.as_ref()
+    }
+
+    /// A local file holding the part: the file itself, or a (cached) download.
+    pub async fn local_file(
+        &self,
+        part: &DatasetPartId,
+    ) -> Result<(PathBuf, LoadSource, f64), WorkerError> {
+        let loc = Location::parse(&part.path)
+            .map_err(|e| WorkerError::InvalidRequest(format!("part path {}: {e}", part.path)))?;
+        let Location::S3 { .. } = &loc else {
+            let Location::Local(p) = loc else {
+                unreachable!("matched above")
+            };
+            return Ok((p, LoadSource::Source, 0.0));
+        };
+        let store = self
+            .stores
+            .for_location(&loc)
+            .map_err(|e| WorkerError::Storage {
+                context: format!("part {}", part.path),
+                source: e,
+            })?
+            .clone();
+        let t = Instant::now();
+        let fetch = |dest: PathBuf| {
+            let (store, loc) = (store.clone(), loc.clone());
+            async move {
+                store
+                    .download(&loc, &dest)
+                    .await
+                    .map_err(|e| WorkerError::Storage {
+                        context: format!("download part {loc}"),
+                        source: e,
+                    })
+            }
+        };
+        match &self.disk {
+            Some(cache) => {
+                let (p, hit) = cache.get_or_fetch(part, fetch).await?;
+                let src = if hit {
+                    LoadSource::DiskCache
+                } else {
+                    LoadSource::Source
+                };
+                Ok((p, src, if hit { 0.0 } else { t.elapsed().as_secs_f64() }))
+            }
+            None => {
+                let dest = std::env::temp_dir().join(format!(
+                    "frocket-part-{}-{}.parquet",
+                    cache_key(part),
+                    std::process::id()
+                ));
+                fetch(dest.clone()).await?;
+                Ok((dest, LoadSource::Source, t.elapsed().as_secs_f64()))
+            }
+        }
+    }
+
+    fn cached_frame(&self, key: &str, columns: &[String]) -> Option<Arc<Frame>> {
+        let mut fc = self.frames.lock().unwrap_or_else(|p| p.into_inner());
+        fc.clock += 1;
+        let now = fc.clock;
+        let (frame, _, used) = fc.frames.get_mut(key)?;
+        if !frame.has_columns(columns) {
+            return None;
+        }
+        *used = now;
+        Some(frame.clone())
+    }
+
+    fn remember_frame(&self, key: String, frame: Arc<Frame>) {
+        let size = frame.approx_bytes();
+        if self.memory_capacity == 0 || size > self.memory_capacity {
+            return;
+        }
+        let mut fc = self.frames.lock().unwrap_or_else(|p| p.into_inner());
+        fc.clock += 1;
+        let now = fc.clock;
+        if let Some((_, old, _)) = fc.frames.insert(key, (frame, size, now)) {
+            fc.total -= old;
+        }
+        fc.total += size;
+        while fc.total > self.memory_capacity {
+            let Some(victim) = fc
+                .frames
+                .iter()
+                .min_by_key(|(_, e)| e.2)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some((_, s, _)) = fc.frames.remove(&victim) {
+                fc.total -= s;
+            }
+        }
+    }
+
+    /// Loads and prepares the part for a query that references `columns`.
+    pub async fn load_frame(
+        &self,
+        part: &DatasetPartId,
+        group_column: &str,
+        timestamp_column: &str,
+        columns: &[String],
+    ) -> Result<Loaded, WorkerError> {
+        let t = Instant::now();
+        let key = format!("{}|{group_column}|{timestamp_column}", cache_key(part));
+        if self.memory_capacity > 0
+            && let Some(frame) = self.cached_frame(&key, columns)
+        {
+            return Ok(Loaded {
+                frame,
+                source: LoadSource::MemoryCache,
+                download_seconds: 0.0,
+                load_seconds: t.elapsed().as_secs_f64(),
+            });
+        }
+        let (path, source, download_seconds) = self.local_file(part).await?;
+        let (g, ts, cols) = (
+            group_column.to_string(),
+            timestamp_column.to_string(),
+            columns.to_vec(),
+        );
+        let mut projection = vec![g.clone()];
+        for c in std::iter::once(&ts).chain(cols.iter()) {
+            if !projection.contains(c) {
+                projection.push(c.clone());
+            }
+        }
+        let part_path = part.path.clone();
+        let frame = tokio::task::spawn_blocking(move || -> Result<Frame, WorkerError> {
+            let df = read_parquet(&path, Some(projection))?;
+            Frame::prepare(&df, &g, &ts, &cols).map_err(|e| WorkerError::Engine {
+                context: format!("prepare part {part_path}"),
+                source: e,
+            })
+        })
+        .await
+        .map_err(|e| WorkerError::Internal(format!("load task panicked: {e}")))??;
+        let frame = Arc::new(frame);
+        if self.memory_capacity > 0 {
+            self.remember_frame(key, frame.clone());
+        }
+        Ok(Loaded {
+            frame,
+            source,
+            download_seconds,
+            load_seconds: t.elapsed().as_secs_f64(),
+        })
+    }
+}

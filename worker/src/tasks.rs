@@ -1,0 +1,134 @@
+//! Running tasks: a query or registration request in, a result (partial result or classified
+//! error, plus metrics) out. CPU-bound work runs on the blocking pool, never on the IO runtime.
+
+use crate::WorkerError;
+use crate::loader::{PartLoader, read_parquet};
+use engine::{DescribeOptions, EngineOptions, describe_part, execute};
+use protocol::task::{
+    QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest, RegistrationTaskResult, TaskMetrics,
+};
+use protocol::validate_query_value;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::{debug, warn};
+
+/// Everything a worker needs to run tasks.
+#[derive(Debug)]
+pub struct Worker {
+    pub loader: PartLoader,
+    pub engine: EngineOptions,
+    pub describe: DescribeOptions,
+}
+
+impl Worker {
+    pub fn new(loader: PartLoader) -> Arc<Worker> {
+        Arc::new(Worker {
+            loader,
+            engine: EngineOptions::default(),
+            describe: DescribeOptions::default(),
+        })
+    }
+
+    async fn query(
+        &self,
+        req: &QueryTaskRequest,
+        m: &mut TaskMetrics,
+    ) -> Result<protocol::PartialResult, WorkerError> {
+        let q = validate_query_value(&req.query, None).map_err(|e| {
+            WorkerError::InvalidRequest(format!("query of request {}: {e}", req.request_id))
+        })?;
+        let columns = q.query.referenced_columns();
+        let loaded = self
+            .loader
+            .load_frame(
+                &req.part,
+                &req.group_id_column,
+                &req.timestamp_column,
+                &columns,
+            )
+            .await?;
+        m.task_download_seconds = loaded.download_seconds;
+        m.task_total_load_seconds = loaded.load_seconds;
+        m.load_from = Some(loaded.source);
+        let t = Instant::now();
+        let opts = self.engine;
+        let frame = loaded.frame;
+        let path = req.part.path.clone();
+        let result = tokio::task::spawn_blocking(move || execute(&frame, &q.query, &opts))
+            .await
+            .map_err(|e| WorkerError::Internal(format!("query task panicked: {e}")))?
+            .map_err(|e| WorkerError::Engine {
+                context: format!("query part {path}"),
+                source: e,
+            })?;
+        m.task_run_query_seconds = t.elapsed().as_secs_f64();
+        m.scanned_rows = result.scanned_rows;
+        m.scanned_groups = result.scanned_groups;
+        Ok(result)
+    }
+
+    /// Runs a query task. Never fails: errors are in the result, classified for retries.
+    pub async fn run_query(&self, req: &QueryTaskRequest) -> QueryTaskResult {
+        let t = Instant::now();
+        let mut metrics = TaskMetrics::default();
+        let outcome = self.query(req, &mut metrics).await;
+        metrics.task_total_run_seconds = t.elapsed().as_secs_f64();
+        if let Err(e) = &outcome {
+            warn!(request_id = %req.request_id, task_index = req.task_index, attempt = req.attempt_no, part = %req.part.path, "query task failed: {e}");
+        } else {
+            debug!(request_id = %req.request_id, task_index = req.task_index, "query task done");
+        }
+        QueryTaskResult {
+            request_id: req.request_id.clone(),
+            task_index: req.task_index,
+            attempt_no: req.attempt_no,
+            outcome: outcome.map_err(|e| e.to_task_error()),
+            metrics,
+        }
+    }
+
+    async fn register(
+        &self,
+        req: &RegistrationTaskRequest,
+        m: &mut TaskMetrics,
+    ) -> Result<protocol::task::PartDescription, WorkerError> {
+        let t = Instant::now();
+        let (path, source, download) = self.loader.local_file(&req.part).await?;
+        m.task_download_seconds = download;
+        m.load_from = Some(source);
+        let (g, ts, ids, opts) = (
+            req.group_id_column.clone(),
+            req.timestamp_column.clone(),
+            req.return_group_ids,
+            self.describe,
+        );
+        let part_path = req.part.path.clone();
+        let d = tokio::task::spawn_blocking(move || -> Result<_, WorkerError> {
+            let df = read_parquet(&path, None)?;
+            describe_part(&df, &g, &ts, ids, &opts).map_err(|e| WorkerError::Engine {
+                context: format!("part {part_path}"),
+                source: e,
+            })
+        })
+        .await
+        .map_err(|e| WorkerError::Internal(format!("registration task panicked: {e}")))??;
+        m.task_total_load_seconds = t.elapsed().as_secs_f64();
+        m.scanned_rows = d.rows;
+        Ok(d)
+    }
+
+    /// Runs a registration task (describe one part). Never fails: errors are in the result.
+    pub async fn run_registration(&self, req: &RegistrationTaskRequest) -> RegistrationTaskResult {
+        let t = Instant::now();
+        let mut metrics = TaskMetrics::default();
+        let outcome = self.register(req, &mut metrics).await;
+        metrics.task_total_run_seconds = t.elapsed().as_secs_f64();
+        RegistrationTaskResult {
+            request_id: req.request_id.clone(),
+            task_index: req.task_index,
+            attempt_no: req.attempt_no,
+            outcome: outcome.map_err(|e| e.to_task_error()),
+            metrics,
+        }
+    }
+}
