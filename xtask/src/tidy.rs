@@ -13,9 +13,16 @@ mod tests {
             ("protocol", BTreeSet::new()),
             ("engine", BTreeSet::from(["protocol", "dataprep"])), // dataprep: dev-only, bench data
             ("dataprep", BTreeSet::from(["protocol"])),
+            ("storage", BTreeSet::from(["protocol"])),
+            // dataprep: dev-only, test data
+            (
+                "worker",
+                BTreeSet::from(["protocol", "engine", "storage", "dataprep"]),
+            ),
+            ("invoker", BTreeSet::from(["protocol", "storage"])),
             (
                 "frocket",
-                BTreeSet::from(["protocol", "engine", "dataprep"]),
+                BTreeSet::from(["protocol", "storage", "worker", "invoker", "dataprep"]),
             ),
             ("xtask", BTreeSet::new()),
         ])
