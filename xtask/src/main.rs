@@ -40,6 +40,33 @@ fn has_nextest() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Python tools the integration tests run as real services, pinned, in the project venv.
+const PY_TOOLS: &[&str] = &["moto[server]==5.2.5"];
+
+/// Creates `.venv` and installs the pinned Python tools when missing; returns the venv's bin.
+fn ensure_python_tools() -> Result<PathBuf> {
+    let venv = root().join(".venv");
+    let bin = venv.join("bin");
+    if !bin.join("python").exists() {
+        let mut c = Command::new("python3");
+        c.args(["-m", "venv"]).arg(&venv);
+        run(c, "create the project venv (.venv)")?;
+    }
+    if !bin.join("moto_server").exists() {
+        let mut c = Command::new(bin.join("python"));
+        c.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(PY_TOOLS);
+        run(c, "install pinned Python test tools")?;
+    }
+    Ok(bin)
+}
+
 fn test() -> Result<()> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
@@ -63,8 +90,10 @@ fn test() -> Result<()> {
     doc.args(["test", "--workspace", "--doc"]);
     run(doc, "doc tests")?;
     // Last, so that the run closes on nextest's summary of every test.
+    let bin = ensure_python_tools()?;
     let mut nextest = cargo();
     nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    nextest.env("FROCKET_TEST_MOTO_SERVER", bin.join("moto_server"));
     run(nextest, "tests")
 }
 

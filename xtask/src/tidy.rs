@@ -25,6 +25,12 @@ mod tests {
                 BTreeSet::from(["protocol", "storage", "worker", "invoker", "dataprep"]),
             ),
             ("xtask", BTreeSet::new()),
+            (
+                "integration-tests",
+                BTreeSet::from([
+                    "protocol", "engine", "storage", "worker", "invoker", "dataprep",
+                ]),
+            ),
         ])
     }
 

@@ -1,0 +1,263 @@
+//! Test harness: real services as child processes on free loopback ports (never fixed ports),
+//! killed when dropped, and an embedded Funnel Rocket stack wired to them.
+
+use async_trait::async_trait;
+use invoker::TaskExecutor;
+use polars::prelude::*;
+use protocol::task::{
+    QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest, RegistrationTaskResult,
+};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use storage::embedded::EmbeddedDatastore;
+use storage::s3::{S3Config, S3Store};
+use storage::{BlobStore, Stores};
+use worker::{LoaderConfig, PartLoader, Worker};
+
+/// A free TCP port on 127.0.0.1 (bound and released; the OS does not hand it out again soon).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited before listening: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not listen on port {port} within 60 s");
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// A real S3 API server (moto_server from the project venv), one per test.
+pub struct S3Server {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        let bin = std::env::var_os("FROCKET_TEST_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join(".venv/bin/moto_server"));
+        assert!(
+            bin.exists(),
+            "moto_server not found at {} (run the tests with `cargo xtask test`, which installs it in .venv)",
+            bin.display()
+        );
+        let port = free_port();
+        let mut child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        wait_for_port(port, &mut child, "moto_server");
+        S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    pub fn config(&self) -> S3Config {
+        S3Config {
+            endpoint_url: Some(self.endpoint.clone()),
+            region: Some("us-east-1".into()),
+            force_path_style: true,
+            credentials: Some(("testing".into(), "testing".into())),
+        }
+    }
+
+    pub async fn store(&self) -> S3Store {
+        S3Store::new(&self.config()).await
+    }
+
+    pub async fn create_bucket(&self, bucket: &str) {
+        self.store()
+            .await
+            .client()
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("create bucket");
+    }
+
+    /// Uploads every file of `dir` (non-recursive) under `s3://bucket/prefix/`.
+    pub async fn upload_dir(&self, dir: &Path, bucket: &str, prefix: &str) {
+        let store = self.store().await;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let key = format!("{prefix}/{}", p.file_name().unwrap().to_string_lossy());
+            let body = aws_sdk_s3::primitives::ByteStream::from(std::fs::read(&p).unwrap());
+            store
+                .client()
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(body)
+                .send()
+                .await
+                .expect("upload");
+        }
+    }
+
+    pub async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        let body = aws_sdk_s3::primitives::ByteStream::from(bytes);
+        self.store()
+            .await
+            .client()
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body)
+            .send()
+            .await
+            .expect("put");
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The embedded executor, as the `frocket` binary wires it.
+pub struct Exec {
+    pub worker: Arc<Worker>,
+}
+
+#[async_trait]
+impl TaskExecutor for Exec {
+    async fn run_query(&self, req: QueryTaskRequest) -> QueryTaskResult {
+        self.worker.run_query(&req).await
+    }
+    async fn run_registration(&self, req: RegistrationTaskRequest) -> RegistrationTaskResult {
+        self.worker.run_registration(&req).await
+    }
+    fn concurrency(&self) -> usize {
+        2
+    }
+    fn describe(&self) -> String {
+        "test".into()
+    }
+}
+
+/// An embedded Funnel Rocket: datastore and disk cache in a temp home.
+pub struct Stack {
+    pub home: tempfile::TempDir,
+    pub stores: Stores,
+    pub datastore: EmbeddedDatastore,
+    pub exec: Exec,
+}
+
+impl Stack {
+    pub fn new(s3: Option<Arc<dyn BlobStore>>) -> Stack {
+        Stack::with_loader(s3, |home| LoaderConfig {
+            cache_dir: Some(home.join("cache")),
+            disk_cache_bytes: 256 << 20,
+            memory_cache_bytes: 0,
+        })
+    }
+
+    pub fn with_loader(
+        s3: Option<Arc<dyn BlobStore>>,
+        cfg: impl FnOnce(&Path) -> LoaderConfig,
+    ) -> Stack {
+        let home = tempfile::tempdir().unwrap();
+        let stores = match s3 {
+            Some(s) => Stores::with_s3(s),
+            None => Stores::local_only(),
+        };
+        let datastore = EmbeddedDatastore::open(home.path().join("datasets")).unwrap();
+        let loader = PartLoader::new(stores.clone(), &cfg(home.path())).unwrap();
+        Stack {
+            exec: Exec {
+                worker: Worker::new(loader),
+            },
+            stores,
+            datastore,
+            home,
+        }
+    }
+
+    pub async fn register(
+        &self,
+        args: &invoker::RegisterArgs,
+    ) -> Result<invoker::registration::RegistrationResult, invoker::InvokerError> {
+        invoker::register_dataset(&self.stores, &self.datastore, &self.exec, args, None).await
+    }
+
+    pub async fn query(
+        &self,
+        name: &str,
+        q: &serde_json::Value,
+    ) -> Result<serde_json::Value, invoker::InvokerError> {
+        invoker::run_query_job(
+            &self.datastore,
+            &self.exec,
+            name,
+            q,
+            &invoker::QueryJobOptions::default(),
+            None,
+        )
+        .await
+    }
+}
+
+/// The result without run-specific fields (request id, stats), for comparing runs.
+pub fn answer(v: &serde_json::Value) -> serde_json::Value {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("requestId");
+        o.remove("stats");
+    }
+    v
+}
+
+/// Writes a DataFrame as a Parquet file.
+pub fn write_parquet(df: &mut DataFrame, path: &Path) {
+    let f = std::fs::File::create(path).unwrap();
+    ParquetWriter::new(f).finish(df).unwrap();
+}
+
+/// A small synthetic dataset of `parts` parts in `dir` (returns total rows).
+pub fn synth_dataset(dir: &Path, rows: u64, parts: usize) -> u64 {
+    let cfg = dataprep::synth::SynthConfig {
+        n_items: 2_000,
+        ..dataprep::synth::SynthConfig::new(rows, parts)
+    };
+    dataprep::synth::generate_dataset(&cfg, dir, true)
+        .unwrap()
+        .rows
+}
+
+impl Stack {
+    pub async fn datastore_record(&self, name: &str) -> protocol::dataset::DatasetRecord {
+        use storage::Datastore;
+        self.datastore
+            .dataset(name)
+            .await
+            .unwrap()
+            .expect("registered")
+    }
+}
