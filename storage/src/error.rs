@@ -12,6 +12,9 @@ pub enum StorageError {
     /// Access was refused (permissions, credentials).
     #[error("access denied: {0}")]
     AccessDenied(String),
+    /// The local disk is full (writing a download or a metadata file).
+    #[error("no space left on device: {0}")]
+    DiskFull(String),
     /// A fault that may go away when retried (network, throttling, 5xx).
     #[error("transient storage error: {0}")]
     Transient(String),
@@ -31,6 +34,9 @@ impl StorageError {
         match e.kind() {
             ErrorKind::NotFound => StorageError::NotFound(what.to_string()),
             ErrorKind::PermissionDenied => StorageError::AccessDenied(format!("{what}: {e}")),
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => {
+                StorageError::DiskFull(format!("{what}: {e}"))
+            }
             ErrorKind::Interrupted | ErrorKind::TimedOut | ErrorKind::WouldBlock => {
                 StorageError::Transient(format!("{what}: {e}"))
             }

@@ -7,6 +7,7 @@ use protocol::task::DatasetPartId;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use storage::StorageError;
 
 #[derive(Debug)]
 struct Entry {
@@ -122,7 +123,28 @@ impl DiskCache {
         }
     }
 
-    /// Returns the cached file for `part`, fetching it with `fetch(dest)` on a miss.
+    /// Removes every entry but `keep`; returns the bytes freed.
+    fn evict_all_but(&self, keep: &str) -> u64 {
+        let mut ix = self.lock_index();
+        let victims: Vec<String> = ix
+            .entries
+            .keys()
+            .filter(|k| k.as_str() != keep)
+            .cloned()
+            .collect();
+        let mut freed = 0;
+        for v in victims {
+            if let Some(e) = ix.entries.remove(&v) {
+                ix.total -= e.size;
+                freed += e.size;
+                let _ = std::fs::remove_file(self.path_of(&v));
+            }
+        }
+        freed
+    }
+
+    /// Returns the cached file for `part`, fetching it with `fetch(dest)` on a miss. When the
+    /// disk is full, evicts every other entry and fetches once more.
     /// The boolean says whether it was a cache hit.
     pub async fn get_or_fetch<F, Fut>(
         &self,
@@ -130,7 +152,7 @@ impl DiskCache {
         fetch: F,
     ) -> Result<(PathBuf, bool), WorkerError>
     where
-        F: FnOnce(PathBuf) -> Fut,
+        F: Fn(PathBuf) -> Fut,
         Fut: std::future::Future<Output = Result<u64, WorkerError>>,
     {
         let key = cache_key(part);
@@ -149,7 +171,32 @@ impl DiskCache {
             return Ok((p, true));
         }
         let dest = self.path_of(&key);
-        let size = fetch(dest.clone()).await?;
+        let size = match fetch(dest.clone()).await {
+            Err(WorkerError::Storage {
+                source: StorageError::DiskFull(msg),
+                context,
+            }) => {
+                // Disk full: make room by evicting every other cached part, then try once more.
+                let freed = self.evict_all_but(&key);
+                tracing::warn!(part = %part.path, freed_bytes = freed, "disk full while caching a part ({msg}); evicted the cache and retrying");
+                let _ = std::fs::remove_file(&dest);
+                match fetch(dest.clone()).await {
+                    Err(WorkerError::Storage {
+                        source: StorageError::DiskFull(again),
+                        ..
+                    }) => {
+                        return Err(WorkerError::Storage {
+                            context: format!(
+                                "{context} (disk cache full even after evicting {freed} bytes)"
+                            ),
+                            source: StorageError::DiskFull(again),
+                        });
+                    }
+                    other => other?,
+                }
+            }
+            other => other?,
+        };
         self.insert(&key, size);
         self.fetching.lock().await.remove(&key);
         Ok((dest, false))
@@ -242,11 +289,14 @@ mod tests {
         for _ in 0..8 {
             let (c, f) = (c.clone(), fetches.clone());
             hs.push(tokio::spawn(async move {
-                c.get_or_fetch(&part(0, "t"), |dest| async move {
-                    f.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    std::fs::write(&dest, b"x").unwrap();
-                    Ok(1)
+                c.get_or_fetch(&part(0, "t"), |dest| {
+                    let f = f.clone();
+                    async move {
+                        f.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        std::fs::write(&dest, b"x").unwrap();
+                        Ok(1)
+                    }
                 })
                 .await
                 .unwrap()
@@ -256,6 +306,50 @@ mod tests {
             h.await.unwrap();
         }
         assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn disk_full_evicts_the_cache_and_retries_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = DiskCache::open(dir.path(), 1000).unwrap();
+        put(&c, &part(0, "t"), 100).await;
+        put(&c, &part(1, "t"), 100).await;
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let full = || WorkerError::Storage {
+            context: "download".into(),
+            source: StorageError::DiskFull("No space left on device (os error 28)".into()),
+        };
+        let (p, hit) = c
+            .get_or_fetch(&part(2, "t"), |dest| {
+                let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        return Err(full());
+                    }
+                    std::fs::write(&dest, vec![0u8; 50]).unwrap();
+                    Ok(50)
+                }
+            })
+            .await
+            .unwrap();
+        assert!(!hit && p.exists());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert!(
+            !c.contains(&part(0, "t")) && !c.contains(&part(1, "t")),
+            "older parts evicted"
+        );
+        assert_eq!(c.usage(), (1, 50));
+        // Still full after evicting: a clear error, nothing cached.
+        let e = c
+            .get_or_fetch(&part(3, "t"), |_| async { Err::<u64, _>(full()) })
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("disk cache full even after evicting"),
+            "{e}"
+        );
+        assert!(!c.contains(&part(3, "t")));
     }
 
     #[test]
