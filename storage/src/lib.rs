@@ -12,6 +12,7 @@ pub mod faulty;
 pub mod glob;
 pub mod local;
 pub mod location;
+pub mod redis;
 pub mod s3;
 
 pub use blob::{BlobStore, ObjectMeta, Stores};

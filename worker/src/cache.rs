@@ -82,15 +82,16 @@ impl DiskCache {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Marks `key` used; returns its path when cached.
-    fn touch(&self, key: &str) -> Option<PathBuf> {
+    /// Marks `key` used and opens its file, under the index lock so that no eviction can
+    /// remove it in between (an open file stays readable after it is unlinked).
+    fn touch(&self, key: &str) -> Option<(std::fs::File, PathBuf)> {
         let mut ix = self.lock_index();
         ix.clock += 1;
         let now = ix.clock;
         let e = ix.entries.get_mut(key)?;
         e.last_used = now;
         let p = self.path_of(key);
-        p.exists().then_some(p)
+        std::fs::File::open(&p).ok().map(|f| (f, p))
     }
 
     /// Records a new file and evicts least-recently-used files (never `keep`) over capacity.
@@ -150,14 +151,14 @@ impl DiskCache {
         &self,
         part: &DatasetPartId,
         fetch: F,
-    ) -> Result<(PathBuf, bool), WorkerError>
+    ) -> Result<(std::fs::File, PathBuf, bool), WorkerError>
     where
         F: Fn(PathBuf) -> Fut,
         Fut: std::future::Future<Output = Result<u64, WorkerError>>,
     {
         let key = cache_key(part);
-        if let Some(p) = self.touch(&key) {
-            return Ok((p, true));
+        if let Some((f, p)) = self.touch(&key) {
+            return Ok((f, p, true));
         }
         let lock = self
             .fetching
@@ -167,8 +168,8 @@ impl DiskCache {
             .or_default()
             .clone();
         let _guard = lock.lock().await;
-        if let Some(p) = self.touch(&key) {
-            return Ok((p, true));
+        if let Some((f, p)) = self.touch(&key) {
+            return Ok((f, p, true));
         }
         let dest = self.path_of(&key);
         let size = match fetch(dest.clone()).await {
@@ -197,9 +198,14 @@ impl DiskCache {
             }
             other => other?,
         };
+        // Open before inserting: the insert may evict, and other inserts may follow.
+        let file = std::fs::File::open(&dest).map_err(|e| WorkerError::Storage {
+            context: format!("open cached part {}", dest.display()),
+            source: StorageError::from_io(&e, &dest.display().to_string()),
+        })?;
         self.insert(&key, size);
         self.fetching.lock().await.remove(&key);
-        Ok((dest, false))
+        Ok((file, dest, false))
     }
 
     /// Cached entries and their total size.
@@ -236,7 +242,7 @@ mod tests {
         })
         .await
         .unwrap()
-        .1
+        .2
     }
 
     #[tokio::test]
@@ -262,6 +268,24 @@ mod tests {
         put(&c0, &part(0, "t1"), 10).await;
         put(&c0, &part(1, "t1"), 10).await;
         assert_eq!(c0.usage().0, 1);
+    }
+
+    #[tokio::test]
+    async fn an_evicted_file_stays_readable_by_whoever_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = DiskCache::open(dir.path(), 0).unwrap();
+        let (mut held, path, _) = c
+            .get_or_fetch(&part(0, "t"), |dest| async move {
+                std::fs::write(&dest, b"part zero").unwrap();
+                Ok(9)
+            })
+            .await
+            .unwrap();
+        put(&c, &part(1, "t"), 10).await; // capacity 0: evicts part 0's file
+        assert!(!path.exists(), "evicted from disk");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut held, &mut text).unwrap();
+        assert_eq!(text, "part zero", "the open handle still reads it");
     }
 
     #[tokio::test]
@@ -319,7 +343,7 @@ mod tests {
             context: "download".into(),
             source: StorageError::DiskFull("No space left on device (os error 28)".into()),
         };
-        let (p, hit) = c
+        let (_f, p, hit) = c
             .get_or_fetch(&part(2, "t"), |dest| {
                 let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 async move {

@@ -13,7 +13,7 @@ use engine::Frame;
 use polars::prelude::{DataFrame, ParquetReader, PolarsError, SerReader};
 use protocol::task::{DatasetPartId, LoadSource};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use storage::{Location, StorageError, Stores};
@@ -60,12 +60,34 @@ pub struct PartLoader {
     frames: Mutex<FrameCache>,
 }
 
+/// A part's bytes on local disk: the file itself, or an open handle to a cached download
+/// (an open handle stays readable even if the cache evicts the file meanwhile).
+pub enum PartFile {
+    Path(PathBuf),
+    Open(std::fs::File, PathBuf),
+}
+
+impl PartFile {
+    fn open(self) -> Result<(std::fs::File, PathBuf), WorkerError> {
+        match self {
+            PartFile::Open(f, p) => Ok((f, p)),
+            PartFile::Path(p) => match std::fs::File::open(&p) {
+                Ok(f) => Ok((f, p)),
+                Err(e) => Err(WorkerError::Storage {
+                    context: format!("open part {}", p.display()),
+                    source: StorageError::from_io(&e, &p.display().to_string()),
+                }),
+            },
+        }
+    }
+}
+
 /// Reads a Parquet file (only `columns` when given).
-pub fn read_parquet(path: &Path, columns: Option<Vec<String>>) -> Result<DataFrame, WorkerError> {
-    let file = std::fs::File::open(path).map_err(|e| WorkerError::Storage {
-        context: format!("open part {}", path.display()),
-        source: StorageError::from_io(&e, &path.display().to_string()),
-    })?;
+pub fn read_parquet(
+    part: PartFile,
+    columns: Option<Vec<String>>,
+) -> Result<DataFrame, WorkerError> {
+    let (file, path) = part.open()?;
     ParquetReader::new(file)
         .with_columns(columns)
         .finish()
@@ -103,19 +125,16 @@ impl PartLoader {
         self.disk.as_ref()
     }
 
-    /// A local file holding the part: the file itself, or a (cached) download.
+    /// The part on local disk: the file itself, or a (cached) download.
     pub async fn local_file(
         &self,
         part: &DatasetPartId,
-    ) -> Result<(PathBuf, LoadSource, f64), WorkerError> {
+    ) -> Result<(PartFile, LoadSource, f64), WorkerError> {
         let loc = Location::parse(&part.path)
             .map_err(|e| WorkerError::InvalidRequest(format!("part path {}: {e}", part.path)))?;
-        let Location::S3 { .. } = &loc else {
-            let Location::Local(p) = loc else {
-                unreachable!("matched above")
-            };
-            return Ok((p, LoadSource::Source, 0.0));
-        };
+        if let Location::Local(p) = &loc {
+            return Ok((PartFile::Path(p.clone()), LoadSource::Source, 0.0));
+        }
         let store = self
             .stores
             .for_location(&loc)
@@ -139,22 +158,34 @@ impl PartLoader {
         };
         match &self.disk {
             Some(cache) => {
-                let (p, hit) = cache.get_or_fetch(part, fetch).await?;
+                let (f, p, hit) = cache.get_or_fetch(part, fetch).await?;
                 let src = if hit {
                     LoadSource::DiskCache
                 } else {
                     LoadSource::Source
                 };
-                Ok((p, src, if hit { 0.0 } else { t.elapsed().as_secs_f64() }))
+                Ok((
+                    PartFile::Open(f, p),
+                    src,
+                    if hit { 0.0 } else { t.elapsed().as_secs_f64() },
+                ))
             }
             None => {
+                // No cache: download to a temp file, open it, and unlink it at once.
                 let dest = std::env::temp_dir().join(format!(
                     "frocket-part-{}-{}.parquet",
                     cache_key(part),
                     std::process::id()
                 ));
                 fetch(dest.clone()).await?;
-                Ok((dest, LoadSource::Source, t.elapsed().as_secs_f64()))
+                let opened = PartFile::Path(dest.clone()).open();
+                let _ = std::fs::remove_file(&dest);
+                let (f, p) = opened?;
+                Ok((
+                    PartFile::Open(f, p),
+                    LoadSource::Source,
+                    t.elapsed().as_secs_f64(),
+                ))
             }
         }
     }
@@ -232,7 +263,7 @@ impl PartLoader {
         }
         let part_path = part.path.clone();
         let frame = tokio::task::spawn_blocking(move || -> Result<Frame, WorkerError> {
-            let df = read_parquet(&path, Some(projection))?;
+            let df = read_parquet(path, Some(projection))?;
             Frame::prepare(&df, &g, &ts, &cols).map_err(|e| WorkerError::Engine {
                 context: format!("prepare part {part_path}"),
                 source: e,

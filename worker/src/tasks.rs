@@ -104,7 +104,7 @@ impl Worker {
         );
         let part_path = req.part.path.clone();
         let d = tokio::task::spawn_blocking(move || -> Result<_, WorkerError> {
-            let df = read_parquet(&path, None)?;
+            let df = read_parquet(path, None)?;
             describe_part(&df, &g, &ts, ids, &opts).map_err(|e| WorkerError::Engine {
                 context: format!("part {part_path}"),
                 source: e,

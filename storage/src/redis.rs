@@ -1,0 +1,389 @@
+//! Redis as datastore, work queue and per-request task channel (distributed modes).
+//!
+//! Key layout (prefix `FROCKET_DATASTORE_REDIS_PREFIX`, default `frocket:`):
+//!
+//! | key | type | content |
+//! |---|---|---|
+//! | `{p}datasets` | hash | name → `DatasetRecord` JSON (info, parts, schema) |
+//! | `{p}dataset_lastused` | hash | name → unix seconds |
+//! | `{p}queues:{queue}` | list | task envelopes, LPUSH by invokers, BRPOP by workers (FIFO) |
+//! | `{p}req-{id}:status` | hash | `"{task}:{attempt}"` → `{"status", "time", "worker"}` (heartbeats) |
+//! | `{p}req-{id}:results` | list | result envelopes, RPUSH by workers, BLPOP by the invoker |
+//!
+//! Every `req-*` key gets a TTL when written and is deleted when the job ends, so nothing leaks
+//! even when an invoker dies mid-job. Blocking pops use dedicated connections (a blocking
+//! command would stall the shared multiplexed connection).
+
+use crate::{Datastore, StorageError};
+use async_trait::async_trait;
+use protocol::dataset::{DatasetInfo, DatasetRecord};
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisConfig {
+    /// `redis://[:password@]host:port/db` or `rediss://` for TLS.
+    pub url: String,
+    pub prefix: String,
+    /// TTL of request keys.
+    pub request_ttl: Duration,
+}
+
+/// The status of one task attempt as workers report it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptStatus {
+    /// QUEUED, LOADING_DATA, RUNNING, ENDED_SUCCESS, ENDED_FAILED, REJECTED.
+    pub status: String,
+    /// Unix seconds of the update (heartbeats refresh it).
+    pub time: f64,
+    #[serde(default)]
+    pub worker: String,
+}
+
+#[derive(Clone)]
+pub struct RedisStore {
+    client: redis::Client,
+    con: ConnectionManager,
+    prefix: String,
+    ttl_seconds: i64,
+    url_for_display: String,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RedisStore({})", self.url_for_display)
+    }
+}
+
+fn err(e: redis::RedisError, what: &str) -> StorageError {
+    if e.is_connection_refusal() || e.is_connection_dropped() || e.is_timeout() || e.is_io_error() {
+        StorageError::Transient(format!("redis {what}: {e}"))
+    } else {
+        StorageError::Other(format!("redis {what}: {e}"))
+    }
+}
+
+/// The URL without its password, for messages and `frocket config`.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+/// A connection for blocking pops (BRPOP/BLPOP), with no response timeout of its own.
+pub struct BlockingConnection {
+    con: MultiplexedConnection,
+}
+
+impl BlockingConnection {
+    async fn pop(
+        &mut self,
+        key: &str,
+        timeout: Duration,
+        right: bool,
+    ) -> Result<Option<String>, StorageError> {
+        let secs = timeout.as_secs_f64().max(0.01);
+        let r: Option<[String; 2]> = if right {
+            self.con
+                .brpop(key, secs)
+                .await
+                .map_err(|e| err(e, "BRPOP"))?
+        } else {
+            self.con
+                .blpop(key, secs)
+                .await
+                .map_err(|e| err(e, "BLPOP"))?
+        };
+        Ok(r.map(|[_, v]| v))
+    }
+}
+
+impl RedisStore {
+    /// Connects and pings (fail fast on a wrong URL or an unreachable server).
+    pub async fn connect(cfg: &RedisConfig) -> Result<RedisStore, StorageError> {
+        let shown = redact(&cfg.url);
+        let client = redis::Client::open(cfg.url.as_str())
+            .map_err(|e| StorageError::InvalidPath(format!("Redis URL {shown}: {e}")))?;
+        let mcfg = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(3)))
+            .set_response_timeout(Some(Duration::from_secs(10)))
+            .set_number_of_retries(2);
+        let mut con = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.get_connection_manager_with_config(mcfg),
+        )
+        .await
+        .map_err(|_| StorageError::Transient(format!("connect to Redis at {shown}: timed out")))?
+        .map_err(|e| err(e, &format!("connect to {shown}")))?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut con)
+            .await
+            .map_err(|e| err(e, &format!("PING {shown}")))?;
+        Ok(RedisStore {
+            client,
+            con,
+            prefix: cfg.prefix.clone(),
+            ttl_seconds: cfg.request_ttl.as_secs().max(1) as i64,
+            url_for_display: shown,
+        })
+    }
+
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+    fn queue_key(&self, queue: &str) -> String {
+        self.key(&format!("queues:{queue}"))
+    }
+    fn status_key(&self, request_id: &str) -> String {
+        self.key(&format!("req-{request_id}:status"))
+    }
+    fn results_key(&self, request_id: &str) -> String {
+        self.key(&format!("req-{request_id}:results"))
+    }
+
+    /// A dedicated connection for blocking pops.
+    pub async fn blocking_connection(&self) -> Result<BlockingConnection, StorageError> {
+        let cfg = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(3)))
+            .set_response_timeout(None);
+        let con = self
+            .client
+            .get_multiplexed_async_connection_with_config(&cfg)
+            .await
+            .map_err(|e| err(e, "open a blocking connection"))?;
+        Ok(BlockingConnection { con })
+    }
+
+    pub async fn push_task(&self, queue: &str, envelope: &str) -> Result<(), StorageError> {
+        let mut con = self.con.clone();
+        con.lpush::<_, _, ()>(self.queue_key(queue), envelope)
+            .await
+            .map_err(|e| err(e, "LPUSH task"))
+    }
+
+    /// Pops the oldest task of `queue`, waiting up to `timeout`.
+    pub async fn pop_task(
+        &self,
+        con: &mut BlockingConnection,
+        queue: &str,
+        timeout: Duration,
+    ) -> Result<Option<String>, StorageError> {
+        con.pop(&self.queue_key(queue), timeout, true).await
+    }
+
+    pub async fn queue_len(&self, queue: &str) -> Result<usize, StorageError> {
+        let mut con = self.con.clone();
+        con.llen(self.queue_key(queue))
+            .await
+            .map_err(|e| err(e, "LLEN"))
+    }
+
+    pub async fn set_status(
+        &self,
+        request_id: &str,
+        task: usize,
+        attempt: u32,
+        status: &AttemptStatus,
+    ) -> Result<(), StorageError> {
+        let key = self.status_key(request_id);
+        let value =
+            serde_json::to_string(status).map_err(|e| StorageError::Other(e.to_string()))?;
+        let mut con = self.con.clone();
+        redis::pipe()
+            .hset(&key, format!("{task}:{attempt}"), value)
+            .ignore()
+            .expire(&key, self.ttl_seconds)
+            .ignore()
+            .query_async::<()>(&mut con)
+            .await
+            .map_err(|e| err(e, "HSET status"))
+    }
+
+    /// Status of every attempt of a request: (task, attempt) → status.
+    pub async fn statuses(
+        &self,
+        request_id: &str,
+    ) -> Result<HashMap<(usize, u32), AttemptStatus>, StorageError> {
+        let mut con = self.con.clone();
+        let raw: HashMap<String, String> = con
+            .hgetall(self.status_key(request_id))
+            .await
+            .map_err(|e| err(e, "HGETALL status"))?;
+        Ok(raw
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let (t, a) = k.split_once(':')?;
+                Some((
+                    (t.parse().ok()?, a.parse().ok()?),
+                    serde_json::from_str(&v).ok()?,
+                ))
+            })
+            .collect())
+    }
+
+    /// Publishes a result envelope and the attempt's final status together.
+    pub async fn push_result(
+        &self,
+        request_id: &str,
+        task: usize,
+        attempt: u32,
+        status: &AttemptStatus,
+        envelope: &str,
+    ) -> Result<(), StorageError> {
+        let (rk, sk) = (self.results_key(request_id), self.status_key(request_id));
+        let value =
+            serde_json::to_string(status).map_err(|e| StorageError::Other(e.to_string()))?;
+        let mut con = self.con.clone();
+        redis::pipe()
+            .atomic()
+            .rpush(&rk, envelope)
+            .ignore()
+            .expire(&rk, self.ttl_seconds)
+            .ignore()
+            .hset(&sk, format!("{task}:{attempt}"), value)
+            .ignore()
+            .expire(&sk, self.ttl_seconds)
+            .ignore()
+            .query_async::<()>(&mut con)
+            .await
+            .map_err(|e| err(e, "RPUSH result"))
+    }
+
+    /// Pops the next result of a request, waiting up to `timeout`.
+    pub async fn pop_result(
+        &self,
+        con: &mut BlockingConnection,
+        request_id: &str,
+        timeout: Duration,
+    ) -> Result<Option<String>, StorageError> {
+        con.pop(&self.results_key(request_id), timeout, false).await
+    }
+
+    /// Removes every key of a request.
+    pub async fn delete_request(&self, request_id: &str) -> Result<(), StorageError> {
+        let mut con = self.con.clone();
+        con.del::<_, ()>(&[self.status_key(request_id), self.results_key(request_id)])
+            .await
+            .map_err(|e| err(e, "DEL request"))
+    }
+
+    /// Keys under the prefix matching `pattern` (tests and diagnostics; uses SCAN).
+    pub async fn keys(&self, pattern: &str) -> Result<Vec<String>, StorageError> {
+        let mut con = self.con.clone();
+        let mut it: redis::AsyncIter<'_, String> = con
+            .scan_match(self.key(pattern))
+            .await
+            .map_err(|e| err(e, "SCAN"))?;
+        let mut out = Vec::new();
+        while let Some(k) = futures_next(&mut it).await {
+            out.push(k.map_err(|e| err(e, "SCAN"))?);
+        }
+        Ok(out)
+    }
+}
+
+async fn futures_next(it: &mut redis::AsyncIter<'_, String>) -> Option<redis::RedisResult<String>> {
+    it.next_item().await
+}
+
+#[async_trait]
+impl Datastore for RedisStore {
+    async fn write_dataset(&self, record: &DatasetRecord) -> Result<(), StorageError> {
+        let v = serde_json::to_string(record).map_err(|e| StorageError::Other(e.to_string()))?;
+        let name = &record.info.id.name;
+        let mut con = self.con.clone();
+        redis::pipe()
+            .atomic()
+            .hset(self.key("datasets"), name, v)
+            .ignore()
+            .hdel(self.key("dataset_lastused"), name)
+            .ignore()
+            .query_async::<()>(&mut con)
+            .await
+            .map_err(|e| err(e, "write dataset"))
+    }
+
+    async fn dataset(&self, name: &str) -> Result<Option<DatasetRecord>, StorageError> {
+        let mut con = self.con.clone();
+        let v: Option<String> = con
+            .hget(self.key("datasets"), name)
+            .await
+            .map_err(|e| err(e, "read dataset"))?;
+        v.map(|s| {
+            serde_json::from_str(&s).map_err(|e| {
+                StorageError::Other(format!("corrupt dataset record '{name}' in Redis: {e}"))
+            })
+        })
+        .transpose()
+    }
+
+    async fn datasets(&self) -> Result<Vec<DatasetInfo>, StorageError> {
+        let mut con = self.con.clone();
+        let all: HashMap<String, String> = con
+            .hgetall(self.key("datasets"))
+            .await
+            .map_err(|e| err(e, "list datasets"))?;
+        let mut out = Vec::new();
+        for (name, v) in all {
+            let r: DatasetRecord = serde_json::from_str(&v).map_err(|e| {
+                StorageError::Other(format!("corrupt dataset record '{name}' in Redis: {e}"))
+            })?;
+            out.push(r.info);
+        }
+        out.sort_by(|a, b| {
+            b.id.registered_at
+                .cmp(&a.id.registered_at)
+                .then(a.id.name.cmp(&b.id.name))
+        });
+        Ok(out)
+    }
+
+    async fn remove_dataset(&self, name: &str) -> Result<bool, StorageError> {
+        let mut con = self.con.clone();
+        let (n, _): (i64, i64) = redis::pipe()
+            .atomic()
+            .hdel(self.key("datasets"), name)
+            .hdel(self.key("dataset_lastused"), name)
+            .query_async(&mut con)
+            .await
+            .map_err(|e| err(e, "remove dataset"))?;
+        Ok(n > 0)
+    }
+
+    async fn set_last_used(&self, name: &str, unix_seconds: u64) -> Result<(), StorageError> {
+        let mut con = self.con.clone();
+        con.hset::<_, _, _, ()>(self.key("dataset_lastused"), name, unix_seconds)
+            .await
+            .map_err(|e| err(e, "mark dataset used"))
+    }
+
+    async fn last_used(&self, name: &str) -> Result<Option<u64>, StorageError> {
+        let mut con = self.con.clone();
+        con.hget(self.key("dataset_lastused"), name)
+            .await
+            .map_err(|e| err(e, "read last used"))
+    }
+
+    fn describe(&self) -> String {
+        format!("redis ({}, prefix '{}')", self.url_for_display, self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            redact("redis://:s3cret@host:6379/0"),
+            "redis://***@host:6379/0"
+        );
+        assert_eq!(redact("rediss://user:pw@h:1"), "rediss://***@h:1");
+        assert_eq!(redact("redis://host:6379"), "redis://host:6379");
+    }
+}
