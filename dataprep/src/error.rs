@@ -11,11 +11,7 @@ pub enum DataprepError {
     #[error("output directory {0} is not empty (use force to overwrite)")]
     OutputNotEmpty(PathBuf),
     #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
     #[error("write parquet {path}: {message}")]
     Parquet { path: PathBuf, message: String },
 }

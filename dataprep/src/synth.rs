@@ -35,14 +35,7 @@ pub struct SynthConfig {
 
 impl SynthConfig {
     pub fn new(rows: u64, parts: usize) -> Self {
-        SynthConfig {
-            rows,
-            parts,
-            seed: 42,
-            start_ts: 1_430_622_000,
-            n_items: 235_000,
-            n_categories: 1_200,
-        }
+        SynthConfig { rows, parts, seed: 42, start_ts: 1_430_622_000, n_items: 235_000, n_categories: 1_200 }
     }
 }
 
@@ -75,8 +68,7 @@ impl Catalog {
         let mut rng = SmallRng::seed_from_u64(cfg.seed ^ 0x5EED_CA7A_1060);
         let n_items = cfg.n_items.max(1);
         let item_zipf = Zipf::new(n_items as f64, 1.05).map_err(|e| bad(e.to_string()))?;
-        let cat_zipf =
-            Zipf::new(cfg.n_categories.max(2) as f64, 1.1).map_err(|e| bad(e.to_string()))?;
+        let cat_zipf = Zipf::new(cfg.n_categories.max(2) as f64, 1.1).map_err(|e| bad(e.to_string()))?;
         let price_dist = LogNormal::<f64>::new(10.3, 1.1).map_err(|e| bad(e.to_string()))?;
         let mut price = Vec::with_capacity(n_items as usize);
         let mut category = Vec::with_capacity(n_items as usize);
@@ -89,21 +81,9 @@ impl Catalog {
         }
         // Category rank 3 is named "999" so the seed's example query finds buyers.
         let category_names = (0..cfg.n_categories.max(2))
-            .map(|i| {
-                if i == 3 {
-                    "999".to_string()
-                } else {
-                    (1000 + i * 7).to_string()
-                }
-            })
+            .map(|i| if i == 3 { "999".to_string() } else { (1000 + i * 7).to_string() })
             .collect();
-        Ok(Catalog {
-            item_zipf,
-            price,
-            category,
-            available,
-            category_names,
-        })
+        Ok(Catalog { item_zipf, price, category, available, category_names })
     }
 
     fn item(&self, rng: &mut SmallRng) -> usize {
@@ -111,15 +91,7 @@ impl Catalog {
     }
 }
 
-fn push(
-    rows: &mut PartRows,
-    cat: &Catalog,
-    ts: i64,
-    visitor: i64,
-    event: &'static str,
-    item: usize,
-    tx: Option<f64>,
-) {
+fn push(rows: &mut PartRows, cat: &Catalog, ts: i64, visitor: i64, event: &'static str, item: usize, tx: Option<f64>) {
     rows.timestamp.push(ts);
     rows.visitorid.push(visitor);
     rows.event.push(event);
@@ -127,16 +99,13 @@ fn push(
     rows.transactionid.push(tx);
     rows.price.push(cat.price[item]);
     rows.available.push(cat.available[item]);
-    rows.categoryid
-        .push(cat.category_names[cat.category[item] as usize].clone());
+    rows.categoryid.push(cat.category_names[cat.category[item] as usize].clone());
 }
 
 /// Generates the rows of one part (sorted by visitorid, then timestamp).
 fn generate_part(cfg: &SynthConfig, cat: &Catalog, part: usize) -> PartRows {
-    let mut rng =
-        SmallRng::seed_from_u64(cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ part as u64);
-    let budget =
-        cfg.rows / cfg.parts as u64 + u64::from((part as u64) < cfg.rows % cfg.parts as u64);
+    let mut rng = SmallRng::seed_from_u64(cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ part as u64);
+    let budget = cfg.rows / cfg.parts as u64 + u64::from((part as u64) < cfg.rows % cfg.parts as u64);
     let mut rows = PartRows::default();
     let mut user: i64 = 0;
     let mut next_tx: f64 = (part as f64) * 1e9;
@@ -170,15 +139,7 @@ fn generate_part(cfg: &SynthConfig, cat: &Catalog, part: usize) -> PartRows {
             if !cart.is_empty() && rng.random_bool(0.25 + buy_rate) {
                 next_tx += 1.0;
                 for &item in &cart {
-                    push(
-                        &mut rows,
-                        cat,
-                        ts,
-                        visitor,
-                        "transaction",
-                        item,
-                        Some(next_tx),
-                    );
+                    push(&mut rows, cat, ts, visitor, "transaction", item, Some(next_tx));
                 }
                 ts += rng.random_range(1..300);
             }
@@ -205,17 +166,13 @@ fn to_frame(rows: PartRows) -> PolarsResult<DataFrame> {
 pub fn generate_frame(cfg: &SynthConfig, part: usize) -> Result<DataFrame, DataprepError> {
     validate(cfg)?;
     let cat = Catalog::new(cfg)?;
-    to_frame(generate_part(cfg, &cat, part)).map_err(|e| DataprepError::Parquet {
-        path: PathBuf::new(),
-        message: e.to_string(),
-    })
+    to_frame(generate_part(cfg, &cat, part))
+        .map_err(|e| DataprepError::Parquet { path: PathBuf::new(), message: e.to_string() })
 }
 
 fn validate(cfg: &SynthConfig) -> Result<(), DataprepError> {
     if cfg.parts == 0 {
-        return Err(DataprepError::InvalidArguments(
-            "parts must be at least 1".into(),
-        ));
+        return Err(DataprepError::InvalidArguments("parts must be at least 1".into()));
     }
     if cfg.rows < cfg.parts as u64 {
         return Err(DataprepError::InvalidArguments(format!(
@@ -235,11 +192,7 @@ pub fn part_file_name(i: usize) -> String {
 pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path) -> Result<u64, DataprepError> {
     let io = |action: &'static str, p: &Path| {
         let p = p.to_path_buf();
-        move |source| DataprepError::Io {
-            action,
-            path: p,
-            source,
-        }
+        move |source| DataprepError::Io { action, path: p, source }
     };
     let tmp = path.with_extension("parquet.tmp");
     let file = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
@@ -247,10 +200,7 @@ pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path) -> Result<u64, Data
         .with_compression(ParquetCompression::Zstd(None))
         .with_row_group_size(Some(256 * 1024))
         .finish(df)
-        .map_err(|e| DataprepError::Parquet {
-            path: tmp.clone(),
-            message: e.to_string(),
-        });
+        .map_err(|e| DataprepError::Parquet { path: tmp.clone(), message: e.to_string() });
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
@@ -270,40 +220,24 @@ pub struct SynthSummary {
 /// Generates the dataset into `dir` as `part-00000.parquet`…, parts in parallel.
 /// Refuses a non-empty `dir` unless `force`; a dataset is never left half-written: parts go to
 /// a sibling temp directory that is renamed into place when complete.
-pub fn generate_dataset(
-    cfg: &SynthConfig,
-    dir: &Path,
-    force: bool,
-) -> Result<SynthSummary, DataprepError> {
+pub fn generate_dataset(cfg: &SynthConfig, dir: &Path, force: bool) -> Result<SynthSummary, DataprepError> {
     use rayon::prelude::*;
     validate(cfg)?;
     let io = |action: &'static str, p: &Path| {
         let p = p.to_path_buf();
-        move |source| DataprepError::Io {
-            action,
-            path: p,
-            source,
-        }
+        move |source| DataprepError::Io { action, path: p, source }
     };
     if dir.exists() {
-        let non_empty = std::fs::read_dir(dir)
-            .map_err(io("read directory", dir))?
-            .next()
-            .is_some();
+        let non_empty = std::fs::read_dir(dir).map_err(io("read directory", dir))?.next().is_some();
         if non_empty && !force {
             return Err(DataprepError::OutputNotEmpty(dir.to_path_buf()));
         }
     }
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io("create directory", parent))?;
     let tmp_dir = parent.join(format!(
         ".{}.tmp-{}",
-        dir.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "dataset".into()),
+        dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into()),
         std::process::id()
     ));
     if tmp_dir.exists() {
@@ -336,9 +270,7 @@ pub fn generate_dataset(
     }
     std::fs::rename(&tmp_dir, dir).map_err(io("move dataset into place", dir))?;
     Ok(SynthSummary {
-        files: (0..cfg.parts)
-            .map(|p| dir.join(part_file_name(p)))
-            .collect(),
+        files: (0..cfg.parts).map(|p| dir.join(part_file_name(p))).collect(),
         rows: written.iter().map(|w| w.0).sum(),
         bytes: written.iter().map(|w| w.1).sum(),
     })
@@ -350,10 +282,7 @@ mod tests {
 
     #[test]
     fn parts_are_deterministic_disjoint_and_sorted() {
-        let cfg = SynthConfig {
-            n_items: 5_000,
-            ..SynthConfig::new(20_000, 3)
-        };
+        let cfg = SynthConfig { n_items: 5_000, ..SynthConfig::new(20_000, 3) };
         let cat = Catalog::new(&cfg).unwrap();
         let a = generate_part(&cfg, &cat, 1);
         let b = generate_part(&cfg, &cat, 1);
@@ -363,10 +292,7 @@ mod tests {
         for p in 0..3 {
             let r = generate_part(&cfg, &cat, p);
             total += r.timestamp.len();
-            assert!(
-                r.visitorid.iter().all(|v| v % 3 == p as i64),
-                "part {p} holds only its users"
-            );
+            assert!(r.visitorid.iter().all(|v| v % 3 == p as i64), "part {p} holds only its users");
             let sorted = r
                 .visitorid
                 .windows(2)
@@ -382,10 +308,7 @@ mod tests {
 
     #[test]
     fn activity_is_heavy_tailed_and_funnels_exist() {
-        let cfg = SynthConfig {
-            n_items: 5_000,
-            ..SynthConfig::new(50_000, 1)
-        };
+        let cfg = SynthConfig { n_items: 5_000, ..SynthConfig::new(50_000, 1) };
         let cat = Catalog::new(&cfg).unwrap();
         let r = generate_part(&cfg, &cat, 0);
         let mut per_user = std::collections::BTreeMap::<i64, usize>::new();
@@ -396,52 +319,29 @@ mod tests {
         let mean = r.visitorid.len() as f64 / per_user.len() as f64;
         assert!(max as f64 > 20.0 * mean, "max {max} vs mean {mean}");
         let count = |e: &str| r.event.iter().filter(|x| **x == e).count();
-        assert!(
-            count("view") > count("addtocart")
-                && count("addtocart") > 0
-                && count("transaction") > 0
-        );
+        assert!(count("view") > count("addtocart") && count("addtocart") > 0 && count("transaction") > 0);
         assert!(r.categoryid.iter().any(|c| c == "999"));
     }
 
     #[test]
     fn bad_arguments_are_errors() {
-        assert!(matches!(
-            generate_frame(&SynthConfig::new(10, 0), 0),
-            Err(DataprepError::InvalidArguments(_))
-        ));
-        assert!(matches!(
-            generate_frame(&SynthConfig::new(2, 3), 0),
-            Err(DataprepError::InvalidArguments(_))
-        ));
+        assert!(matches!(generate_frame(&SynthConfig::new(10, 0), 0), Err(DataprepError::InvalidArguments(_))));
+        assert!(matches!(generate_frame(&SynthConfig::new(2, 3), 0), Err(DataprepError::InvalidArguments(_))));
     }
 
     #[test]
     fn dataset_is_written_atomically_and_refuses_to_overwrite() {
         let tmp = std::env::temp_dir().join(format!("frocket-synth-test-{}", std::process::id()));
         let dir = tmp.join("ds");
-        let cfg = SynthConfig {
-            n_items: 1_000,
-            ..SynthConfig::new(3_000, 2)
-        };
+        let cfg = SynthConfig { n_items: 1_000, ..SynthConfig::new(3_000, 2) };
         let s = generate_dataset(&cfg, &dir, false).unwrap();
         assert_eq!(s.files.len(), 2);
         assert!(s.files.iter().all(|f| f.exists()));
-        assert!(matches!(
-            generate_dataset(&cfg, &dir, false),
-            Err(DataprepError::OutputNotEmpty(_))
-        ));
+        assert!(matches!(generate_dataset(&cfg, &dir, false), Err(DataprepError::OutputNotEmpty(_))));
         let again = generate_dataset(&cfg, &dir, true).unwrap();
         assert_eq!(again.rows, s.rows);
-        let leftovers: Vec<_> = std::fs::read_dir(&tmp)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(
-            leftovers,
-            vec![std::ffi::OsString::from("ds")],
-            "no temp dirs left"
-        );
+        let leftovers: Vec<_> = std::fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("ds")], "no temp dirs left");
         std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

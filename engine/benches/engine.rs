@@ -56,9 +56,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
     for (name, q) in queries() {
         let q = validate_query_value(&q, None).expect("valid benchmark query");
-        g.bench_function(name, |b| {
-            b.iter(|| execute(&frame, &q.query, &opts).expect("runs"))
-        });
+        g.bench_function(name, |b| b.iter(|| execute(&frame, &q.query, &opts).expect("runs")));
     }
     g.bench_function("prepare_3_columns", |b| {
         b.iter(|| Frame::prepare(&df, "visitorid", "timestamp", &all).expect("prepare"))

@@ -10,24 +10,10 @@ use std::collections::BTreeMap;
 
 /// Maps the values of a key column to dense ids, row by row.
 enum KeyCoder<'a> {
-    Str {
-        codes: &'a [u32],
-        dict: &'a [String],
-    },
-    Bool {
-        values: &'a [u8],
-    },
-    Int {
-        values: &'a [i64],
-        valid: Option<&'a [bool]>,
-        ids: HashMap<i64, u32>,
-        keys: Vec<i64>,
-    },
-    Float {
-        values: &'a [f64],
-        ids: HashMap<u64, u32>,
-        keys: Vec<f64>,
-    },
+    Str { codes: &'a [u32], dict: &'a [String] },
+    Bool { values: &'a [u8] },
+    Int { values: &'a [i64], valid: Option<&'a [bool]>, ids: HashMap<i64, u32>, keys: Vec<i64> },
+    Float { values: &'a [f64], ids: HashMap<u64, u32>, keys: Vec<f64> },
 }
 
 impl<'a> KeyCoder<'a> {
@@ -35,17 +21,10 @@ impl<'a> KeyCoder<'a> {
         match col {
             Col::Str { codes, dict } => KeyCoder::Str { codes, dict },
             Col::Bool { values } => KeyCoder::Bool { values },
-            Col::Int { values, valid } => KeyCoder::Int {
-                values,
-                valid: valid.as_deref(),
-                ids: HashMap::new(),
-                keys: Vec::new(),
-            },
-            Col::Float { values } => KeyCoder::Float {
-                values,
-                ids: HashMap::new(),
-                keys: Vec::new(),
-            },
+            Col::Int { values, valid } => {
+                KeyCoder::Int { values, valid: valid.as_deref(), ids: HashMap::new(), keys: Vec::new() }
+            }
+            Col::Float { values } => KeyCoder::Float { values, ids: HashMap::new(), keys: Vec::new() },
         }
     }
 
@@ -60,12 +39,7 @@ impl<'a> KeyCoder<'a> {
                 let v = values[r];
                 (v != BOOL_NULL).then_some(u32::from(v))
             }
-            KeyCoder::Int {
-                values,
-                valid,
-                ids,
-                keys,
-            } => {
+            KeyCoder::Int { values, valid, ids, keys } => {
                 if valid.is_some_and(|v| !v[r]) {
                     return None;
                 }
@@ -101,22 +75,14 @@ impl<'a> KeyCoder<'a> {
 
 /// The numeric column summed by sumPerValue / meanPerValue.
 enum OtherCol<'a> {
-    Int {
-        values: &'a [i64],
-        valid: Option<&'a [bool]>,
-    },
-    Float {
-        values: &'a [f64],
-    },
+    Int { values: &'a [i64], valid: Option<&'a [bool]> },
+    Float { values: &'a [f64] },
 }
 
 fn other_column<'a>(frame: &'a Frame, spec: &Aggregation) -> Result<OtherCol<'a>, EngineError> {
     let name = spec.other_column.as_deref().unwrap_or_default();
     match frame.column(name)? {
-        Col::Int { values, valid } => Ok(OtherCol::Int {
-            values,
-            valid: valid.as_deref(),
-        }),
+        Col::Int { values, valid } => Ok(OtherCol::Int { values, valid: valid.as_deref() }),
         Col::Float { values } => Ok(OtherCol::Float { values }),
         other => Err(EngineError::TypeMismatch {
             column: name.to_string(),
@@ -140,29 +106,17 @@ fn count_non_null(col: &Col, ranges: &[(u32, u32)]) -> u64 {
             Col::Int { valid: None, .. } => (hi - lo) as u64,
             Col::Int { valid: Some(v), .. } => v[lo..hi].iter().filter(|&&b| b).count() as u64,
             Col::Float { values } => values[lo..hi].iter().filter(|x| !x.is_nan()).count() as u64,
-            Col::Bool { values } => {
-                values[lo..hi].iter().filter(|&&b| b != BOOL_NULL).count() as u64
-            }
-            Col::Str { codes, .. } => {
-                codes[lo..hi].iter().filter(|&&c| c != NULL_CODE).count() as u64
-            }
+            Col::Bool { values } => values[lo..hi].iter().filter(|&&b| b != BOOL_NULL).count() as u64,
+            Col::Str { codes, .. } => codes[lo..hi].iter().filter(|&&c| c != NULL_CODE).count() as u64,
         };
     }
     n
 }
 
-fn per_value(
-    frame: &Frame,
-    spec: &Aggregation,
-    ranges: &[(u32, u32)],
-) -> Result<PartialAggValue, EngineError> {
+fn per_value(frame: &Frame, spec: &Aggregation, ranges: &[(u32, u32)]) -> Result<PartialAggValue, EngineError> {
     let col = frame.column(&spec.column)?;
     let mut coder = KeyCoder::new(col);
-    let other = if spec.agg_type.needs_other_column() {
-        Some(other_column(frame, spec)?)
-    } else {
-        None
-    };
+    let other = if spec.agg_type.needs_other_column() { Some(other_column(frame, spec)?) } else { None };
     let mut rows: Vec<u64> = Vec::new();
     let mut groups: Vec<u64> = Vec::new();
     let mut last_group: Vec<u32> = Vec::new();
@@ -222,35 +176,21 @@ fn per_value(
         AggType::Count => unreachable_count(),
         AggType::CountPerValue => PartialAggValue::Counts {
             approximate: false,
-            entries: observed
-                .map(|id| (coder.key(id as u32), rows[id]))
-                .collect(),
+            entries: observed.map(|id| (coder.key(id as u32), rows[id])).collect(),
         },
         AggType::GroupsPerValue => PartialAggValue::Counts {
             approximate: false,
-            entries: observed
-                .map(|id| (coder.key(id as u32), groups[id]))
-                .collect(),
+            entries: observed.map(|id| (coder.key(id as u32), groups[id])).collect(),
         },
         AggType::SumPerValue => PartialAggValue::Sums {
             approximate: false,
-            entries: observed
-                .map(|id| (coder.key(id as u32), sum_of(id)))
-                .collect(),
+            entries: observed.map(|id| (coder.key(id as u32), sum_of(id))).collect(),
         },
         AggType::MeanPerValue => PartialAggValue::Means {
             approximate: false,
             entries: observed
                 .filter(|&id| ocount.get(id).copied().unwrap_or(0) > 0)
-                .map(|id| {
-                    (
-                        coder.key(id as u32),
-                        MeanAcc {
-                            sum: sum_of(id),
-                            count: ocount[id],
-                        },
-                    )
-                })
+                .map(|id| (coder.key(id as u32), MeanAcc { sum: sum_of(id), count: ocount[id] }))
                 .collect::<BTreeMap<_, _>>(),
         },
     })
@@ -272,19 +212,14 @@ pub(crate) fn aggregate(
         .iter()
         .map(|spec| {
             let mut value = if spec.agg_type == AggType::Count {
-                PartialAggValue::Count {
-                    count: count_non_null(frame.column(&spec.column)?, ranges),
-                }
+                PartialAggValue::Count { count: count_non_null(frame.column(&spec.column)?, ranges) }
             } else {
                 per_value(frame, spec, ranges)?
             };
             if let Some(top) = spec.top {
                 value.limit_for_part(top, opts);
             }
-            Ok(PartialAgg {
-                spec: spec.clone(),
-                value,
-            })
+            Ok(PartialAgg { spec: spec.clone(), value })
         })
         .collect()
 }

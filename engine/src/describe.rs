@@ -21,35 +21,22 @@ pub struct DescribeOptions {
 
 impl Default for DescribeOptions {
     fn default() -> Self {
-        DescribeOptions {
-            categorical_ratio: 0.1,
-            top_count: 30,
-        }
+        DescribeOptions { categorical_ratio: 0.1, top_count: 30 }
     }
 }
 
 fn invalid(column: &str, problem: impl Into<String>) -> EngineError {
-    EngineError::InvalidData {
-        column: column.to_string(),
-        problem: problem.into(),
-    }
+    EngineError::InvalidData { column: column.to_string(), problem: problem.into() }
 }
 
 fn dtype_name(dt: &DataType) -> String {
-    if dt.is_categorical() || dt.is_enum() {
-        "cat".to_string()
-    } else {
-        dt.to_string()
-    }
+    if dt.is_categorical() || dt.is_enum() { "cat".to_string() } else { dt.to_string() }
 }
 
 fn numeric_min_max(col: &Col) -> (Option<f64>, Option<f64>) {
     let fold = |it: &mut dyn Iterator<Item = f64>| {
         it.fold((None::<f64>, None::<f64>), |(lo, hi), x| {
-            (
-                Some(lo.map_or(x, |l| l.min(x))),
-                Some(hi.map_or(x, |h| h.max(x))),
-            )
+            (Some(lo.map_or(x, |l| l.min(x))), Some(hi.map_or(x, |h| h.max(x))))
         })
     };
     match col {
@@ -65,12 +52,7 @@ fn numeric_min_max(col: &Col) -> (Option<f64>, Option<f64>) {
     }
 }
 
-fn string_attrs(
-    col: &Col,
-    source_categorical: bool,
-    rows: usize,
-    opts: &DescribeOptions,
-) -> ColumnAttrs {
+fn string_attrs(col: &Col, source_categorical: bool, rows: usize, opts: &DescribeOptions) -> ColumnAttrs {
     let Col::Str { codes, dict } = col else {
         return ColumnAttrs::default();
     };
@@ -83,24 +65,12 @@ fn string_attrs(
         }
     }
     let distinct = counts.iter().filter(|&&n| n > 0).count();
-    let ratio = if rows == 0 {
-        0.0
-    } else {
-        distinct as f64 / rows as f64
-    };
+    let ratio = if rows == 0 { 0.0 } else { distinct as f64 / rows as f64 };
     let categorical = source_categorical || (distinct > 0 && ratio <= opts.categorical_ratio);
     let top = categorical.then(|| {
-        let mut v: Vec<(usize, u64)> = counts
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|(_, n)| *n > 0)
-            .collect();
+        let mut v: Vec<(usize, u64)> = counts.iter().copied().enumerate().filter(|(_, n)| *n > 0).collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| dict[a.0].cmp(&dict[b.0])));
-        v.into_iter()
-            .take(opts.top_count)
-            .map(|(i, n)| (dict[i].clone(), n as f64 / non_null.max(1) as f64))
-            .collect()
+        v.into_iter().take(opts.top_count).map(|(i, n)| (dict[i].clone(), n as f64 / non_null.max(1) as f64)).collect()
     });
     ColumnAttrs {
         numeric_min: None,
@@ -121,9 +91,7 @@ pub fn describe_part(
 ) -> Result<PartDescription, EngineError> {
     let rows = df.height();
     let get = |name: &str| {
-        df.column(name)
-            .map(Column::as_materialized_series)
-            .map_err(|_| EngineError::MissingColumn(name.to_string()))
+        df.column(name).map(Column::as_materialized_series).map_err(|_| EngineError::MissingColumn(name.to_string()))
     };
     // Group column: integer or string, no nulls.
     let gs = get(group_column)?;
@@ -135,10 +103,7 @@ pub fn describe_part(
         });
     }
     if gs.null_count() > 0 {
-        return Err(invalid(
-            group_column,
-            format!("{} of {rows} group ids are null", gs.null_count()),
-        ));
+        return Err(invalid(group_column, format!("{} of {rows} group ids are null", gs.null_count())));
     }
     // Timestamp column: numeric, no nulls or NaN.
     let ts = get(timestamp_column)?;
@@ -151,17 +116,12 @@ pub fn describe_part(
     }
     let ts_col = extract(timestamp_column, ts)?;
     let bad_ts = match &ts_col {
-        Col::Int { valid, .. } => valid
-            .as_ref()
-            .map_or(0, |v| v.iter().filter(|b| !**b).count()),
+        Col::Int { valid, .. } => valid.as_ref().map_or(0, |v| v.iter().filter(|b| !**b).count()),
         Col::Float { values } => values.iter().filter(|x| x.is_nan()).count(),
         _ => 0,
     };
     if bad_ts > 0 {
-        return Err(invalid(
-            timestamp_column,
-            format!("{bad_ts} of {rows} timestamps are null or NaN"),
-        ));
+        return Err(invalid(timestamp_column, format!("{bad_ts} of {rows} timestamps are null or NaN")));
     }
     let mut columns = BTreeMap::new();
     let mut unsupported = BTreeMap::new();
@@ -176,26 +136,12 @@ pub fn describe_part(
         let colattrs = match coltype {
             ColumnType::Int | ColumnType::Float => {
                 let (lo, hi) = numeric_min_max(&col);
-                ColumnAttrs {
-                    numeric_min: lo,
-                    numeric_max: hi,
-                    ..ColumnAttrs::default()
-                }
+                ColumnAttrs { numeric_min: lo, numeric_max: hi, ..ColumnAttrs::default() }
             }
             ColumnType::Bool => ColumnAttrs::default(),
-            ColumnType::String => {
-                string_attrs(&col, dt.is_categorical() || dt.is_enum(), rows, opts)
-            }
+            ColumnType::String => string_attrs(&col, dt.is_categorical() || dt.is_enum(), rows, opts),
         };
-        columns.insert(
-            name.clone(),
-            ColumnInfo {
-                name,
-                dtype_name: dtype_name(dt),
-                coltype,
-                colattrs,
-            },
-        );
+        columns.insert(name.clone(), ColumnInfo { name, dtype_name: dtype_name(dt), coltype, colattrs });
     }
     let group_ids = return_group_ids.then(|| match extract(group_column, gs) {
         Ok(Col::Int { mut values, .. }) => {

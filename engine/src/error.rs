@@ -7,11 +7,7 @@ pub enum EngineError {
     #[error("column '{0}' not found in part")]
     MissingColumn(String),
     #[error("column '{column}' has type {found}, which cannot be used {usage}")]
-    TypeMismatch {
-        column: String,
-        found: String,
-        usage: String,
-    },
+    TypeMismatch { column: String, found: String, usage: String },
     #[error("column '{column}' has unsupported type {dtype}")]
     UnsupportedType { column: String, dtype: String },
     #[error("column '{column}': {problem}")]

@@ -9,9 +9,7 @@ use crate::sequence::{SeqMatcher, SeqSpec, Ts};
 use protocol::exact_sum::ExactSum;
 use protocol::result::{PartialFunnel, PartialStep};
 use protocol::validate::{cmp_i128_f64, compare_numbers};
-use protocol::{
-    AggOptions, Condition, Literal, PartialResult, Query, Step, Target, TargetOp, Timeframe,
-};
+use protocol::{AggOptions, Condition, Literal, PartialResult, Query, Step, Target, TargetOp, Timeframe};
 use std::cmp::Ordering;
 
 /// Engine settings that do not come from the query.
@@ -36,11 +34,7 @@ impl TsExt for f64 {
 }
 
 /// Runs a validated query on a prepared frame and returns the part's partial result.
-pub fn execute(
-    frame: &Frame,
-    query: &Query,
-    opts: &EngineOptions,
-) -> Result<PartialResult, EngineError> {
+pub fn execute(frame: &Frame, query: &Query, opts: &EngineOptions) -> Result<PartialResult, EngineError> {
     match &frame.ts {
         Timestamps::Int(ts) => run(frame, ts, query, opts),
         Timestamps::Float(ts) => run(frame, ts, query, opts),
@@ -60,12 +54,8 @@ fn active_ranges<T: TsExt>(frame: &Frame, ts: &[T], tf: Option<&Timeframe>) -> V
         let (s, e) = (starts[g] as usize, starts[g + 1] as usize);
         let run = &ts[s..e];
         // Rows of a group are ordered by timestamp, so the timeframe is a sub-range.
-        let lo = from.map_or(0, |f| {
-            run.partition_point(|t| t.cmp_literal(f) == Some(Ordering::Less))
-        });
-        let hi = to.map_or(run.len(), |t| {
-            run.partition_point(|x| x.cmp_literal(t) == Some(Ordering::Less))
-        });
+        let lo = from.map_or(0, |f| run.partition_point(|t| t.cmp_literal(f) == Some(Ordering::Less)));
+        let hi = to.map_or(run.len(), |t| run.partition_point(|x| x.cmp_literal(t) == Some(Ordering::Less)));
         if lo < hi {
             out.push(((s + lo) as u32, (s + hi) as u32));
         }
@@ -107,12 +97,7 @@ fn eval_condition<T: TsExt>(
     ranges: &[(u32, u32)],
 ) -> Result<Vec<bool>, EngineError> {
     match cond {
-        Condition::Filter {
-            filters,
-            target,
-            include_zero,
-            ..
-        } => {
+        Condition::Filter { filters, target, include_zero, .. } => {
             let mask = filter_set_mask(frame, filters)?;
             match target {
                 Target::Count { op, value } => {
@@ -120,15 +105,8 @@ fn eval_condition<T: TsExt>(
                     Ok(ranges
                         .iter()
                         .map(|&(lo, hi)| {
-                            let n = mask[lo as usize..hi as usize]
-                                .iter()
-                                .map(|&b| u64::from(b))
-                                .sum::<u64>();
-                            if n == 0 {
-                                zero_ok
-                            } else {
-                                op.holds(n.cmp(value))
-                            }
+                            let n = mask[lo as usize..hi as usize].iter().map(|&b| u64::from(b)).sum::<u64>();
+                            if n == 0 { zero_ok } else { op.holds(n.cmp(value)) }
                         })
                         .collect())
                 }
@@ -174,35 +152,21 @@ fn eval_condition<T: TsExt>(
                 }
             }
         }
-        Condition::Sequence {
-            steps,
-            max_duration,
-            ..
-        } => {
+        Condition::Sequence { steps, max_duration, .. } => {
             let masks = step_masks(frame, steps)?;
             let spec = seq_spec(&masks, steps, max_duration.as_ref());
             let mut m = SeqMatcher::new();
             let mut buf = Vec::new();
-            Ok(ranges
-                .iter()
-                .map(|&(lo, hi)| m.matches(&spec, ts, lo as usize, hi as usize, &mut buf))
-                .collect())
+            Ok(ranges.iter().map(|&(lo, hi)| m.matches(&spec, ts, lo as usize, hi as usize, &mut buf)).collect())
         }
     }
 }
 
 fn step_masks(frame: &Frame, steps: &[Step]) -> Result<Vec<Vec<bool>>, EngineError> {
-    steps
-        .iter()
-        .map(|s| filter_set_mask(frame, &s.filters))
-        .collect()
+    steps.iter().map(|s| filter_set_mask(frame, &s.filters)).collect()
 }
 
-fn seq_spec<'a>(
-    masks: &'a [Vec<bool>],
-    steps: &[Step],
-    window: Option<&'a Literal>,
-) -> SeqSpec<'a> {
+fn seq_spec<'a>(masks: &'a [Vec<bool>], steps: &[Step], window: Option<&'a Literal>) -> SeqSpec<'a> {
     SeqSpec {
         masks: masks.iter().map(Vec::as_slice).collect(),
         row_found: steps.iter().map(|s| s.row_found).collect(),
@@ -214,42 +178,25 @@ fn n_rows(ranges: &[(u32, u32)]) -> u64 {
     ranges.iter().map(|&(lo, hi)| u64::from(hi - lo)).sum()
 }
 
-fn run<T: TsExt>(
-    frame: &Frame,
-    ts: &[T],
-    query: &Query,
-    opts: &EngineOptions,
-) -> Result<PartialResult, EngineError> {
+fn run<T: TsExt>(frame: &Frame, ts: &[T], query: &Query, opts: &EngineOptions) -> Result<PartialResult, EngineError> {
     let ranges = active_ranges(frame, ts, query.timeframe.as_ref());
     let conditions = query.conditions();
     let selected: Vec<(u32, u32)> = if conditions.is_empty() {
         ranges.clone()
     } else {
-        let results: Vec<Vec<bool>> = conditions
-            .iter()
-            .map(|c| eval_condition(frame, ts, c, &ranges))
-            .collect::<Result<_, _>>()?;
+        let results: Vec<Vec<bool>> =
+            conditions.iter().map(|c| eval_condition(frame, ts, c, &ranges)).collect::<Result<_, _>>()?;
         let expr = query
             .query
             .as_ref()
             .and_then(|q| q.relation_expr.as_ref())
             .ok_or_else(|| EngineError::Internal("conditions without a parsed relation".into()))?;
         if expr.used_conditions().iter().any(|&i| i >= results.len()) {
-            return Err(EngineError::Internal(
-                "relation refers to a missing condition".into(),
-            ));
+            return Err(EngineError::Internal("relation refers to a missing condition".into()));
         }
-        ranges
-            .iter()
-            .enumerate()
-            .filter(|(g, _)| expr.eval(&|i| results[i][*g]))
-            .map(|(_, r)| *r)
-            .collect()
+        ranges.iter().enumerate().filter(|(g, _)| expr.eval(&|i| results[i][*g])).map(|(_, r)| *r).collect()
     };
-    let aggregations = query
-        .aggregations()
-        .map(|a| aggregate(frame, a, &selected, &opts.agg))
-        .transpose()?;
+    let aggregations = query.aggregations().map(|a| aggregate(frame, a, &selected, &opts.agg)).transpose()?;
     let funnel = match &query.funnel {
         None => None,
         Some(f) => {
@@ -284,19 +231,9 @@ fn run<T: TsExt>(
             let end_aggregations = f
                 .end_aggregations
                 .as_ref()
-                .map(|a| {
-                    aggregate(
-                        frame,
-                        a,
-                        per_step.last().map(Vec::as_slice).unwrap_or(&[]),
-                        &opts.agg,
-                    )
-                })
+                .map(|a| aggregate(frame, a, per_step.last().map(Vec::as_slice).unwrap_or(&[]), &opts.agg))
                 .transpose()?;
-            Some(PartialFunnel {
-                sequence,
-                end_aggregations,
-            })
+            Some(PartialFunnel { sequence, end_aggregations })
         }
     };
     Ok(PartialResult {

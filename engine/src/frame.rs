@@ -9,10 +9,7 @@ use polars::prelude::*;
 #[derive(Debug, Clone)]
 pub enum Col {
     /// Integers (all widths) as i64; `valid[i] == false` marks a null (None when no nulls).
-    Int {
-        values: Vec<i64>,
-        valid: Option<Vec<bool>>,
-    },
+    Int { values: Vec<i64>, valid: Option<Vec<bool>> },
     /// Floats as f64; nulls are NaN (SPEC: NaN is treated as null).
     Float { values: Vec<f64> },
     /// 0 = false, 1 = true, 2 = null.
@@ -39,20 +36,12 @@ impl Col {
             perm.iter().map(|&i| v[i as usize]).collect()
         }
         match self {
-            Col::Int { values, valid } => Col::Int {
-                values: take(values, perm),
-                valid: valid.as_ref().map(|v| take(v, perm)),
-            },
-            Col::Float { values } => Col::Float {
-                values: take(values, perm),
-            },
-            Col::Bool { values } => Col::Bool {
-                values: take(values, perm),
-            },
-            Col::Str { codes, dict } => Col::Str {
-                codes: take(codes, perm),
-                dict: dict.clone(),
-            },
+            Col::Int { values, valid } => {
+                Col::Int { values: take(values, perm), valid: valid.as_ref().map(|v| take(v, perm)) }
+            }
+            Col::Float { values } => Col::Float { values: take(values, perm) },
+            Col::Bool { values } => Col::Bool { values: take(values, perm) },
+            Col::Str { codes, dict } => Col::Str { codes: take(codes, perm), dict: dict.clone() },
         }
     }
 }
@@ -84,32 +73,22 @@ pub struct Frame {
 }
 
 fn dtype_err(column: &str, dtype: &DataType) -> EngineError {
-    EngineError::UnsupportedType {
-        column: column.to_string(),
-        dtype: dtype.to_string(),
-    }
+    EngineError::UnsupportedType { column: column.to_string(), dtype: dtype.to_string() }
 }
 
 fn polars_err(column: &str, e: PolarsError) -> EngineError {
-    EngineError::InvalidData {
-        column: column.to_string(),
-        problem: e.to_string(),
-    }
+    EngineError::InvalidData { column: column.to_string(), problem: e.to_string() }
 }
 
 fn series<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Series, EngineError> {
-    df.column(name)
-        .map(Column::as_materialized_series)
-        .map_err(|_| EngineError::MissingColumn(name.to_string()))
+    df.column(name).map(Column::as_materialized_series).map_err(|_| EngineError::MissingColumn(name.to_string()))
 }
 
 fn extract_int(name: &str, s: &Series) -> Result<Col, EngineError> {
-    let cast = s
-        .strict_cast(&DataType::Int64)
-        .map_err(|_| EngineError::InvalidData {
-            column: name.to_string(),
-            problem: format!("{} values do not fit in a 64-bit signed integer", s.dtype()),
-        })?;
+    let cast = s.strict_cast(&DataType::Int64).map_err(|_| EngineError::InvalidData {
+        column: name.to_string(),
+        problem: format!("{} values do not fit in a 64-bit signed integer", s.dtype()),
+    })?;
     let ca = cast.i64().map_err(|e| polars_err(name, e))?;
     let mut values = Vec::with_capacity(ca.len());
     for arr in ca.downcast_iter() {
@@ -120,9 +99,7 @@ fn extract_int(name: &str, s: &Series) -> Result<Col, EngineError> {
 }
 
 fn extract_float(name: &str, s: &Series) -> Result<Col, EngineError> {
-    let cast = s
-        .cast(&DataType::Float64)
-        .map_err(|e| polars_err(name, e))?;
+    let cast = s.cast(&DataType::Float64).map_err(|e| polars_err(name, e))?;
     let ca = cast.f64().map_err(|e| polars_err(name, e))?;
     let values = if ca.null_count() > 0 {
         ca.iter().map(|v| v.unwrap_or(f64::NAN)).collect()
@@ -136,10 +113,7 @@ fn extract_float(name: &str, s: &Series) -> Result<Col, EngineError> {
     Ok(Col::Float { values })
 }
 
-fn encode_strings<'a>(
-    iter: impl Iterator<Item = Option<&'a str>>,
-    len: usize,
-) -> (Vec<u32>, Vec<String>) {
+fn encode_strings<'a>(iter: impl Iterator<Item = Option<&'a str>>, len: usize) -> (Vec<u32>, Vec<String>) {
     let mut map: HashMap<&'a str, u32> = HashMap::new();
     let mut dict: Vec<String> = Vec::new();
     let mut codes = Vec::with_capacity(len);
@@ -177,9 +151,7 @@ pub(crate) fn extract(name: &str, s: &Series) -> Result<Col, EngineError> {
         extract_float(name, s)
     } else if dt.is_bool() {
         let ca = s.bool().map_err(|e| polars_err(name, e))?;
-        Ok(Col::Bool {
-            values: ca.iter().map(|v| v.map_or(BOOL_NULL, u8::from)).collect(),
-        })
+        Ok(Col::Bool { values: ca.iter().map(|v| v.map_or(BOOL_NULL, u8::from)).collect() })
     } else if dt.is_string() || dt.is_categorical() || dt.is_enum() {
         extract_str(name, s)
     } else {
@@ -205,10 +177,7 @@ impl Frame {
         if n_rows > u32::MAX as usize - 1 {
             return Err(EngineError::InvalidData {
                 column: group_column.to_string(),
-                problem: format!(
-                    "a part may hold at most {} rows, this one has {n_rows}",
-                    u32::MAX - 1
-                ),
+                problem: format!("a part may hold at most {} rows, this one has {n_rows}", u32::MAX - 1),
             });
         }
         let gs = series(df, group_column)?;
@@ -231,13 +200,8 @@ impl Frame {
         };
         let tss = series(df, timestamp_column)?;
         let ts = match extract(timestamp_column, tss)? {
-            Col::Int {
-                values,
-                valid: None,
-            } => Timestamps::Int(values),
-            Col::Float { values } if !values.iter().any(|v| v.is_nan()) => {
-                Timestamps::Float(values)
-            }
+            Col::Int { values, valid: None } => Timestamps::Int(values),
+            Col::Float { values } if !values.iter().any(|v| v.is_nan()) => Timestamps::Float(values),
             Col::Int { .. } | Col::Float { .. } => {
                 return Err(EngineError::InvalidData {
                     column: timestamp_column.to_string(),
@@ -260,13 +224,7 @@ impl Frame {
                 cols.insert(c.clone(), extract(c, series(df, c)?)?);
             }
         }
-        let mut frame = Frame {
-            n_rows,
-            group_starts: Vec::new(),
-            ts,
-            columns: cols,
-            was_sorted: true,
-        };
+        let mut frame = Frame { n_rows, group_starts: Vec::new(), ts, columns: cols, was_sorted: true };
         let sorted = match &keys {
             GroupKeys::Int(k) => frame.is_sorted_by(k),
             // First-appearance codes are non-decreasing exactly when groups are contiguous.
@@ -283,9 +241,7 @@ impl Frame {
             frame.apply(&perm);
             match keys {
                 GroupKeys::Int(k) => GroupKeys::Int(perm.iter().map(|&i| k[i as usize]).collect()),
-                GroupKeys::Codes(k) => {
-                    GroupKeys::Codes(perm.iter().map(|&i| k[i as usize]).collect())
-                }
+                GroupKeys::Codes(k) => GroupKeys::Codes(perm.iter().map(|&i| k[i as usize]).collect()),
             }
         };
         frame.group_starts = match &keys {
@@ -297,9 +253,7 @@ impl Frame {
 
     fn is_sorted_by<K: Ord + Copy>(&self, keys: &[K]) -> bool {
         fn check<K: Ord + Copy, T: Copy>(keys: &[K], ts: &[T], le: impl Fn(T, T) -> bool) -> bool {
-            keys.windows(2)
-                .zip(ts.windows(2))
-                .all(|(k, t)| k[0] < k[1] || (k[0] == k[1] && le(t[0], t[1])))
+            keys.windows(2).zip(ts.windows(2)).all(|(k, t)| k[0] < k[1] || (k[0] == k[1] && le(t[0], t[1])))
         }
         match &self.ts {
             Timestamps::Int(t) => check(keys, t, |a, b| a <= b),
@@ -312,9 +266,7 @@ impl Frame {
         match &self.ts {
             Timestamps::Int(t) => perm.sort_unstable_by_key(|&i| (keys[i as usize], t[i as usize])),
             Timestamps::Float(t) => perm.sort_unstable_by(|&a, &b| {
-                keys[a as usize]
-                    .cmp(&keys[b as usize])
-                    .then(t[a as usize].total_cmp(&t[b as usize]))
+                keys[a as usize].cmp(&keys[b as usize]).then(t[a as usize].total_cmp(&t[b as usize]))
             }),
         }
         perm
@@ -323,9 +275,7 @@ impl Frame {
     fn apply(&mut self, perm: &[u32]) {
         self.ts = match &self.ts {
             Timestamps::Int(t) => Timestamps::Int(perm.iter().map(|&i| t[i as usize]).collect()),
-            Timestamps::Float(t) => {
-                Timestamps::Float(perm.iter().map(|&i| t[i as usize]).collect())
-            }
+            Timestamps::Float(t) => Timestamps::Float(perm.iter().map(|&i| t[i as usize]).collect()),
         };
         for c in self.columns.values_mut() {
             *c = c.gather(perm);
@@ -349,9 +299,7 @@ impl Frame {
         }
     }
     pub(crate) fn column(&self, name: &str) -> Result<&Col, EngineError> {
-        self.columns
-            .get(name)
-            .ok_or_else(|| EngineError::MissingColumn(name.to_string()))
+        self.columns.get(name).ok_or_else(|| EngineError::MissingColumn(name.to_string()))
     }
 }
 
@@ -386,15 +334,8 @@ pub fn query_type(dtype: &DataType) -> Option<protocol::ColumnType> {
 }
 
 /// The dataset schema of a part: every supported column with its query type.
-pub fn describe(
-    df: &DataFrame,
-    group_column: &str,
-    timestamp_column: &str,
-) -> protocol::DatasetSchema {
-    let columns = df
-        .columns()
-        .iter()
-        .filter_map(|c| query_type(c.dtype()).map(|t| (c.name().to_string(), t)));
+pub fn describe(df: &DataFrame, group_column: &str, timestamp_column: &str) -> protocol::DatasetSchema {
+    let columns = df.columns().iter().filter_map(|c| query_type(c.dtype()).map(|t| (c.name().to_string(), t)));
     protocol::DatasetSchema::new(group_column, timestamp_column, columns)
 }
 
@@ -408,9 +349,7 @@ impl Frame {
                 Col::Int { values, valid } => values.len() * 8 + valid.as_ref().map_or(0, Vec::len),
                 Col::Float { values } => values.len() * 8,
                 Col::Bool { values } => values.len(),
-                Col::Str { codes, dict } => {
-                    codes.len() * 4 + dict.iter().map(|s| s.len() + 24).sum::<usize>()
-                }
+                Col::Str { codes, dict } => codes.len() * 4 + dict.iter().map(|s| s.len() + 24).sum::<usize>(),
             })
             .sum();
         self.n_rows * 8 + self.group_starts.len() * 4 + cols

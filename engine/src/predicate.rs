@@ -71,9 +71,7 @@ pub(crate) fn filter_mask(frame: &Frame, f: &Filter) -> Result<Vec<bool>, Engine
                 }
                 Literal::Float(x) => {
                     let x = *x;
-                    fill(&mut out, |i| {
-                        cmp_i128_f64(i128::from(values[i]), x).is_some_and(|o| holds(op, o))
-                    });
+                    fill(&mut out, |i| cmp_i128_f64(i128::from(values[i]), x).is_some_and(|o| holds(op, o)));
                 }
                 _ => return Err(mismatch(f, col)),
             }
@@ -92,20 +90,14 @@ pub(crate) fn filter_mask(frame: &Frame, f: &Filter) -> Result<Vec<bool>, Engine
             let null_result = op.matches_null();
             let exact_f64 = match &f.value {
                 Literal::Float(x) => Some(*x),
-                Literal::Int(i) if (*i as f64) as i64 == *i && i.unsigned_abs() <= 1 << 53 => {
-                    Some(*i as f64)
-                }
+                Literal::Int(i) if (*i as f64) as i64 == *i && i.unsigned_abs() <= 1 << 53 => Some(*i as f64),
                 Literal::Int(_) | Literal::UInt(_) => None,
                 _ => return Err(mismatch(f, col)),
             };
             match exact_f64 {
                 Some(v) => fill(&mut out, |i| {
                     let x = values[i];
-                    if x.is_nan() {
-                        null_result
-                    } else {
-                        cmp_op(op, x, v)
-                    }
+                    if x.is_nan() { null_result } else { cmp_op(op, x, v) }
                 }),
                 None => {
                     let v: i128 = match &f.value {
@@ -141,14 +133,13 @@ pub(crate) fn filter_mask(frame: &Frame, f: &Filter) -> Result<Vec<bool>, Engine
                 Op::Contains => dict.iter().map(|s| s.contains(v.as_str())).collect(),
                 Op::NotContains => dict.iter().map(|s| !s.contains(v.as_str())).collect(),
                 Op::Regex => {
-                    let re = regex::RegexBuilder::new(v)
-                        .size_limit(REGEX_SIZE_LIMIT)
-                        .build()
-                        .map_err(|e| EngineError::TypeMismatch {
+                    let re = regex::RegexBuilder::new(v).size_limit(REGEX_SIZE_LIMIT).build().map_err(|e| {
+                        EngineError::TypeMismatch {
                             column: f.column.clone(),
                             found: "STRING".into(),
                             usage: format!("with invalid regex: {e}"),
-                        })?;
+                        }
+                    })?;
                     dict.iter().map(|s| re.is_match(s)).collect()
                 }
                 _ => return Err(mismatch(f, col)),
@@ -156,11 +147,7 @@ pub(crate) fn filter_mask(frame: &Frame, f: &Filter) -> Result<Vec<bool>, Engine
             let null_result = op.matches_null();
             fill(&mut out, |i| {
                 let c = codes[i];
-                if c == NULL_CODE {
-                    null_result
-                } else {
-                    per_code[c as usize]
-                }
+                if c == NULL_CODE { null_result } else { per_code[c as usize] }
             });
         }
     }

@@ -38,9 +38,7 @@ impl Ts for f64 {
         match window {
             Literal::Float(w) => d <= *w,
             Literal::Int(w) => cmp_i128_f64(i128::from(*w), d).is_some_and(|o| o != Ordering::Less),
-            Literal::UInt(w) => {
-                cmp_i128_f64(i128::from(*w), d).is_some_and(|o| o != Ordering::Less)
-            }
+            Literal::UInt(w) => cmp_i128_f64(i128::from(*w), d).is_some_and(|o| o != Ordering::Less),
             _ => true,
         }
     }
@@ -70,22 +68,12 @@ pub(crate) struct SeqMatcher<T> {
 
 impl<T: Ts> SeqMatcher<T> {
     pub fn new() -> Self {
-        SeqMatcher {
-            reach: Vec::new(),
-            next: Vec::new(),
-        }
+        SeqMatcher { reach: Vec::new(), next: Vec::new() }
     }
 
     /// For the group rows `lo..hi` (ordered by timestamp), sets `prefix_ok[k]` to whether steps
     /// `0..=k` match as a sequence of their own, for every k.
-    pub fn run(
-        &mut self,
-        spec: &SeqSpec<'_>,
-        ts: &[T],
-        lo: usize,
-        hi: usize,
-        prefix_ok: &mut [bool],
-    ) {
+    pub fn run(&mut self, spec: &SeqSpec<'_>, ts: &[T], lo: usize, hi: usize, prefix_ok: &mut [bool]) {
         if spec.is_plain() {
             greedy(spec, ts, lo, hi, prefix_ok);
         } else {
@@ -94,28 +82,14 @@ impl<T: Ts> SeqMatcher<T> {
     }
 
     /// Whether the whole sequence matches.
-    pub fn matches(
-        &mut self,
-        spec: &SeqSpec<'_>,
-        ts: &[T],
-        lo: usize,
-        hi: usize,
-        buf: &mut Vec<bool>,
-    ) -> bool {
+    pub fn matches(&mut self, spec: &SeqSpec<'_>, ts: &[T], lo: usize, hi: usize, buf: &mut Vec<bool>) -> bool {
         buf.clear();
         buf.resize(spec.n_steps(), false);
         self.run(spec, ts, lo, hi, buf);
         buf.last().copied().unwrap_or(false)
     }
 
-    fn exact(
-        &mut self,
-        spec: &SeqSpec<'_>,
-        ts: &[T],
-        lo: usize,
-        hi: usize,
-        prefix_ok: &mut [bool],
-    ) {
+    fn exact(&mut self, spec: &SeqSpec<'_>, ts: &[T], lo: usize, hi: usize, prefix_ok: &mut [bool]) {
         let n = spec.n_steps();
         let masks = &spec.masks;
         let fits = |first: T, last: T| spec.window.is_none_or(|w| T::within(first, last, w));
@@ -138,10 +112,7 @@ impl<T: Ts> SeqMatcher<T> {
         self.reach.clear();
         for r in lo..hi {
             let t = ts[r];
-            if masks[first_pos][r]
-                && lead_min.is_none_or(|m| t <= m)
-                && self.reach.last().is_none_or(|l| l.0 < t)
-            {
+            if masks[first_pos][r] && lead_min.is_none_or(|m| t <= m) && self.reach.last().is_none_or(|l| l.0 < t) {
                 self.reach.push((t, t));
             }
         }
@@ -157,10 +128,7 @@ impl<T: Ts> SeqMatcher<T> {
                 {
                     trailing_max = Some(ts[r]);
                 }
-                prefix_ok[k] = self
-                    .reach
-                    .iter()
-                    .any(|&(t, s)| fits(s, t) && trailing_max.is_none_or(|m| t >= m));
+                prefix_ok[k] = self.reach.iter().any(|&(t, s)| fits(s, t) && trailing_max.is_none_or(|m| t >= m));
                 k += 1;
             }
             if k == n {

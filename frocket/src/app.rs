@@ -6,11 +6,15 @@ use crate::embedded::EmbeddedExecutor;
 use crate::output;
 use crate::{Cli, Command};
 use anyhow::{Context, Result};
+use invoker::TaskExecutor;
+use invoker::queue::QueueExecutor;
 use invoker::{InvokerError, ProgressFn, QueryJobOptions, RegisterArgs, ValidationMode};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use storage::embedded::EmbeddedDatastore;
+use storage::redis::{RedisConfig, RedisStore};
 use storage::s3::{LazyS3Store, S3Config};
 use storage::{Datastore, Stores};
 use worker::{LoaderConfig, PartLoader, Worker};
@@ -18,8 +22,11 @@ use worker::{LoaderConfig, PartLoader, Worker};
 pub struct App {
     pub config: Config,
     pub stores: Stores,
-    pub datastore: EmbeddedDatastore,
-    pub executor: EmbeddedExecutor,
+    pub datastore: Arc<dyn Datastore>,
+    pub executor: Arc<dyn TaskExecutor>,
+    /// The worker of this process (embedded mode runs tasks on it; `frocket worker` serves it).
+    pub worker: Arc<Worker>,
+    pub redis: Option<RedisStore>,
     pub quiet: bool,
 }
 
@@ -38,12 +45,6 @@ impl App {
             credentials: None,
         });
         let stores = Stores::with_s3(Arc::new(s3));
-        let datastore = EmbeddedDatastore::open(config.datastore_dir()).with_context(|| {
-            format!(
-                "open the local datastore in {}",
-                config.datastore_dir().display()
-            )
-        })?;
         let loader = PartLoader::new(
             stores.clone(),
             &LoaderConfig {
@@ -53,24 +54,34 @@ impl App {
             },
         )
         .context("set up the part loader")?;
-        let executor = EmbeddedExecutor {
-            worker: Worker::new(loader),
-            concurrency: config.workers,
+        let worker = Worker::new(loader);
+        let (datastore, executor, redis): (Arc<dyn Datastore>, Arc<dyn TaskExecutor>, _) = match &config.redis_url {
+            None => {
+                let ds = EmbeddedDatastore::open(config.datastore_dir())
+                    .with_context(|| format!("open the local datastore in {}", config.datastore_dir().display()))?;
+                let exec = EmbeddedExecutor { worker: worker.clone(), concurrency: config.workers };
+                (Arc::new(ds), Arc::new(exec), None)
+            }
+            Some(url) => {
+                let redis = RedisStore::connect(&RedisConfig {
+                    url: url.clone(),
+                    prefix: config.redis_prefix.clone(),
+                    request_ttl: Duration::from_secs_f64(config.run_timeout * 2.0 + 60.0),
+                })
+                .await
+                .context("connect to Redis")?;
+                let exec = QueueExecutor::new(redis.clone(), &config.queue, Duration::from_secs_f64(config.lost_after));
+                (Arc::new(redis.clone()), Arc::new(exec), Some(redis))
+            }
         };
-        Ok(App {
-            config,
-            stores,
-            datastore,
-            executor,
-            quiet,
-        })
+        Ok(App { config, stores, datastore, executor, worker, redis, quiet })
     }
 
-    fn progress(
-        &self,
-        what: &str,
-        json: bool,
-    ) -> (Option<ProgressFn>, Option<indicatif::ProgressBar>) {
+    pub fn query_options(&self) -> QueryJobOptions {
+        QueryJobOptions { max_attempts: self.config.max_attempts, timeout_seconds: self.config.run_timeout }
+    }
+
+    fn progress(&self, what: &str, json: bool) -> (Option<ProgressFn>, Option<indicatif::ProgressBar>) {
         if self.quiet || json {
             return (None, None);
         }
@@ -90,30 +101,19 @@ impl App {
 
 /// Prints an invoker error the way the output mode wants; returns the exit code.
 fn report(e: &InvokerError, json: bool) -> u8 {
-    let code = if e.is_usage_error() {
-        USAGE
-    } else {
-        JOB_FAILED
-    };
+    let code = if e.is_usage_error() { USAGE } else { JOB_FAILED };
     if json {
         let body = match e {
             InvokerError::Validation(v) => json!({"success": false, "errors": v.errors}),
             other => json!({"success": false, "errorMessage": other.to_string()}),
         };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&body).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
     } else {
         match e {
             InvokerError::Validation(v) => {
                 eprintln!("error: the query is invalid ({} problems):", v.errors.len());
                 for x in &v.errors {
-                    let at = if x.path.is_empty() {
-                        "(query)".to_string()
-                    } else {
-                        x.path.clone()
-                    };
+                    let at = if x.path.is_empty() { "(query)".to_string() } else { x.path.clone() };
                     eprintln!("  {at}: {} [{}]", x.message, x.kind);
                 }
             }
@@ -123,23 +123,18 @@ fn report(e: &InvokerError, json: bool) -> u8 {
     code
 }
 
-fn read_query(
-    file: Option<&Path>,
-    string: Option<&str>,
-    empty: bool,
-) -> Result<Value, (String, u8)> {
+fn read_query(file: Option<&Path>, string: Option<&str>, empty: bool) -> Result<Value, (String, u8)> {
     let text = match (file, string, empty) {
-        (Some(f), _, _) if f.as_os_str() == "-" => std::io::read_to_string(std::io::stdin())
-            .map_err(|e| (format!("read query from stdin: {e}"), USAGE))?,
-        (Some(f), _, _) => std::fs::read_to_string(f)
-            .map_err(|e| (format!("read query file {}: {e}", f.display()), USAGE))?,
+        (Some(f), _, _) if f.as_os_str() == "-" => {
+            std::io::read_to_string(std::io::stdin()).map_err(|e| (format!("read query from stdin: {e}"), USAGE))?
+        }
+        (Some(f), _, _) => {
+            std::fs::read_to_string(f).map_err(|e| (format!("read query file {}: {e}", f.display()), USAGE))?
+        }
         (None, Some(s), _) => s.to_string(),
         (None, None, true) => "{}".to_string(),
         _ => {
-            return Err((
-                "give the query with --file, --string or --empty".into(),
-                USAGE,
-            ));
+            return Err(("give the query with --file, --string or --empty".into(), USAGE));
         }
     };
     serde_json::from_str(&text).map_err(|e| (format!("the query is not valid JSON: {e}"), USAGE))
@@ -147,11 +142,8 @@ fn read_query(
 
 pub async fn run_query(app: &App, name: &str, query: &Value, json: bool) -> u8 {
     let (progress, bar) = app.progress("parts", json);
-    let opts = QueryJobOptions {
-        max_attempts: app.config.max_attempts,
-    };
-    let res =
-        invoker::run_query_job(&app.datastore, &app.executor, name, query, &opts, progress).await;
+    let opts = app.query_options();
+    let res = invoker::run_query_job(&*app.datastore, &*app.executor, name, query, &opts, progress).await;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -170,9 +162,7 @@ pub async fn run_query(app: &App, name: &str, query: &Value, json: bool) -> u8 {
 
 async fn register(app: &App, args: RegisterArgs, json: bool) -> u8 {
     let (progress, bar) = app.progress("validating parts", json);
-    let res =
-        invoker::register_dataset(&app.stores, &app.datastore, &app.executor, &args, progress)
-            .await;
+    let res = invoker::register_dataset(&app.stores, &*app.datastore, &*app.executor, &args, progress).await;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -219,17 +209,11 @@ async fn dispatch(app: &App, command: Command) -> Result<u8> {
             args.validate_uniques = !skip_uniques;
             args.skip_validation = skip_validation;
             args.revision = revision;
+            args.timeout_seconds = app.config.run_timeout;
             register(app, args, json).await
         }
         Command::Unregister { name, force, json } => {
-            match invoker::unregister_dataset(
-                &app.datastore,
-                &name,
-                force,
-                app.config.unregister_interval,
-            )
-            .await
-            {
+            match invoker::unregister_dataset(&*app.datastore, &name, force, app.config.unregister_interval).await {
                 Ok(o) => {
                     if json {
                         println!("{}", serde_json::to_string_pretty(&o)?);
@@ -254,36 +238,27 @@ async fn dispatch(app: &App, command: Command) -> Result<u8> {
             }
             OK
         }
-        Command::Info { name, full, json } => {
-            match app.datastore.dataset(&name).await.context("read dataset")? {
-                None => report(&InvokerError::DatasetNotFound(name), json),
-                Some(rec) => {
-                    if json {
-                        let schema = if full {
-                            serde_json::to_value(&rec.schema)?
-                        } else {
-                            serde_json::to_value(rec.schema.short())?
-                        };
-                        println!(
-                            "{}",
-                            serde_json::to_string_pretty(
-                                &json!({"info": rec.info, "parts": rec.parts, "schema": schema})
-                            )?
-                        );
+        Command::Info { name, full, json } => match app.datastore.dataset(&name).await.context("read dataset")? {
+            None => report(&InvokerError::DatasetNotFound(name), json),
+            Some(rec) => {
+                if json {
+                    let schema = if full {
+                        serde_json::to_value(&rec.schema)?
                     } else {
-                        print!("{}", output::dataset_info(&rec, full));
-                    }
-                    OK
+                        serde_json::to_value(rec.schema.short())?
+                    };
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&json!({"info": rec.info, "parts": rec.parts, "schema": schema}))?
+                    );
+                } else {
+                    print!("{}", output::dataset_info(&rec, full));
                 }
+                OK
             }
-        }
-        Command::Run {
-            name,
-            file,
-            string,
-            empty,
-            json,
-        } => match read_query(file.as_deref(), string.as_deref(), empty) {
+        },
+        Command::Run { name, file, string, empty, json } => match read_query(file.as_deref(), string.as_deref(), empty)
+        {
             Ok(q) => run_query(app, &name, &q, json).await,
             Err((msg, code)) => {
                 if json {
@@ -298,28 +273,19 @@ async fn dispatch(app: &App, command: Command) -> Result<u8> {
             let mut settings = app.config.settings.clone();
             settings.insert(
                 "datastore".into(),
-                crate::config::Setting {
-                    value: app.datastore.describe(),
-                    source: "derived from home".into(),
-                },
+                crate::config::Setting { value: app.datastore.describe(), source: "derived from mode".into() },
             );
             if json {
-                let m: serde_json::Map<String, Value> = settings
-                    .iter()
-                    .map(|(k, s)| (k.clone(), json!({"value": s.value, "source": s.source})))
-                    .collect();
+                let m: serde_json::Map<String, Value> =
+                    settings.iter().map(|(k, s)| (k.clone(), json!({"value": s.value, "source": s.source}))).collect();
                 println!("{}", serde_json::to_string_pretty(&m)?);
             } else {
                 print!("{}", output::config_table(&settings));
             }
             OK
         }
-        Command::Demo {
-            dir,
-            rows,
-            parts,
-            json,
-        } => crate::demo::run(app, &dir, rows, parts, json).await?,
+        Command::Demo { dir, rows, parts, json } => crate::demo::run(app, &dir, rows, parts, json).await?,
+        Command::Worker => crate::serve::worker(app).await?,
     })
 }
 

@@ -14,6 +14,13 @@ pub struct Setting {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Redis URL (distributed `work_queue` mode), `None` for embedded mode.
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    pub queue: String,
+    pub run_timeout: f64,
+    pub lost_after: f64,
+    pub reject_age: f64,
     pub home: PathBuf,
     pub s3_endpoint: Option<String>,
     pub s3_region: Option<String>,
@@ -36,43 +43,21 @@ impl Reader<'_> {
     fn get(&mut self, key: &str, vars: &[&str], default: Option<String>) -> Option<String> {
         for v in vars {
             if let Some(x) = (self.env)(v).filter(|x| !x.trim().is_empty()) {
-                self.settings.insert(
-                    key.into(),
-                    Setting {
-                        value: x.clone(),
-                        source: format!("env {v}"),
-                    },
-                );
+                self.settings.insert(key.into(), Setting { value: x.clone(), source: format!("env {v}") });
                 return Some(x);
             }
         }
         if let Some(d) = &default {
-            self.settings.insert(
-                key.into(),
-                Setting {
-                    value: d.clone(),
-                    source: "default".into(),
-                },
-            );
+            self.settings.insert(key.into(), Setting { value: d.clone(), source: "default".into() });
         }
         default
     }
 
-    fn number<T: std::str::FromStr + ToString>(
-        &mut self,
-        key: &str,
-        vars: &[&str],
-        default: T,
-    ) -> Result<T> {
-        let raw = self
-            .get(key, vars, Some(default.to_string()))
-            .unwrap_or_default();
+    fn number<T: std::str::FromStr + ToString>(&mut self, key: &str, vars: &[&str], default: T) -> Result<T> {
+        let raw = self.get(key, vars, Some(default.to_string())).unwrap_or_default();
         match raw.replace('_', "").parse() {
             Ok(v) => Ok(v),
-            Err(_) => bail!(
-                "invalid value {raw:?} for {key} (from {}): expected a number",
-                self.settings[key].source
-            ),
+            Err(_) => bail!("invalid value {raw:?} for {key} (from {}): expected a number", self.settings[key].source),
         }
     }
 }
@@ -83,47 +68,86 @@ impl Config {
     }
 
     pub fn from_lookup(env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
-        let mut r = Reader {
-            env,
-            settings: BTreeMap::new(),
-        };
-        if let Some(url) = r.get("redis.url", &["FROCKET_REDIS_URL"], None) {
-            bail!(
-                "FROCKET_REDIS_URL is set ({url}), but distributed execution over Redis is not available in this build yet; unset it to use the embedded mode"
+        let mut r = Reader { env, settings: BTreeMap::new() };
+        // Redis: a URL, or the host/port/db names of 0.5.3 deployments.
+        let mut redis_url = r.get("redis.url", &["FROCKET_REDIS_URL", "FROCKET_DATASTORE_REDIS_URL"], None);
+        if redis_url.is_none() {
+            let host = r.get("redis.host", &["FROCKET_DATASTORE_REDIS_HOST", "FROCKET_REDIS_HOST"], None);
+            let port = r.get("redis.port", &["FROCKET_DATASTORE_REDIS_PORT", "FROCKET_REDIS_PORT"], None);
+            let db = r.get("redis.db", &["FROCKET_DATASTORE_REDIS_DB", "FROCKET_REDIS_DB"], None);
+            if host.is_some() || port.is_some() {
+                let port: u16 = port
+                    .as_deref()
+                    .unwrap_or("6379")
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("invalid FROCKET_REDIS_PORT {port:?}"))?;
+                let db: u32 = db
+                    .as_deref()
+                    .unwrap_or("0")
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("invalid FROCKET_REDIS_DB {db:?}"))?;
+                let pw = (r.env)("FROCKET_REDIS_PASSWORD").filter(|p| !p.is_empty());
+                let auth = pw.map(|p| format!(":{p}@")).unwrap_or_default();
+                redis_url = Some(format!("redis://{auth}{}:{port}/{db}", host.as_deref().unwrap_or("localhost")));
+            }
+        }
+        if let Some(u) = &redis_url {
+            // Never show a password.
+            let shown = storage::redis::redact(u);
+            let src = r
+                .settings
+                .get("redis.url")
+                .map(|s| s.source.clone())
+                .unwrap_or_else(|| "FROCKET_REDIS_HOST/PORT/DB".into());
+            r.settings.insert("redis.url".into(), Setting { value: shown, source: src });
+        }
+        let invoker = r.get("invoker", &["FROCKET_INVOKER"], Some("work_queue".into())).unwrap_or_default();
+        match invoker.as_str() {
+            "work_queue" => {}
+            "aws_lambda" => {
+                bail!(
+                    "FROCKET_INVOKER=aws_lambda: the Lambda transport is not available in this build yet (use work_queue)"
+                )
+            }
+            other => bail!("invalid FROCKET_INVOKER {other:?}: expected work_queue or aws_lambda"),
+        }
+        let selection =
+            r.get("part_selection_mode", &["FROCKET_PART_SELECTION_MODE"], Some("invoker".into())).unwrap_or_default();
+        if !matches!(selection.as_str(), "invoker" | "worker") {
+            bail!("invalid FROCKET_PART_SELECTION_MODE {selection:?}: expected worker or invoker");
+        }
+        if selection == "worker" {
+            r.settings.insert(
+                "part_selection_mode".into(),
+                Setting {
+                    value: "invoker".into(),
+                    source: "FROCKET_PART_SELECTION_MODE=worker is not implemented yet; parts are set by the invoker"
+                        .into(),
+                },
             );
         }
-        let default_home = dirs::data_dir()
-            .unwrap_or_else(std::env::temp_dir)
-            .join("frocket");
+        let redis_prefix =
+            r.get("redis.prefix", &["FROCKET_DATASTORE_REDIS_PREFIX"], Some("frocket:".into())).unwrap_or_default();
+        let queue = r.get("queue", &["FROCKET_QUEUE"], Some("default".into())).unwrap_or_default();
+        let run_timeout: f64 = r.number("invoker.run_timeout", &["FROCKET_INVOKER_RUN_TIMEOUT"], 60.0)?;
+        let lost_after: f64 =
+            r.number("invoker.retry.lost_interval", &["FROCKET_INVOKER_RETRY_LOST_INTERVAL"], 20.0)?;
+        let reject_age: f64 = r.number("worker.reject_age", &["FROCKET_WORKER_REJECT_AGE"], 60.0)?;
+        if run_timeout <= 0.0 || lost_after <= 0.0 || reject_age <= 0.0 {
+            bail!("invoker.run_timeout, invoker.retry.lost_interval and worker.reject_age must be positive");
+        }
+        let default_home = dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("frocket");
         let home = PathBuf::from(
-            r.get(
-                "home",
-                &["FROCKET_HOME"],
-                Some(default_home.display().to_string()),
-            )
-            .unwrap_or_default(),
+            r.get("home", &["FROCKET_HOME"], Some(default_home.display().to_string())).unwrap_or_default(),
         );
         let s3_endpoint = r.get(
             "s3.endpoint_url",
-            &[
-                "FROCKET_S3_ENDPOINT_URL",
-                "FROCKET_S3_AWS_ENDPOINT_URL",
-                "AWS_ENDPOINT_URL_S3",
-                "AWS_ENDPOINT_URL",
-            ],
+            &["FROCKET_S3_ENDPOINT_URL", "FROCKET_S3_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"],
             None,
         );
-        let s3_region = r.get(
-            "s3.region",
-            &["FROCKET_S3_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"],
-            None,
-        );
+        let s3_region = r.get("s3.region", &["FROCKET_S3_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"], None);
         let path_style = r
-            .get(
-                "s3.force_path_style",
-                &["FROCKET_S3_FORCE_PATH_STYLE"],
-                Some((s3_endpoint.is_some()).to_string()),
-            )
+            .get("s3.force_path_style", &["FROCKET_S3_FORCE_PATH_STYLE"], Some((s3_endpoint.is_some()).to_string()))
             .unwrap_or_default();
         let s3_force_path_style = match path_style.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" => true,
@@ -132,42 +156,32 @@ impl Config {
                 bail!("invalid value {other:?} for s3.force_path_style: expected true or false")
             }
         };
-        let disk_mb: u64 = r.number(
-            "worker.disk_cache_size_mb",
-            &["FROCKET_WORKER_DISK_CACHE_SIZE_MB"],
-            256,
-        )?;
-        let mem_mb: u64 = r.number(
-            "worker.memory_cache_size_mb",
-            &["FROCKET_WORKER_MEMORY_CACHE_SIZE_MB"],
-            0,
-        )?;
+        let disk_mb: u64 = r.number("worker.disk_cache_size_mb", &["FROCKET_WORKER_DISK_CACHE_SIZE_MB"], 256)?;
+        let mem_mb: u64 = r.number("worker.memory_cache_size_mb", &["FROCKET_WORKER_MEMORY_CACHE_SIZE_MB"], 0)?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let workers: usize = r.number("embedded.workers", &["FROCKET_EMBEDDED_WORKERS"], cores)?;
         if workers == 0 {
             bail!("embedded.workers must be at least 1");
         }
-        let unregister_interval = r.number(
-            "unregister.last_used_interval",
-            &["FROCKET_UNREGISTER_LAST_USED_INTERVAL"],
-            30,
-        )?;
-        let max_attempts: u32 = r.number(
-            "invoker.retry.max_attempts",
-            &["FROCKET_INVOKER_RETRY_MAX_ATTEMPTS"],
-            3,
-        )?;
+        let unregister_interval =
+            r.number("unregister.last_used_interval", &["FROCKET_UNREGISTER_LAST_USED_INTERVAL"], 30)?;
+        let max_attempts: u32 = r.number("invoker.retry.max_attempts", &["FROCKET_INVOKER_RETRY_MAX_ATTEMPTS"], 3)?;
         if max_attempts == 0 {
             bail!("invoker.retry.max_attempts must be at least 1");
         }
-        r.settings.insert(
-            "mode".into(),
-            Setting {
-                value: "embedded".into(),
-                source: "default (no FROCKET_REDIS_URL)".into(),
-            },
-        );
+        let mode = if redis_url.is_some() {
+            Setting { value: "work_queue".into(), source: "Redis configured".into() }
+        } else {
+            Setting { value: "embedded".into(), source: "default (no FROCKET_REDIS_URL)".into() }
+        };
+        r.settings.insert("mode".into(), mode);
         Ok(Config {
+            redis_url,
+            redis_prefix,
+            queue,
+            run_timeout,
+            lost_after,
+            reject_age,
             home,
             s3_endpoint,
             s3_region,
@@ -194,10 +208,7 @@ mod tests {
     use super::*;
 
     fn cfg(vars: &[(&str, &str)]) -> Result<Config> {
-        let m: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let m: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(&|k| m.get(k).cloned())
     }
 
@@ -209,46 +220,38 @@ mod tests {
         assert_eq!(c.settings["worker.disk_cache_size_mb"].source, "default");
         assert_eq!(c.disk_cache_bytes, 256 << 20);
         assert!(!c.s3_force_path_style);
-        let c = cfg(&[
-            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
-            ("FROCKET_WORKER_DISK_CACHE_SIZE_MB", "1_024"),
-        ])
-        .unwrap();
-        assert!(
-            c.s3_force_path_style,
-            "custom endpoints default to path style"
-        );
+        let c = cfg(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"), ("FROCKET_WORKER_DISK_CACHE_SIZE_MB", "1_024")])
+            .unwrap();
+        assert!(c.s3_force_path_style, "custom endpoints default to path style");
         assert_eq!(c.disk_cache_bytes, 1024 << 20);
-        let c = cfg(&[
-            ("FROCKET_S3_ENDPOINT_URL", "http://a"),
-            ("AWS_ENDPOINT_URL", "http://b"),
-            ("FROCKET_HOME", ""),
-        ])
-        .unwrap();
-        assert_eq!(
-            c.s3_endpoint.as_deref(),
-            Some("http://a"),
-            "FROCKET_ wins; empty values ignored"
-        );
+        let c = cfg(&[("FROCKET_S3_ENDPOINT_URL", "http://a"), ("AWS_ENDPOINT_URL", "http://b"), ("FROCKET_HOME", "")])
+            .unwrap();
+        assert_eq!(c.s3_endpoint.as_deref(), Some("http://a"), "FROCKET_ wins; empty values ignored");
     }
 
     #[test]
     fn bad_values_are_clear_errors() {
-        let e = cfg(&[("FROCKET_WORKER_DISK_CACHE_SIZE_MB", "lots")])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("worker.disk_cache_size_mb")
-                && e.contains("FROCKET_WORKER_DISK_CACHE_SIZE_MB"),
-            "{e}"
-        );
+        let e = cfg(&[("FROCKET_WORKER_DISK_CACHE_SIZE_MB", "lots")]).unwrap_err().to_string();
+        assert!(e.contains("worker.disk_cache_size_mb") && e.contains("FROCKET_WORKER_DISK_CACHE_SIZE_MB"), "{e}");
         assert!(cfg(&[("FROCKET_S3_FORCE_PATH_STYLE", "maybe")]).is_err());
         assert!(cfg(&[("FROCKET_EMBEDDED_WORKERS", "0")]).is_err());
-        assert!(
-            cfg(&[("FROCKET_REDIS_URL", "redis://x")])
-                .unwrap_err()
-                .to_string()
-                .contains("embedded")
-        );
+        assert!(cfg(&[("FROCKET_INVOKER", "aws_lambda")]).unwrap_err().to_string().contains("Lambda"));
+        assert!(cfg(&[("FROCKET_INVOKER_RUN_TIMEOUT", "0")]).is_err());
+        assert!(cfg(&[("FROCKET_REDIS_PORT", "http")]).is_err());
+    }
+
+    #[test]
+    fn redis_from_url_or_reference_names_and_never_shows_passwords() {
+        let c = cfg(&[("FROCKET_REDIS_URL", "redis://:pw@h:1/2")]).unwrap();
+        assert_eq!(c.redis_url.as_deref(), Some("redis://:pw@h:1/2"));
+        assert_eq!(c.settings["redis.url"].value, "redis://***@h:1/2");
+        assert_eq!(c.settings["mode"].value, "work_queue");
+        let c = cfg(&[("FROCKET_REDIS_HOST", "10.0.0.5"), ("FROCKET_REDIS_DB", "3"), ("FROCKET_REDIS_PASSWORD", "pw")])
+            .unwrap();
+        assert_eq!(c.redis_url.as_deref(), Some("redis://:pw@10.0.0.5:6379/3"));
+        assert!(!c.settings.values().any(|s| s.value.contains("pw")), "no password in config output");
+        let c = cfg(&[("FROCKET_PART_SELECTION_MODE", "worker")]).unwrap();
+        assert!(c.settings["part_selection_mode"].source.contains("not implemented"));
+        assert_eq!(cfg(&[]).unwrap().settings["mode"].value, "embedded");
     }
 }

@@ -4,20 +4,12 @@
 
 use crate::app::{App, OK};
 use anyhow::{Context, Result};
-use invoker::{QueryJobOptions, RegisterArgs};
+use invoker::RegisterArgs;
 use std::path::Path;
 
 pub const QUERIES: [(&str, &str, &str); 5] = [
-    (
-        "01-hello",
-        "users with >= 3 transactions",
-        include_str!("../queries/01-hello.json"),
-    ),
-    (
-        "02-hello-few-views",
-        "... and < 50 views",
-        include_str!("../queries/02-hello-few-views.json"),
-    ),
+    ("01-hello", "users with >= 3 transactions", include_str!("../queries/01-hello.json")),
+    ("02-hello-few-views", "... and < 50 views", include_str!("../queries/02-hello-few-views.json")),
     (
         "03-expensive-purchase",
         "users with a transaction of price >= 100000",
@@ -51,38 +43,21 @@ pub async fn run(app: &App, dir: &Path, rows: u64, parts: usize, json: bool) -> 
         );
     }
     let abs = std::fs::canonicalize(dir).with_context(|| format!("resolve {}", dir.display()))?;
-    let mut args = RegisterArgs::new(
-        "demo-retail",
-        &abs.display().to_string(),
-        "visitorid",
-        "timestamp",
-    );
+    let mut args = RegisterArgs::new("demo-retail", &abs.display().to_string(), "visitorid", "timestamp");
     args.pattern = Some("part-{:05}.parquet".into());
     args.parts = Some(parts);
-    let reg = invoker::register_dataset(&app.stores, &app.datastore, &app.executor, &args, None)
+    let reg = invoker::register_dataset(&app.stores, &*app.datastore, &*app.executor, &args, None)
         .await
         .context("register the demo dataset")?;
     if !app.quiet {
-        eprintln!(
-            "registered 'demo-retail' ({} parts, validated {:?})",
-            reg.dataset.total_parts, reg.validated_parts
-        );
+        eprintln!("registered 'demo-retail' ({} parts, validated {:?})", reg.dataset.total_parts, reg.validated_parts);
     }
-    let opts = QueryJobOptions {
-        max_attempts: app.config.max_attempts,
-    };
+    let opts = app.query_options();
     for (name, title, text) in QUERIES {
         let q: serde_json::Value = serde_json::from_str(text).context("parse a demo query")?;
-        let out = invoker::run_query_job(
-            &app.datastore,
-            &app.executor,
-            "demo-retail",
-            &q,
-            &opts,
-            None,
-        )
-        .await
-        .with_context(|| format!("run demo query {name}"))?;
+        let out = invoker::run_query_job(&*app.datastore, &*app.executor, "demo-retail", &q, &opts, None)
+            .await
+            .with_context(|| format!("run demo query {name}"))?;
         if json {
             println!("{}", serde_json::to_string(&out)?);
         } else {

@@ -3,9 +3,7 @@
 
 use async_trait::async_trait;
 use invoker::TaskExecutor;
-use protocol::task::{
-    QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest, RegistrationTaskResult,
-};
+use protocol::task::{QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest, RegistrationTaskResult};
 use std::sync::Arc;
 use worker::Worker;
 

@@ -8,17 +8,14 @@ mod config;
 mod demo;
 mod embedded;
 mod output;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "frocket",
-    version,
-    about = "Funnel Rocket: fast user-centric funnel queries over Parquet"
-)]
+#[command(name = "frocket", version, about = "Funnel Rocket: fast user-centric funnel queries over Parquet")]
 pub struct Cli {
     /// Only print results and errors.
     #[arg(short, long, global = true)]
@@ -108,6 +105,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve tasks from the Redis work queue until SIGTERM/SIGINT (finishes the current task).
+    /// Needs FROCKET_REDIS_URL (or FROCKET_REDIS_HOST/PORT/DB).
+    Worker,
     /// Generate a synthetic RetailRocket-like dataset, register it as `demo-retail`, and run the
     /// design document's example queries on it.
     Demo {
@@ -129,26 +129,16 @@ fn init_logging(quiet: bool, verbose: u8) {
         (false, 1) => "info",
         _ => "debug",
     };
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("FROCKET_LOG_LEVEL").unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(format!(
-                "{level},aws_config=error,aws_smithy_runtime=error"
-            ))
-        });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FROCKET_LOG_LEVEL").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},aws_config=error,aws_smithy_runtime=error"))
+    });
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.quiet, cli.verbose);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: start the async runtime: {e}");

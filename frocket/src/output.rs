@@ -8,19 +8,14 @@ use std::fmt::Write;
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.to_vec());
+    t.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_header(header.to_vec());
     t
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal.
 pub fn progress_bar(what: &str) -> indicatif::ProgressBar {
-    let bar =
-        indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} [{bar:30}] {pos}/{len} {msg} ({elapsed})",
-    ) {
+    let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg} ({elapsed})") {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(what.to_string());
@@ -31,14 +26,7 @@ pub fn dataset_table(list: &[DatasetInfo]) -> String {
     if list.is_empty() {
         return "No datasets registered yet\n".to_string();
     }
-    let mut t = table(&[
-        "name",
-        "registered at",
-        "parts",
-        "group id",
-        "timestamp",
-        "path",
-    ]);
+    let mut t = table(&["name", "registered at", "parts", "group id", "timestamp", "path"]);
     for d in list {
         t.add_row(vec![
             d.id.name.clone(),
@@ -53,14 +41,7 @@ pub fn dataset_table(list: &[DatasetInfo]) -> String {
 }
 
 fn num(x: Option<f64>) -> String {
-    x.map(|v| {
-        if v.fract() == 0.0 && v.abs() < 1e15 {
-            format!("{v:.0}")
-        } else {
-            format!("{v}")
-        }
-    })
-    .unwrap_or_default()
+    x.map(|v| if v.fract() == 0.0 && v.abs() < 1e15 { format!("{v:.0}") } else { format!("{v}") }).unwrap_or_default()
 }
 
 pub fn dataset_info(r: &DatasetRecord, full: bool) -> String {
@@ -71,10 +52,7 @@ pub fn dataset_info(r: &DatasetRecord, full: bool) -> String {
         "Dataset '{}' registered at {}{}",
         i.id.name,
         i.id.registered_at,
-        i.revision
-            .as_ref()
-            .map(|r| format!(" (revision {r})"))
-            .unwrap_or_default()
+        i.revision.as_ref().map(|r| format!(" (revision {r})")).unwrap_or_default()
     );
     let _ = writeln!(s, "  path:      {}", i.basepath);
     let _ = writeln!(
@@ -82,27 +60,11 @@ pub fn dataset_info(r: &DatasetRecord, full: bool) -> String {
         "  parts:     {} ({:.1} MB), {}",
         r.parts.total_parts,
         r.parts.total_size as f64 / 1e6,
-        r.parts
-            .running_number_pattern
-            .clone()
-            .unwrap_or_else(|| "listed".into())
+        r.parts.running_number_pattern.clone().unwrap_or_else(|| "listed".into())
     );
-    let _ = writeln!(
-        s,
-        "  group id:  {}    timestamp: {}",
-        i.group_id_column, i.timestamp_column
-    );
+    let _ = writeln!(s, "  group id:  {}    timestamp: {}", i.group_id_column, i.timestamp_column);
     let mut t = if full {
-        table(&[
-            "column",
-            "type",
-            "stored as",
-            "min",
-            "max",
-            "categorical",
-            "unique ratio",
-            "top values",
-        ])
+        table(&["column", "type", "stored as", "min", "max", "categorical", "unique ratio", "top values"])
     } else {
         table(&["column", "type", "min", "max", "categorical"])
     };
@@ -116,11 +78,7 @@ pub fn dataset_info(r: &DatasetRecord, full: bool) -> String {
                 .map(|m| {
                     let mut v: Vec<_> = m.iter().collect();
                     v.sort_by(|x, y| y.1.total_cmp(x.1));
-                    v.iter()
-                        .take(5)
-                        .map(|(k, f)| format!("{k} {:.0}%", *f * 100.0))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    v.iter().take(5).map(|(k, f)| format!("{k} {:.0}%", *f * 100.0)).collect::<Vec<_>>().join(", ")
                 })
                 .unwrap_or_default();
             t.add_row(vec![
@@ -130,34 +88,17 @@ pub fn dataset_info(r: &DatasetRecord, full: bool) -> String {
                 num(a.numeric_min),
                 num(a.numeric_max),
                 cat,
-                a.cat_unique_ratio
-                    .map(|r| format!("{r:.4}"))
-                    .unwrap_or_default(),
+                a.cat_unique_ratio.map(|r| format!("{r:.4}")).unwrap_or_default(),
                 top,
             ]);
         } else {
-            t.add_row(vec![
-                c.name.clone(),
-                c.coltype.as_str().into(),
-                num(a.numeric_min),
-                num(a.numeric_max),
-                cat,
-            ]);
+            t.add_row(vec![c.name.clone(), c.coltype.as_str().into(), num(a.numeric_min), num(a.numeric_max), cat]);
         }
     }
     let _ = writeln!(s, "{t}");
     if !r.schema.unsupported_columns.is_empty() {
-        let list: Vec<String> = r
-            .schema
-            .unsupported_columns
-            .iter()
-            .map(|(k, v)| format!("{k} ({v})"))
-            .collect();
-        let _ = writeln!(
-            s,
-            "  unsupported columns (not queryable): {}",
-            list.join(", ")
-        );
+        let list: Vec<String> = r.schema.unsupported_columns.iter().map(|(k, v)| format!("{k} ({v})")).collect();
+        let _ = writeln!(s, "  unsupported columns (not queryable): {}", list.join(", "));
     }
     s
 }
@@ -166,23 +107,12 @@ fn aggregations(s: &mut String, aggs: &Value, indent: &str) {
     for a in aggs.as_array().into_iter().flatten() {
         let label = match (a["name"].as_str(), a["otherColumn"].as_str()) {
             (Some(n), _) => n.to_string(),
-            (None, Some(o)) => format!(
-                "{}({}, {})",
-                a["type"].as_str().unwrap_or("?"),
-                a["column"].as_str().unwrap_or("?"),
-                o
-            ),
-            (None, None) => format!(
-                "{}({})",
-                a["type"].as_str().unwrap_or("?"),
-                a["column"].as_str().unwrap_or("?")
-            ),
+            (None, Some(o)) => {
+                format!("{}({}, {})", a["type"].as_str().unwrap_or("?"), a["column"].as_str().unwrap_or("?"), o)
+            }
+            (None, None) => format!("{}({})", a["type"].as_str().unwrap_or("?"), a["column"].as_str().unwrap_or("?")),
         };
-        let approx = if a["approximate"] == Value::Bool(true) {
-            " (approximate)"
-        } else {
-            ""
-        };
+        let approx = if a["approximate"] == Value::Bool(true) { " (approximate)" } else { "" };
         match &a["value"] {
             Value::Object(m) => {
                 let items: Vec<String> = m.iter().map(|(k, v)| format!("{k}: {v}")).collect();
@@ -211,17 +141,12 @@ pub fn query_summary(dataset: &str, v: &Value) -> String {
     aggregations(&mut s, &q["aggregations"], "  ");
     if let Some(steps) = v["funnel"]["sequence"].as_array() {
         let mut t = table(&["step", "groups", "rows", "% of previous", "% of first"]);
-        let first = steps
-            .first()
-            .and_then(|x| x["matchingGroups"].as_f64())
-            .unwrap_or(0.0);
+        let first = steps.first().and_then(|x| x["matchingGroups"].as_f64()).unwrap_or(0.0);
         let mut prev = None::<f64>;
         for (i, st) in steps.iter().enumerate() {
             let g = st["matchingGroups"].as_f64().unwrap_or(0.0);
             let pct = |base: Option<f64>| {
-                base.filter(|b| *b > 0.0)
-                    .map(|b| format!("{:.1}%", 100.0 * g / b))
-                    .unwrap_or_else(|| "-".into())
+                base.filter(|b| *b > 0.0).map(|b| format!("{:.1}%", 100.0 * g / b)).unwrap_or_else(|| "-".into())
             };
             t.add_row(vec![
                 i.to_string(),

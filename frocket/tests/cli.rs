@@ -16,12 +16,8 @@ fn frocket(home: &Path, args: &[&str]) -> Output {
 }
 
 fn json_out(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}",
-            String::from_utf8_lossy(&o.stdout)
-        )
-    })
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
 }
 
 struct Env {
@@ -31,27 +27,11 @@ struct Env {
 
 /// A home and a registered 2-part synthetic dataset `d`.
 fn setup() -> Env {
-    let env = Env {
-        home: tempfile::tempdir().unwrap(),
-        data: tempfile::tempdir().unwrap(),
-    };
+    let env = Env { home: tempfile::tempdir().unwrap(), data: tempfile::tempdir().unwrap() };
     let dir = env.data.path().join("ds");
-    let cfg = dataprep::synth::SynthConfig {
-        n_items: 1000,
-        ..dataprep::synth::SynthConfig::new(4_000, 2)
-    };
+    let cfg = dataprep::synth::SynthConfig { n_items: 1000, ..dataprep::synth::SynthConfig::new(4_000, 2) };
     dataprep::synth::generate_dataset(&cfg, &dir, false).unwrap();
-    let o = frocket(
-        env.home.path(),
-        &[
-            "register",
-            "d",
-            dir.to_str().unwrap(),
-            "visitorid",
-            "timestamp",
-            "--json",
-        ],
-    );
+    let o = frocket(env.home.path(), &["register", "d", dir.to_str().unwrap(), "visitorid", "timestamp", "--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(json_out(&o)["dataset"]["totalParts"], json!(2));
     env
@@ -69,27 +49,16 @@ fn register_list_info_run_unregister() {
 
     let info = json_out(&frocket(h, &["info", "d", "--json"]));
     assert_eq!(info["schema"]["columns"]["event"], json!("STRING"));
-    assert!(
-        info["schema"]["potentialCategoricals"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("event"))
-    );
+    assert!(info["schema"]["potentialCategoricals"].as_array().unwrap().contains(&json!("event")));
     let full = json_out(&frocket(h, &["info", "d", "--full", "--json"]));
-    assert_eq!(
-        full["schema"]["columns"]["visitorid"]["colattrs"]["numericMin"],
-        json!(0.0)
-    );
+    assert_eq!(full["schema"]["columns"]["visitorid"]["colattrs"]["numericMin"], json!(0.0));
 
     // The three query sources agree.
     let q = r#"{"query": {"conditions": [{"filter": ["event", "==", "addtocart"]}], "aggregations": [{"column": "event", "type": "countPerValue"}]}}"#;
     let by_string = json_out(&frocket(h, &["run", "d", "--string", q, "--json"]));
     let qfile = env.data.path().join("q.json");
     std::fs::write(&qfile, q).unwrap();
-    let by_file = json_out(&frocket(
-        h,
-        &["run", "d", "--file", qfile.to_str().unwrap(), "--json"],
-    ));
+    let by_file = json_out(&frocket(h, &["run", "d", "--file", qfile.to_str().unwrap(), "--json"]));
     let mut child = Command::new(env!("CARGO_BIN_EXE_frocket"))
         .args(["run", "d", "-f", "-", "--json"])
         .env("FROCKET_HOME", h)
@@ -105,8 +74,7 @@ fn register_list_info_run_unregister() {
     assert_eq!(by_string["success"], json!(true));
     let empty = json_out(&frocket(h, &["run", "d", "--empty", "--json"]));
     assert!(
-        empty["query"]["matchingGroups"].as_u64().unwrap()
-            > by_string["query"]["matchingGroups"].as_u64().unwrap()
+        empty["query"]["matchingGroups"].as_u64().unwrap() > by_string["query"]["matchingGroups"].as_u64().unwrap()
     );
     assert_eq!(empty["query"]["aggregations"], Value::Null);
 
@@ -120,10 +88,7 @@ fn register_list_info_run_unregister() {
         ],
     );
     let text = String::from_utf8_lossy(&human.stdout);
-    assert!(
-        human.status.success() && text.contains("% of first") && text.contains("100.0%"),
-        "{text}"
-    );
+    assert!(human.status.success() && text.contains("% of first") && text.contains("100.0%"), "{text}");
 
     // Queried just now: unregister is refused (exit 1) unless forced.
     let refused = frocket(h, &["unregister", "d"]);
@@ -140,76 +105,26 @@ fn exit_codes_and_json_errors() {
     let h = env.home.path();
     let bad = frocket(
         h,
-        &[
-            "run",
-            "d",
-            "--string",
-            r#"{"query": {"conditions": [{"filter": ["nope", "==", 1]}]}}"#,
-            "--json",
-        ],
+        &["run", "d", "--string", r#"{"query": {"conditions": [{"filter": ["nope", "==", 1]}]}}"#, "--json"],
     );
     assert_eq!(bad.status.code(), Some(2));
     let v = json_out(&bad);
     assert_eq!(v["success"], json!(false));
-    assert_eq!(
-        v["errors"][0]["path"],
-        json!("query.conditions[0].filter[0]")
-    );
+    assert_eq!(v["errors"][0]["path"], json!("query.conditions[0].filter[0]"));
     assert_eq!(v["errors"][0]["kind"], json!("DATASET_MISMATCH"));
-    assert_eq!(
-        frocket(h, &["run", "d", "--string", "{not json"])
-            .status
-            .code(),
-        Some(2)
-    );
-    assert_eq!(
-        frocket(h, &["run", "nope", "--empty"]).status.code(),
-        Some(2)
-    );
-    assert_eq!(
-        frocket(h, &["run", "d", "--file", "/no/such/file.json"])
-            .status
-            .code(),
-        Some(2)
-    );
-    assert_eq!(
-        frocket(h, &["run", "d"]).status.code(),
-        Some(2),
-        "no query source"
-    );
-    assert_eq!(
-        frocket(h, &["run", "d", "--empty", "--string", "{}"])
-            .status
-            .code(),
-        Some(2),
-        "two sources"
-    );
-    assert_eq!(
-        frocket(h, &["register", "x", "/no/such/dir", "u", "ts"])
-            .status
-            .code(),
-        Some(2)
-    );
-    assert_eq!(
-        frocket(
-            h,
-            &["register", "x", "/tmp", "u", "ts", "--validation", "all"]
-        )
-        .status
-        .code(),
-        Some(2)
-    );
+    assert_eq!(frocket(h, &["run", "d", "--string", "{not json"]).status.code(), Some(2));
+    assert_eq!(frocket(h, &["run", "nope", "--empty"]).status.code(), Some(2));
+    assert_eq!(frocket(h, &["run", "d", "--file", "/no/such/file.json"]).status.code(), Some(2));
+    assert_eq!(frocket(h, &["run", "d"]).status.code(), Some(2), "no query source");
+    assert_eq!(frocket(h, &["run", "d", "--empty", "--string", "{}"]).status.code(), Some(2), "two sources");
+    assert_eq!(frocket(h, &["register", "x", "/no/such/dir", "u", "ts"]).status.code(), Some(2));
+    assert_eq!(frocket(h, &["register", "x", "/tmp", "u", "ts", "--validation", "all"]).status.code(), Some(2));
     assert_eq!(frocket(h, &["bogus"]).status.code(), Some(2));
     // A failing job: a part deleted after registration.
     std::fs::remove_file(env.data.path().join("ds/part-00000.parquet")).unwrap();
     let failed = frocket(h, &["run", "d", "--empty", "--json"]);
     assert_eq!(failed.status.code(), Some(1));
-    assert!(
-        json_out(&failed)["errorMessage"]
-            .as_str()
-            .unwrap()
-            .contains("part-00000.parquet")
-    );
+    assert!(json_out(&failed)["errorMessage"].as_str().unwrap().contains("part-00000.parquet"));
 }
 
 #[test]
@@ -235,14 +150,7 @@ fn concurrent_processes_share_the_embedded_store() {
     let children: Vec<_> = (0..6)
         .map(|i| {
             Command::new(env!("CARGO_BIN_EXE_frocket"))
-                .args([
-                    "register",
-                    &format!("c{i}"),
-                    dir.to_str().unwrap(),
-                    "visitorid",
-                    "timestamp",
-                    "--json",
-                ])
+                .args(["register", &format!("c{i}"), dir.to_str().unwrap(), "visitorid", "timestamp", "--json"])
                 .env("FROCKET_HOME", env.home.path())
                 .stdout(Stdio::null())
                 .spawn()

@@ -4,9 +4,7 @@
 use async_trait::async_trait;
 use invoker::TaskExecutor;
 use polars::prelude::*;
-use protocol::task::{
-    QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest, RegistrationTaskResult,
-};
+use protocol::task::{QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest, RegistrationTaskResult};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,10 +17,7 @@ use worker::{LoaderConfig, PartLoader, Worker};
 
 /// A free TCP port on 127.0.0.1 (bound and released; the OS does not hand it out again soon).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
 }
 
 fn wait_for_port(port: u16, child: &mut Child, what: &str) {
@@ -40,10 +35,7 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str) {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
 /// A real S3 API server (moto_server from the project venv), one per test.
@@ -70,10 +62,7 @@ impl S3Server {
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
         wait_for_port(port, &mut child, "moto_server");
-        S3Server {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
+        S3Server { child, endpoint: format!("http://127.0.0.1:{port}") }
     }
 
     pub fn config(&self) -> S3Config {
@@ -90,14 +79,7 @@ impl S3Server {
     }
 
     pub async fn create_bucket(&self, bucket: &str) {
-        self.store()
-            .await
-            .client()
-            .create_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .expect("create bucket");
+        self.store().await.client().create_bucket().bucket(bucket).send().await.expect("create bucket");
     }
 
     /// Uploads every file of `dir` (non-recursive) under `s3://bucket/prefix/`.
@@ -107,30 +89,13 @@ impl S3Server {
             let p = e.unwrap().path();
             let key = format!("{prefix}/{}", p.file_name().unwrap().to_string_lossy());
             let body = aws_sdk_s3::primitives::ByteStream::from(std::fs::read(&p).unwrap());
-            store
-                .client()
-                .put_object()
-                .bucket(bucket)
-                .key(key)
-                .body(body)
-                .send()
-                .await
-                .expect("upload");
+            store.client().put_object().bucket(bucket).key(key).body(body).send().await.expect("upload");
         }
     }
 
     pub async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
         let body = aws_sdk_s3::primitives::ByteStream::from(bytes);
-        self.store()
-            .await
-            .client()
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .body(body)
-            .send()
-            .await
-            .expect("put");
+        self.store().await.client().put_object().bucket(bucket).key(key).body(body).send().await.expect("put");
     }
 }
 
@@ -179,10 +144,7 @@ impl Stack {
         })
     }
 
-    pub fn with_loader(
-        s3: Option<Arc<dyn BlobStore>>,
-        cfg: impl FnOnce(&Path) -> LoaderConfig,
-    ) -> Stack {
+    pub fn with_loader(s3: Option<Arc<dyn BlobStore>>, cfg: impl FnOnce(&Path) -> LoaderConfig) -> Stack {
         let home = tempfile::tempdir().unwrap();
         let stores = match s3 {
             Some(s) => Stores::with_s3(s),
@@ -190,14 +152,7 @@ impl Stack {
         };
         let datastore = EmbeddedDatastore::open(home.path().join("datasets")).unwrap();
         let loader = PartLoader::new(stores.clone(), &cfg(home.path())).unwrap();
-        Stack {
-            exec: Exec {
-                worker: Worker::new(loader),
-            },
-            stores,
-            datastore,
-            home,
-        }
+        Stack { exec: Exec { worker: Worker::new(loader) }, stores, datastore, home }
     }
 
     pub async fn register(
@@ -207,20 +162,8 @@ impl Stack {
         invoker::register_dataset(&self.stores, &self.datastore, &self.exec, args, None).await
     }
 
-    pub async fn query(
-        &self,
-        name: &str,
-        q: &serde_json::Value,
-    ) -> Result<serde_json::Value, invoker::InvokerError> {
-        invoker::run_query_job(
-            &self.datastore,
-            &self.exec,
-            name,
-            q,
-            &invoker::QueryJobOptions::default(),
-            None,
-        )
-        .await
+    pub async fn query(&self, name: &str, q: &serde_json::Value) -> Result<serde_json::Value, invoker::InvokerError> {
+        invoker::run_query_job(&self.datastore, &self.exec, name, q, &invoker::QueryJobOptions::default(), None).await
     }
 }
 
@@ -242,22 +185,13 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) {
 
 /// A small synthetic dataset of `parts` parts in `dir` (returns total rows).
 pub fn synth_dataset(dir: &Path, rows: u64, parts: usize) -> u64 {
-    let cfg = dataprep::synth::SynthConfig {
-        n_items: 2_000,
-        ..dataprep::synth::SynthConfig::new(rows, parts)
-    };
-    dataprep::synth::generate_dataset(&cfg, dir, true)
-        .unwrap()
-        .rows
+    let cfg = dataprep::synth::SynthConfig { n_items: 2_000, ..dataprep::synth::SynthConfig::new(rows, parts) };
+    dataprep::synth::generate_dataset(&cfg, dir, true).unwrap().rows
 }
 
 impl Stack {
     pub async fn datastore_record(&self, name: &str) -> protocol::dataset::DatasetRecord {
         use storage::Datastore;
-        self.datastore
-            .dataset(name)
-            .await
-            .unwrap()
-            .expect("registered")
+        self.datastore.dataset(name).await.unwrap().expect("registered")
     }
 }

@@ -17,10 +17,7 @@ pub enum InvokerError {
     #[error("{0}")]
     DataValidation(String),
     #[error("{context}: {source}")]
-    Storage {
-        context: String,
-        source: StorageError,
-    },
+    Storage { context: String, source: StorageError },
     /// Tasks failed beyond their retries.
     #[error("{0}")]
     TasksFailed(String),
@@ -33,9 +30,7 @@ impl InvokerError {
     pub fn is_usage_error(&self) -> bool {
         matches!(
             self,
-            InvokerError::Validation(_)
-                | InvokerError::InvalidArguments(_)
-                | InvokerError::DatasetNotFound(_)
+            InvokerError::Validation(_) | InvokerError::InvalidArguments(_) | InvokerError::DatasetNotFound(_)
         )
     }
 }

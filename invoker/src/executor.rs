@@ -1,10 +1,9 @@
 //! The transport-independent way the invoker gets tasks done.
 
+use crate::job::{JobPolicy, JobState, Verdict};
 use async_trait::async_trait;
 use futures::stream::{FuturesUnordered, StreamExt};
-use protocol::task::{
-    QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest, RegistrationTaskResult,
-};
+use protocol::task::{QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest, RegistrationTaskResult};
 use std::sync::Arc;
 
 /// Runs tasks somewhere (in-process pool, Redis queue workers, Lambda). Implementations never
@@ -18,6 +17,9 @@ pub trait TaskExecutor: Send + Sync {
     fn concurrency(&self) -> usize;
     /// Shown by `frocket config`.
     fn describe(&self) -> String;
+    /// Called once when a job ends (successfully or not): release per-request resources
+    /// (e.g. delete the request's Redis keys).
+    async fn finish_request(&self, _request_id: &str) {}
 }
 
 /// Job progress: tasks done and failed out of the total.
@@ -30,69 +32,82 @@ pub struct Progress {
 
 pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 
-/// Runs `make(i)` for every task index with at most `concurrency` in flight, retrying failed
-/// attempts whose error is retryable up to `max_attempts`. Returns, per task, the first
-/// successful result or the last failure, and the number of attempts made.
-pub(crate) async fn run_all<Req, Res, Run, Fut, Ok>(
+/// The outcome of running all tasks of a job.
+pub(crate) struct Ran<Res> {
+    /// Per task: the accepted result, or the last failure.
+    pub results: Vec<Res>,
+    pub attempts: u32,
+    pub failed_attempts: usize,
+    /// Set when the job timed out (results are then incomplete).
+    pub timed_out: Option<Vec<usize>>,
+}
+
+/// Runs every task through `run` with at most `concurrency` in flight, following the pure
+/// [`JobState`] rules (retries, exactly-once results, timeout).
+pub(crate) async fn run_all<Req, Res, Run, Fut>(
     n: usize,
     concurrency: usize,
-    max_attempts: u32,
+    policy: JobPolicy,
     make: impl Fn(usize, u32) -> Req,
     run: Run,
-    outcome: impl Fn(&Res) -> Result<&Ok, &protocol::task::TaskError>,
+    outcome: impl Fn(&Res) -> (usize, u32, Result<(), (&str, bool)>),
     progress: Option<ProgressFn>,
-) -> (Vec<Res>, u32)
+) -> Ran<Res>
 where
     Run: Fn(Req) -> Fut,
     Fut: std::future::Future<Output = Res>,
 {
     use std::collections::VecDeque;
-    let mut queue: VecDeque<(usize, u32)> = (0..n).map(|i| (i, 0)).collect();
-    let mut done: Vec<Option<Res>> = (0..n).map(|_| None).collect();
-    let mut attempts = 0u32;
+    let clock = std::time::Instant::now();
+    let now = || clock.elapsed().as_secs_f64();
+    let mut state = JobState::new(n, policy, now());
+    let mut queue: VecDeque<(usize, u32)> = state.initial().into();
+    let mut kept: Vec<Option<Res>> = (0..n).map(|_| None).collect();
     let mut in_flight = FuturesUnordered::new();
-    let mut p = Progress {
-        total: n,
-        succeeded: 0,
-        failed_attempts: 0,
-    };
+    let mut p = Progress { total: n, succeeded: 0, failed_attempts: 0 };
     if let Some(f) = &progress {
         f(p);
     }
-    loop {
+    while !state.is_finished() {
         while in_flight.len() < concurrency.max(1) {
-            let Some((i, a)) = queue.pop_front() else {
-                break;
-            };
-            attempts += 1;
-            let fut = run(make(i, a));
-            in_flight.push(async move { (i, a, fut.await) });
+            let Some((i, a)) = queue.pop_front() else { break };
+            in_flight.push(run(make(i, a)));
         }
-        let Some((i, a, res)) = in_flight.next().await else {
-            break;
+        let left = std::time::Duration::from_secs_f64(state.remaining(now()));
+        let res = match tokio::time::timeout(left, in_flight.next()).await {
+            Ok(Some(res)) => res,
+            Ok(None) => break,
+            Err(_) => {
+                return Ran {
+                    results: Vec::new(),
+                    attempts: state.attempts(),
+                    failed_attempts: p.failed_attempts,
+                    timed_out: Some(state.pending()),
+                };
+            }
         };
-        match outcome(&res) {
-            Ok(_) => {
+        let (i, a, o) = outcome(&res);
+        let failed = o.is_err();
+        match state.on_result(i, a, o) {
+            Verdict::Accepted => {
                 p.succeeded += 1;
-                done[i] = Some(res);
+                kept[i] = Some(res);
             }
-            Err(e) => {
-                p.failed_attempts += 1;
-                if e.retryable && a + 1 < max_attempts {
-                    queue.push_back((i, a + 1));
-                } else {
-                    done[i] = Some(res);
-                }
-            }
+            Verdict::Retry { attempt } => queue.push_back((i, attempt)),
+            Verdict::GaveUp => kept[i] = Some(res),
+            Verdict::Duplicate => {}
+        }
+        if failed {
+            p.failed_attempts += 1;
         }
         if let Some(f) = &progress {
             f(p);
         }
     }
-    (
-        done.into_iter()
-            .map(|r| r.expect("every task ends with a result"))
-            .collect(),
-        attempts,
-    )
+    Ran {
+        results: kept.into_iter().flatten().collect(),
+        attempts: state.attempts(),
+        failed_attempts: p.failed_attempts,
+        timed_out: None,
+    }
 }

@@ -5,16 +5,16 @@
 
 pub mod error;
 pub mod executor;
+pub mod job;
 pub mod query;
+pub mod queue;
 pub mod registration;
 pub mod stats;
 
 pub use error::InvokerError;
 pub use executor::{Progress, ProgressFn, TaskExecutor};
 pub use query::{QueryJobOptions, run_query_job};
-pub use registration::{
-    RegisterArgs, UnregisterOutcome, ValidationMode, register_dataset, unregister_dataset,
-};
+pub use registration::{RegisterArgs, UnregisterOutcome, ValidationMode, register_dataset, unregister_dataset};
 
 /// A new request id: `<unix seconds>-<8 hex chars>` (as 0.5.3).
 pub fn new_request_id() -> String {

@@ -2,6 +2,7 @@
 //! retryable failures, exactly one successful attempt merged per part, result with stats.
 
 use crate::executor::{ProgressFn, TaskExecutor, run_all};
+use crate::job::JobPolicy;
 use crate::stats::job_stats;
 use crate::{InvokerError, new_request_id, unix_now};
 use protocol::PartialResult;
@@ -14,12 +15,29 @@ use storage::{Datastore, Location};
 pub struct QueryJobOptions {
     /// Attempts per task for retryable failures (reference default 3).
     pub max_attempts: u32,
+    /// Seconds before the job fails as timed out (reference default 60).
+    pub timeout_seconds: f64,
 }
 
 impl Default for QueryJobOptions {
     fn default() -> Self {
-        QueryJobOptions { max_attempts: 3 }
+        QueryJobOptions { max_attempts: 3, timeout_seconds: 60.0 }
     }
+}
+
+impl QueryJobOptions {
+    pub fn policy(&self) -> JobPolicy {
+        JobPolicy { max_attempts: self.max_attempts, timeout: self.timeout_seconds }
+    }
+}
+
+/// Turns a task outcome into the runner's view: (task, attempt, ok or (message, retryable)).
+pub(crate) fn view<T>(
+    task: usize,
+    attempt: u32,
+    o: &Result<T, protocol::task::TaskError>,
+) -> (usize, u32, Result<(), (&str, bool)>) {
+    (task, attempt, o.as_ref().map(|_| ()).map_err(|e| (e.message.as_str(), e.retryable)))
 }
 
 /// Runs `query` (JSON, canonical or seed format) on dataset `name`; returns the result JSON
@@ -34,22 +52,15 @@ pub async fn run_query_job(
     progress: Option<ProgressFn>,
 ) -> Result<Value, InvokerError> {
     let t0 = std::time::Instant::now();
-    let storage_err = |source| InvokerError::Storage {
-        context: format!("read dataset '{name}'"),
-        source,
-    };
+    let storage_err = |source| InvokerError::Storage { context: format!("read dataset '{name}'"), source };
     let record = datastore
         .dataset(name)
         .await
         .map_err(storage_err)?
         .ok_or_else(|| InvokerError::DatasetNotFound(name.into()))?;
     let vq = validate_query_value(query, Some(&record.schema.validation_schema()))?;
-    datastore
-        .set_last_used(name, unix_now() as u64)
-        .await
-        .map_err(storage_err)?;
-    let base = Location::parse(&record.info.basepath)
-        .map_err(|e| InvokerError::InvalidArguments(e.to_string()))?;
+    datastore.set_last_used(name, unix_now() as u64).await.map_err(storage_err)?;
+    let base = Location::parse(&record.info.basepath).map_err(|e| InvokerError::InvalidArguments(e.to_string()))?;
     let request_id = new_request_id();
     let used = vq.used_columns(&record.info.group_id_column, &record.info.timestamp_column);
     let expanded = vq.query.to_json();
@@ -70,33 +81,32 @@ pub async fn run_query_job(
         query: expanded.clone(),
     };
     let n = record.parts.filenames.len();
-    let failed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let f2 = failed.clone();
-    let counting: ProgressFn = std::sync::Arc::new(move |p: crate::Progress| {
-        f2.store(p.failed_attempts, std::sync::atomic::Ordering::SeqCst);
-        if let Some(cb) = &progress {
-            cb(p);
-        }
-    });
-    let (results, attempts) = run_all(
+    let ran = run_all(
         n,
         executor.concurrency(),
-        opts.max_attempts,
+        opts.policy(),
         make,
         |req| executor.run_query(req),
-        |r: &QueryTaskResult| r.outcome.as_ref(),
-        Some(counting),
+        |r: &QueryTaskResult| view(r.task_index, r.attempt_no, &r.outcome),
+        progress,
     )
     .await;
+    executor.finish_request(&request_id).await;
+    if let Some(pending) = &ran.timed_out {
+        return Err(InvokerError::TasksFailed(format!(
+            "Query timed out after {} seconds ({} of {n} tasks without a result; are workers running?)",
+            opts.timeout_seconds,
+            pending.len()
+        )));
+    }
+    let results = ran.results;
     let errors: Vec<String> = results
         .iter()
         .filter_map(|r| {
-            r.outcome.as_ref().err().map(|e| {
-                format!(
-                    "part {} ({}): {}",
-                    r.task_index, record.parts.filenames[r.task_index], e.message
-                )
-            })
+            r.outcome
+                .as_ref()
+                .err()
+                .map(|e| format!("part {} ({}): {}", r.task_index, record.parts.filenames[r.task_index], e.message))
         })
         .collect();
     if !errors.is_empty() {
@@ -107,15 +117,13 @@ pub async fn run_query_job(
         )));
     }
     let ok_metrics: Vec<_> = results.iter().map(|r| &r.metrics).collect();
-    let partials = results
-        .iter()
-        .filter_map(|r| r.outcome.as_ref().ok().cloned());
+    let partials = results.iter().filter_map(|r| r.outcome.as_ref().ok().cloned());
     let merged = PartialResult::merge_all(partials)
         .map_err(|e| InvokerError::Internal(e.to_string()))?
         .ok_or_else(|| InvokerError::Internal("no parts".into()))?;
     let mut out = serde_json::json!({"success": true, "requestId": request_id});
-    let finalized = serde_json::to_value(merged.finalize(vq.is_legacy()))
-        .map_err(|e| InvokerError::Internal(e.to_string()))?;
+    let finalized =
+        serde_json::to_value(merged.finalize(vq.is_legacy())).map_err(|e| InvokerError::Internal(e.to_string()))?;
     if let (Value::Object(o), Value::Object(f)) = (&mut out, finalized) {
         o.extend(f);
     }
@@ -126,8 +134,8 @@ pub async fn run_query_job(
         t0.elapsed().as_secs_f64(),
         record.parts.total_size,
         n,
-        attempts,
-        failed.load(std::sync::atomic::Ordering::SeqCst),
+        ran.attempts,
+        ran.failed_attempts,
         &ok_metrics,
     );
     Ok(out)

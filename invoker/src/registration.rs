@@ -3,6 +3,7 @@
 //! schema, and atomic persistence. Also unregistration with the last-used safety interval.
 
 use crate::executor::{ProgressFn, TaskExecutor, run_all};
+use crate::job::JobPolicy;
 use crate::{InvokerError, new_request_id, unix_now};
 use protocol::dataset::*;
 use protocol::task::{DatasetPartId, GroupIds, PartDescription, RegistrationTaskRequest};
@@ -51,6 +52,8 @@ pub struct RegisterArgs {
     /// Top values kept per categorical column, and the minimum relative frequency.
     pub top_count: usize,
     pub top_min_pct: f64,
+    /// Seconds before the job fails as timed out.
+    pub timeout_seconds: f64,
 }
 
 impl RegisterArgs {
@@ -70,6 +73,7 @@ impl RegisterArgs {
             sample_max: 10,
             top_count: 20,
             top_min_pct: 0.01,
+            timeout_seconds: 60.0,
         }
     }
 }
@@ -83,43 +87,27 @@ pub async fn discover(
     stores: &Stores,
     args: &RegisterArgs,
 ) -> Result<(NamingMethod, Vec<String>, Vec<u64>), InvokerError> {
-    let base = Location::parse(&args.basepath)
-        .map_err(|e| InvokerError::InvalidArguments(e.to_string()))?;
-    let store = stores
-        .for_location(&base)
-        .map_err(|e| InvokerError::InvalidArguments(e.to_string()))?;
+    let base = Location::parse(&args.basepath).map_err(|e| InvokerError::InvalidArguments(e.to_string()))?;
+    let store = stores.for_location(&base).map_err(|e| InvokerError::InvalidArguments(e.to_string()))?;
     let listing = store.list(&base).await.map_err(|e| match e {
-        storage::StorageError::NotFound(what) => InvokerError::InvalidArguments(format!(
-            "base path {} not found ({what})",
-            args.basepath
-        )),
-        other => InvokerError::Storage {
-            context: format!("list {}", args.basepath),
-            source: other,
-        },
+        storage::StorageError::NotFound(what) => {
+            InvokerError::InvalidArguments(format!("base path {} not found ({what})", args.basepath))
+        }
+        other => InvokerError::Storage { context: format!("list {}", args.basepath), source: other },
     })?;
-    let pattern = args
-        .pattern
-        .clone()
-        .unwrap_or_else(|| "*.parquet".to_string());
+    let pattern = args.pattern.clone().unwrap_or_else(|| "*.parquet".to_string());
     if is_running_number(&pattern) {
         let n = args.parts.ok_or_else(|| {
-            InvokerError::InvalidArguments(format!(
-                "pattern '{pattern}' is a running-number pattern: give --parts N"
-            ))
+            InvokerError::InvalidArguments(format!("pattern '{pattern}' is a running-number pattern: give --parts N"))
         })?;
         if n == 0 {
-            return Err(InvokerError::InvalidArguments(
-                "--parts must be at least 1".into(),
-            ));
+            return Err(InvokerError::InvalidArguments("--parts must be at least 1".into()));
         }
-        let sizes: BTreeMap<&str, u64> =
-            listing.iter().map(|o| (o.name.as_str(), o.size)).collect();
+        let sizes: BTreeMap<&str, u64> = listing.iter().map(|o| (o.name.as_str(), o.size)).collect();
         let mut names = Vec::with_capacity(n);
         let mut missing = Vec::new();
         for i in 0..n {
-            let name = format_running_number(&pattern, i)
-                .map_err(|e| InvokerError::InvalidArguments(e.to_string()))?;
+            let name = format_running_number(&pattern, i).map_err(|e| InvokerError::InvalidArguments(e.to_string()))?;
             if !sizes.contains_key(name.as_str()) {
                 missing.push(name.clone());
             }
@@ -144,11 +132,8 @@ pub async fn discover(
         )));
     }
     let glob = compile(&pattern).map_err(|e| InvokerError::InvalidArguments(e.to_string()))?;
-    let (names, sizes): (Vec<String>, Vec<u64>) = listing
-        .into_iter()
-        .filter(|o| glob.is_match(&o.name))
-        .map(|o| (o.name, o.size))
-        .unzip();
+    let (names, sizes): (Vec<String>, Vec<u64>) =
+        listing.into_iter().filter(|o| glob.is_match(&o.name)).map(|o| (o.name, o.size)).unzip();
     if names.is_empty() {
         return Err(InvokerError::InvalidArguments(format!(
             "no files matching '{pattern}' found at {}",
@@ -159,13 +144,7 @@ pub async fn discover(
 }
 
 /// Part indexes to validate: first, last, and k random others without replacement.
-pub fn sample_parts(
-    n: usize,
-    mode: ValidationMode,
-    ratio: f64,
-    max: usize,
-    seed: u64,
-) -> Vec<usize> {
+pub fn sample_parts(n: usize, mode: ValidationMode, ratio: f64, max: usize, seed: u64) -> Vec<usize> {
     let mode = match (n, mode) {
         (1, _) => ValidationMode::Single,
         (2, ValidationMode::Sample) => ValidationMode::FirstLast,
@@ -175,15 +154,10 @@ pub fn sample_parts(
         ValidationMode::Single => vec![0],
         ValidationMode::FirstLast => vec![0, n - 1],
         ValidationMode::Sample => {
-            let k = (((n as f64) * ratio).floor() as usize)
-                .min(max)
-                .saturating_sub(2)
-                .min(n - 2);
+            let k = (((n as f64) * ratio).floor() as usize).min(max).saturating_sub(2).min(n - 2);
             let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
-            let mut middle: Vec<usize> = rand::seq::index::sample(&mut rng, n - 2, k)
-                .into_iter()
-                .map(|i| i + 1)
-                .collect();
+            let mut middle: Vec<usize> =
+                rand::seq::index::sample(&mut rng, n - 2, k).into_iter().map(|i| i + 1).collect();
             middle.sort_unstable();
             let mut out = vec![0];
             out.extend(middle);
@@ -200,9 +174,7 @@ fn shared_group_ids(descs: &[(usize, &PartDescription)]) -> (usize, Vec<String>)
     for (_, d) in descs {
         match &d.group_ids {
             Some(GroupIds::Int(v)) => v.iter().for_each(|x| *ints.entry(*x).or_default() += 1),
-            Some(GroupIds::Str(v)) => v
-                .iter()
-                .for_each(|x| *strs.entry(x.as_str()).or_default() += 1),
+            Some(GroupIds::Str(v)) => v.iter().for_each(|x| *strs.entry(x.as_str()).or_default() += 1),
             None => {}
         }
     }
@@ -210,11 +182,7 @@ fn shared_group_ids(descs: &[(usize, &PartDescription)]) -> (usize, Vec<String>)
         .iter()
         .filter(|(_, n)| **n > 1)
         .map(|(k, _)| k.to_string())
-        .chain(
-            strs.iter()
-                .filter(|(_, n)| **n > 1)
-                .map(|(k, _)| k.to_string()),
-        )
+        .chain(strs.iter().filter(|(_, n)| **n > 1).map(|(k, _)| k.to_string()))
         .collect();
     (dup.len(), dup.into_iter().take(5).collect())
 }
@@ -223,11 +191,7 @@ fn type_map(s: &DatasetFullSchema) -> BTreeMap<String, String> {
     s.columns
         .values()
         .map(|c| (c.name.clone(), c.coltype.as_str().to_string()))
-        .chain(
-            s.unsupported_columns
-                .iter()
-                .map(|(k, v)| (k.clone(), format!("unsupported {v}"))),
-        )
+        .chain(s.unsupported_columns.iter().map(|(k, v)| (k.clone(), format!("unsupported {v}"))))
         .collect()
 }
 
@@ -243,11 +207,7 @@ fn merge_schemas(
         let got = type_map(&d.schema);
         if got != want {
             let mut diffs = Vec::new();
-            for k in want
-                .keys()
-                .chain(got.keys())
-                .collect::<std::collections::BTreeSet<_>>()
-            {
+            for k in want.keys().chain(got.keys()).collect::<std::collections::BTreeSet<_>>() {
                 let (a, b) = (want.get(k), got.get(k));
                 if a != b {
                     diffs.push(format!(
@@ -259,36 +219,19 @@ fn merge_schemas(
                     ));
                 }
             }
-            return Err(InvokerError::DataValidation(format!(
-                "schemas differ between parts: {}",
-                diffs.join("; ")
-            )));
+            return Err(InvokerError::DataValidation(format!("schemas differ between parts: {}", diffs.join("; "))));
         }
     }
     let n = descs.len() as f64;
     let mut merged = first.schema.clone();
     for (name, col) in merged.columns.iter_mut() {
-        let all: Vec<&ColumnInfo> = descs
-            .iter()
-            .filter_map(|(_, d)| d.schema.columns.get(name))
-            .collect();
+        let all: Vec<&ColumnInfo> = descs.iter().filter_map(|(_, d)| d.schema.columns.get(name)).collect();
         let a = &mut col.colattrs;
-        a.numeric_min = all
-            .iter()
-            .filter_map(|c| c.colattrs.numeric_min)
-            .reduce(f64::min);
-        a.numeric_max = all
-            .iter()
-            .filter_map(|c| c.colattrs.numeric_max)
-            .reduce(f64::max);
+        a.numeric_min = all.iter().filter_map(|c| c.colattrs.numeric_min).reduce(f64::min);
+        a.numeric_max = all.iter().filter_map(|c| c.colattrs.numeric_max).reduce(f64::max);
         if col.coltype == protocol::ColumnType::String {
             a.categorical = all.iter().all(|c| c.colattrs.categorical);
-            a.cat_unique_ratio = Some(
-                all.iter()
-                    .filter_map(|c| c.colattrs.cat_unique_ratio)
-                    .sum::<f64>()
-                    / n,
-            );
+            a.cat_unique_ratio = Some(all.iter().filter_map(|c| c.colattrs.cat_unique_ratio).sum::<f64>() / n);
             a.cat_top_values = a.categorical.then(|| {
                 let mut sum: BTreeMap<String, f64> = BTreeMap::new();
                 for c in &all {
@@ -296,10 +239,7 @@ fn merge_schemas(
                         *sum.entry(k.clone()).or_default() += v / n;
                     }
                 }
-                let mut v: Vec<(String, f64)> = sum
-                    .into_iter()
-                    .filter(|(_, f)| *f >= args.top_min_pct)
-                    .collect();
+                let mut v: Vec<(String, f64)> = sum.into_iter().filter(|(_, f)| *f >= args.top_min_pct).collect();
                 v.sort_by(|x, y| y.1.total_cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
                 v.truncate(args.top_count);
                 v.into_iter().collect()
@@ -330,34 +270,19 @@ pub async fn register_dataset(
 ) -> Result<RegistrationResult, InvokerError> {
     let t0 = std::time::Instant::now();
     if args.name.trim().is_empty() {
-        return Err(InvokerError::InvalidArguments(
-            "dataset name must not be empty".into(),
-        ));
+        return Err(InvokerError::InvalidArguments("dataset name must not be empty".into()));
     }
     if args.group_id_column == args.timestamp_column {
-        return Err(InvokerError::InvalidArguments(
-            "group id and timestamp columns must differ".into(),
-        ));
+        return Err(InvokerError::InvalidArguments("group id and timestamp columns must differ".into()));
     }
     let (naming, names, sizes) = discover(stores, args).await?;
     let request_id = new_request_id();
-    let registered_at = chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string();
-    let id = DatasetId {
-        name: args.name.clone(),
-        registered_at,
-    };
-    let base = Location::parse(&args.basepath)
-        .map_err(|e| InvokerError::InvalidArguments(e.to_string()))?;
-    let (mode, uniques) = if args.skip_validation {
-        (ValidationMode::Single, false)
-    } else {
-        (args.validation, args.validate_uniques)
-    };
-    let seed = request_id
-        .bytes()
-        .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)));
+    let registered_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let id = DatasetId { name: args.name.clone(), registered_at };
+    let base = Location::parse(&args.basepath).map_err(|e| InvokerError::InvalidArguments(e.to_string()))?;
+    let (mode, uniques) =
+        if args.skip_validation { (ValidationMode::Single, false) } else { (args.validation, args.validate_uniques) };
+    let seed = request_id.bytes().fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)));
     let sample = sample_parts(names.len(), mode, args.sample_ratio, args.sample_max, seed);
     let uniques = uniques && sample.len() > 1;
     let invoke_time = unix_now();
@@ -375,25 +300,30 @@ pub async fn register_dataset(
         timestamp_column: args.timestamp_column.clone(),
         return_group_ids: uniques,
     };
-    let (results, attempts) = run_all(
+    let ran = run_all(
         sample.len(),
         executor.concurrency(),
-        3,
+        JobPolicy { max_attempts: 3, timeout: args.timeout_seconds },
         make,
         |req| executor.run_registration(req),
-        |r: &protocol::task::RegistrationTaskResult| r.outcome.as_ref(),
+        |r: &protocol::task::RegistrationTaskResult| crate::query::view(r.task_index, r.attempt_no, &r.outcome),
         progress,
     )
     .await;
+    executor.finish_request(&request_id).await;
+    if ran.timed_out.is_some() {
+        return Err(InvokerError::TasksFailed(format!(
+            "registration timed out after {} seconds (are workers running?)",
+            args.timeout_seconds
+        )));
+    }
+    let (results, attempts) = (ran.results, ran.attempts);
     let mut descs = Vec::new();
     let mut errors = Vec::new();
     for r in &results {
         match &r.outcome {
             Ok(d) => descs.push((sample[r.task_index], d)),
-            Err(e) => errors.push(format!(
-                "part {}: {}",
-                names[sample[r.task_index]], e.message
-            )),
+            Err(e) => errors.push(format!("part {}: {}", names[sample[r.task_index]], e.message)),
         }
     }
     if !errors.is_empty() {
@@ -435,10 +365,7 @@ pub async fn register_dataset(
         },
         schema,
     };
-    datastore
-        .write_dataset(&record)
-        .await
-        .map_err(storage_err(format!("save dataset '{}'", args.name)))?;
+    datastore.write_dataset(&record).await.map_err(storage_err(format!("save dataset '{}'", args.name)))?;
     Ok(RegistrationResult {
         success: true,
         request_id,
@@ -474,12 +401,7 @@ pub async fn unregister_dataset(
     interval_seconds: u64,
 ) -> Result<UnregisterOutcome, InvokerError> {
     let ctx = || format!("unregister '{name}'");
-    if datastore
-        .dataset(name)
-        .await
-        .map_err(storage_err(ctx()))?
-        .is_none()
-    {
+    if datastore.dataset(name).await.map_err(storage_err(ctx()))?.is_none() {
         return Ok(UnregisterOutcome {
             success: true,
             dataset_found: false,
@@ -487,10 +409,7 @@ pub async fn unregister_dataset(
             error_message: None,
         });
     }
-    let last = datastore
-        .last_used(name)
-        .await
-        .map_err(storage_err(ctx()))?;
+    let last = datastore.last_used(name).await.map_err(storage_err(ctx()))?;
     if let Some(t) = last {
         let ago = (unix_now() as u64).saturating_sub(t);
         if !force && interval_seconds > 0 && ago < interval_seconds {
@@ -504,16 +423,8 @@ pub async fn unregister_dataset(
             });
         }
     }
-    let found = datastore
-        .remove_dataset(name)
-        .await
-        .map_err(storage_err(ctx()))?;
-    Ok(UnregisterOutcome {
-        success: true,
-        dataset_found: found,
-        dataset_last_used: last,
-        error_message: None,
-    })
+    let found = datastore.remove_dataset(name).await.map_err(storage_err(ctx()))?;
+    Ok(UnregisterOutcome { success: true, dataset_found: found, dataset_last_used: last, error_message: None })
 }
 
 #[cfg(test)]
@@ -523,22 +434,10 @@ mod tests {
     #[test]
     fn sampling_follows_the_reference_counts_without_replacement() {
         assert_eq!(sample_parts(1, ValidationMode::Sample, 0.1, 10, 1), vec![0]);
-        assert_eq!(
-            sample_parts(2, ValidationMode::Sample, 0.1, 10, 1),
-            vec![0, 1]
-        );
-        assert_eq!(
-            sample_parts(20, ValidationMode::Sample, 0.1, 10, 1),
-            vec![0, 19]
-        );
-        assert_eq!(
-            sample_parts(20, ValidationMode::Single, 0.1, 10, 1),
-            vec![0]
-        );
-        assert_eq!(
-            sample_parts(20, ValidationMode::FirstLast, 0.1, 10, 1),
-            vec![0, 19]
-        );
+        assert_eq!(sample_parts(2, ValidationMode::Sample, 0.1, 10, 1), vec![0, 1]);
+        assert_eq!(sample_parts(20, ValidationMode::Sample, 0.1, 10, 1), vec![0, 19]);
+        assert_eq!(sample_parts(20, ValidationMode::Single, 0.1, 10, 1), vec![0]);
+        assert_eq!(sample_parts(20, ValidationMode::FirstLast, 0.1, 10, 1), vec![0, 19]);
         for seed in 0..50 {
             let s = sample_parts(120, ValidationMode::Sample, 0.1, 10, seed);
             assert_eq!(s.len(), 10);
@@ -548,9 +447,6 @@ mod tests {
             assert_eq!((s[0], s[9]), (0, 119));
         }
         // Ratio 1 on 4 parts: all of them, each once.
-        assert_eq!(
-            sample_parts(4, ValidationMode::Sample, 1.0, 10, 3),
-            vec![0, 1, 2, 3]
-        );
+        assert_eq!(sample_parts(4, ValidationMode::Sample, 1.0, 10, 3), vec![0, 1, 2, 3]);
     }
 }

@@ -11,7 +11,8 @@ pub fn timing(xs: &[f64]) -> Value {
     let mut v = xs.to_vec();
     v.sort_by(f64::total_cmp);
     let pct = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-    let mut out = json!({"min": v[0], "mean": v.iter().sum::<f64>() / v.len() as f64, "max": v[v.len() - 1], "50%": pct(0.5)});
+    let mut out =
+        json!({"min": v[0], "mean": v.iter().sum::<f64>() / v.len() as f64, "max": v[v.len() - 1], "50%": pct(0.5)});
     if v.len() >= 20 {
         out["25%"] = json!(pct(0.25));
         out["75%"] = json!(pct(0.75));

@@ -106,10 +106,7 @@ pub struct DatasetShortSchema {
 
 impl DatasetFullSchema {
     pub fn short(&self) -> DatasetShortSchema {
-        let ts = self
-            .columns
-            .get(&self.timestamp_column)
-            .map(|c| &c.colattrs);
+        let ts = self.columns.get(&self.timestamp_column).map(|c| &c.colattrs);
         let cat = |source: bool| {
             self.columns
                 .values()
@@ -119,11 +116,7 @@ impl DatasetFullSchema {
                 .collect()
         };
         DatasetShortSchema {
-            columns: self
-                .columns
-                .values()
-                .map(|c| (c.name.clone(), c.coltype))
-                .collect(),
+            columns: self.columns.values().map(|c| (c.name.clone(), c.coltype)).collect(),
             min_timestamp: ts.and_then(|a| a.numeric_min),
             max_timestamp: ts.and_then(|a| a.numeric_max),
             source_categoricals: cat(true),

@@ -17,9 +17,7 @@ use serde_json::{Map, Value, json};
 /// Whether a query document is in the legacy seed format.
 pub fn is_legacy(v: &Value) -> bool {
     v.as_object().is_some_and(|m| {
-        m.contains_key("logical_expr")
-            || m.contains_key("breakdown_sequence")
-            || m.contains_key("conditions")
+        m.contains_key("logical_expr") || m.contains_key("breakdown_sequence") || m.contains_key("conditions")
     })
 }
 
@@ -31,8 +29,7 @@ pub fn parse_python_literal(v: &Value) -> Result<Value, String> {
         Value::String(s) => {
             let t = s.trim();
             let quoted = t.len() >= 2
-                && ((t.starts_with('\'') && t.ends_with('\''))
-                    || (t.starts_with('"') && t.ends_with('"')));
+                && ((t.starts_with('\'') && t.ends_with('\'')) || (t.starts_with('"') && t.ends_with('"')));
             if quoted {
                 let inner = &t[1..t.len() - 1];
                 let mut out = String::with_capacity(inner.len());
@@ -69,10 +66,7 @@ pub fn parse_python_literal(v: &Value) -> Result<Value, String> {
                 "target {s:?} is not a Python literal (strings need quotes, e.g. \"'{t}'\"; numbers and True/False are bare)"
             ))
         }
-        other => Err(format!(
-            "a filter target is a string or number, found {}",
-            json_type(other)
-        )),
+        other => Err(format!("a filter target is a string or number, found {}", json_type(other))),
     }
 }
 
@@ -82,19 +76,10 @@ struct Translator {
 
 impl Translator {
     fn err(&mut self, path: &str, message: impl Into<String>) {
-        self.errors.push(ValidationError {
-            kind: ErrorKind::Schema,
-            message: message.into(),
-            path: path.to_string(),
-        });
+        self.errors.push(ValidationError { kind: ErrorKind::Schema, message: message.into(), path: path.to_string() });
     }
 
-    fn obj<'a>(
-        &mut self,
-        v: &'a Value,
-        path: &str,
-        allowed: &[&str],
-    ) -> Option<&'a Map<String, Value>> {
+    fn obj<'a>(&mut self, v: &'a Value, path: &str, allowed: &[&str]) -> Option<&'a Map<String, Value>> {
         let Some(m) = v.as_object() else {
             self.err(path, format!("expected an object, found {}", json_type(v)));
             return None;
@@ -102,10 +87,7 @@ impl Translator {
         for k in m.keys().filter(|k| !allowed.contains(&k.as_str())) {
             self.err(
                 &join(path, k),
-                format!(
-                    "unknown key '{k}' in a legacy query (allowed here: {})",
-                    allowed.join(", ")
-                ),
+                format!("unknown key '{k}' in a legacy query (allowed here: {})", allowed.join(", ")),
             );
         }
         Some(m)
@@ -113,13 +95,8 @@ impl Translator {
 
     fn filter(&mut self, v: &Value, path: &str) -> Option<Value> {
         let m = self.obj(v, path, &["column", "operator", "target"])?;
-        let (Some(column), Some(op), Some(target)) =
-            (m.get("column"), m.get("operator"), m.get("target"))
-        else {
-            self.err(
-                path,
-                "a legacy filter needs 'column', 'operator' and 'target'",
-            );
+        let (Some(column), Some(op), Some(target)) = (m.get("column"), m.get("operator"), m.get("target")) else {
+            self.err(path, "a legacy filter needs 'column', 'operator' and 'target'");
             return None;
         };
         match parse_python_literal(target) {
@@ -137,11 +114,7 @@ impl Translator {
             Some(e) => {
                 let epath = join(path, "evaluator");
                 let em = self.obj(e, &epath, &["type", "column"])?;
-                let kind = em
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("size")
-                    .to_string();
+                let kind = em.get("type").and_then(Value::as_str).unwrap_or("size").to_string();
                 (kind, em.get("column").filter(|c| !c.is_null()).cloned())
             }
         };
@@ -162,49 +135,26 @@ impl Translator {
             ("size", Some((op, t))) => Some(Some(json!({"type": "count", "op": op, "value": t}))),
             ("sum", hit) => {
                 let Some(column) = column else {
-                    self.err(
-                        &join(path, "evaluator.column"),
-                        "a sum evaluator needs a 'column'",
-                    );
+                    self.err(&join(path, "evaluator.column"), "a sum evaluator needs a 'column'");
                     return None;
                 };
                 let (op, t) = hit.unwrap_or((json!(">"), json!(0)));
-                Some(Some(
-                    json!({"type": "sum", "column": column, "op": op, "value": t}),
-                ))
+                Some(Some(json!({"type": "sum", "column": column, "op": op, "value": t})))
             }
             (other, _) => {
-                self.err(
-                    &join(path, "evaluator.type"),
-                    format!("unknown evaluator type '{other}' (size or sum)"),
-                );
+                self.err(&join(path, "evaluator.type"), format!("unknown evaluator type '{other}' (size or sum)"));
                 None
             }
         }
     }
 
     fn condition(&mut self, v: &Value, path: &str) -> Option<Value> {
-        let m = self.obj(
-            v,
-            path,
-            &[
-                "type",
-                "filter",
-                "filters",
-                "relation",
-                "evaluator",
-                "hitcount",
-                "name",
-            ],
-        )?;
-        let kind = m
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or(if m.contains_key("filters") {
-                "mfilter"
-            } else {
-                "filter"
-            });
+        let m = self.obj(v, path, &["type", "filter", "filters", "relation", "evaluator", "hitcount", "name"])?;
+        let kind = m.get("type").and_then(Value::as_str).unwrap_or(if m.contains_key("filters") {
+            "mfilter"
+        } else {
+            "filter"
+        });
         let mut out = Map::new();
         if let Some(n) = m.get("name") {
             out.insert("name".into(), n.clone());
@@ -220,25 +170,16 @@ impl Translator {
             "mfilter" | "sequence" => {
                 let fpath = join(path, "filters");
                 let Some(fs) = m.get("filters").and_then(Value::as_array) else {
-                    self.err(
-                        path,
-                        format!("a '{kind}' condition needs a 'filters' array"),
-                    );
+                    self.err(path, format!("a '{kind}' condition needs a 'filters' array"));
                     return None;
                 };
-                let filters: Vec<Value> = fs
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, f)| self.filter(f, &index(&fpath, i)))
-                    .collect();
+                let filters: Vec<Value> =
+                    fs.iter().enumerate().filter_map(|(i, f)| self.filter(f, &index(&fpath, i))).collect();
                 if filters.len() != fs.len() {
                     return None;
                 }
                 if kind == "sequence" {
-                    out.insert(
-                        "sequence".into(),
-                        filters.into_iter().map(|f| json!({"filter": f})).collect(),
-                    );
+                    out.insert("sequence".into(), filters.into_iter().map(|f| json!({"filter": f})).collect());
                     for k in ["evaluator", "hitcount", "relation"] {
                         if m.get(k).is_some_and(|x| !x.is_null()) {
                             self.err(&join(path, k), format!("a sequence condition has no '{k}'"));
@@ -253,10 +194,7 @@ impl Translator {
                         out.insert("filtersRelation".into(), json!("or"));
                     }
                     Some(r) => {
-                        self.err(
-                            &join(path, "relation"),
-                            format!("an mfilter relation is '&' or '|', not '{r}'"),
-                        );
+                        self.err(&join(path, "relation"), format!("an mfilter relation is '&' or '|', not '{r}'"));
                         return None;
                     }
                 }
@@ -279,16 +217,7 @@ impl Translator {
 /// Translates a legacy seed query to the canonical JSON form.
 pub fn translate(v: &Value) -> Result<Value, Vec<ValidationError>> {
     let mut t = Translator { errors: Vec::new() };
-    let Some(m) = t.obj(
-        v,
-        "",
-        &[
-            "logical_expr",
-            "conditions",
-            "breakdown_sequence",
-            "timeframe",
-        ],
-    ) else {
+    let Some(m) = t.obj(v, "", &["logical_expr", "conditions", "breakdown_sequence", "timeframe"]) else {
         return Err(t.errors);
     };
     let mut query = Map::new();
@@ -299,17 +228,11 @@ pub fn translate(v: &Value) -> Result<Value, Vec<ValidationError>> {
     if let Some(cs) = m.get("conditions") {
         match cs.as_array() {
             Some(arr) => {
-                let conds: Vec<Value> = arr
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, c)| t.condition(c, &index("conditions", i)))
-                    .collect();
+                let conds: Vec<Value> =
+                    arr.iter().enumerate().filter_map(|(i, c)| t.condition(c, &index("conditions", i))).collect();
                 query.insert("conditions".into(), Value::Array(conds));
             }
-            None => t.err(
-                "conditions",
-                format!("expected an array, found {}", json_type(cs)),
-            ),
+            None => t.err("conditions", format!("expected an array, found {}", json_type(cs))),
         }
     }
     if let Some(expr) = m.get("logical_expr") {
@@ -332,22 +255,12 @@ pub fn translate(v: &Value) -> Result<Value, Vec<ValidationError>> {
                 let steps: Vec<Value> = arr
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, f)| {
-                        t.filter(f, &index("breakdown_sequence", i))
-                            .map(|f| json!({"filter": f}))
-                    })
+                    .filter_map(|(i, f)| t.filter(f, &index("breakdown_sequence", i)).map(|f| json!({"filter": f})))
                     .collect();
                 out.insert("funnel".into(), json!({"sequence": steps}));
             }
-            None => t.err(
-                "breakdown_sequence",
-                format!("expected an array, found {}", json_type(bs)),
-            ),
+            None => t.err("breakdown_sequence", format!("expected an array, found {}", json_type(bs))),
         }
     }
-    if t.errors.is_empty() {
-        Ok(Value::Object(out))
-    } else {
-        Err(t.errors)
-    }
+    if t.errors.is_empty() { Ok(Value::Object(out)) } else { Err(t.errors) }
 }

@@ -18,12 +18,10 @@ pub mod validate;
 
 pub use error::{ErrorKind, MergeError, ValidationError, ValidationErrors};
 pub use query::{
-    AggType, Aggregation, Condition, Filter, FilterSet, Funnel, Literal, Op, Query, QuerySection,
-    Step, Target, TargetOp, Timeframe,
+    AggType, Aggregation, Condition, Filter, FilterSet, Funnel, Literal, Op, Query, QuerySection, Step, Target,
+    TargetOp, Timeframe,
 };
 pub use relation::RelationExpr;
-pub use result::{
-    AggOptions, PartialAgg, PartialAggValue, PartialFunnel, PartialResult, QueryResult,
-};
+pub use result::{AggOptions, PartialAgg, PartialAggValue, PartialFunnel, PartialResult, QueryResult};
 pub use schema::{ColumnType, DatasetSchema};
 pub use validate::{ValidQuery, validate_query, validate_query_value};

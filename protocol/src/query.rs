@@ -58,9 +58,9 @@ impl Literal {
         match self {
             Literal::Int(i) => (*i).into(),
             Literal::UInt(u) => (*u).into(),
-            Literal::Float(f) => serde_json::Number::from_f64(*f)
-                .map(serde_json::Value::Number)
-                .unwrap_or(serde_json::Value::Null),
+            Literal::Float(f) => {
+                serde_json::Number::from_f64(*f).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+            }
             Literal::Bool(b) => (*b).into(),
             Literal::Str(s) => s.clone().into(),
         }
@@ -100,17 +100,7 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 9] = [
-        Op::Eq,
-        Op::Ne,
-        Op::Gt,
-        Op::Ge,
-        Op::Lt,
-        Op::Le,
-        Op::Contains,
-        Op::NotContains,
-        Op::Regex,
-    ];
+    pub const ALL: [Op; 9] = [Op::Eq, Op::Ne, Op::Gt, Op::Ge, Op::Lt, Op::Le, Op::Contains, Op::NotContains, Op::Regex];
     pub fn as_str(self) -> &'static str {
         match self {
             Op::Eq => "==",
@@ -155,14 +145,7 @@ pub enum TargetOp {
 }
 
 impl TargetOp {
-    pub const ALL: [TargetOp; 6] = [
-        TargetOp::Eq,
-        TargetOp::Ne,
-        TargetOp::Gt,
-        TargetOp::Ge,
-        TargetOp::Lt,
-        TargetOp::Le,
-    ];
+    pub const ALL: [TargetOp; 6] = [TargetOp::Eq, TargetOp::Ne, TargetOp::Gt, TargetOp::Ge, TargetOp::Lt, TargetOp::Le];
     pub fn as_str(self) -> &'static str {
         match self {
             TargetOp::Eq => "==",
@@ -243,15 +226,8 @@ impl FilterSet {
 /// A per-group target over the rows that pass the condition's filters.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
-    Count {
-        op: TargetOp,
-        value: u64,
-    },
-    Sum {
-        column: String,
-        op: TargetOp,
-        value: Literal,
-    },
+    Count { op: TargetOp, value: u64 },
+    Sum { column: String, op: TargetOp, value: Literal },
 }
 
 impl Serialize for Target {
@@ -294,17 +270,8 @@ impl Serialize for Step {
 /// One entry of `query.conditions`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
-    Filter {
-        name: Option<String>,
-        filters: FilterSet,
-        target: Target,
-        include_zero: bool,
-    },
-    Sequence {
-        name: Option<String>,
-        steps: Vec<Step>,
-        max_duration: Option<Literal>,
-    },
+    Filter { name: Option<String>, filters: FilterSet, target: Target, include_zero: bool },
+    Sequence { name: Option<String>, steps: Vec<Step>, max_duration: Option<Literal> },
 }
 
 impl Condition {
@@ -319,12 +286,7 @@ impl Serialize for Condition {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
         match self {
-            Condition::Filter {
-                name,
-                filters,
-                target,
-                include_zero,
-            } => {
+            Condition::Filter { name, filters, target, include_zero } => {
                 if let Some(n) = name {
                     m.serialize_entry("name", n)?;
                 }
@@ -332,11 +294,7 @@ impl Serialize for Condition {
                 m.serialize_entry("target", target)?;
                 m.serialize_entry("includeZero", include_zero)?;
             }
-            Condition::Sequence {
-                name,
-                steps,
-                max_duration,
-            } => {
+            Condition::Sequence { name, steps, max_duration } => {
                 if let Some(n) = name {
                     m.serialize_entry("name", n)?;
                 }
@@ -362,13 +320,8 @@ pub enum AggType {
 }
 
 impl AggType {
-    pub const ALL: [AggType; 5] = [
-        AggType::Count,
-        AggType::CountPerValue,
-        AggType::GroupsPerValue,
-        AggType::SumPerValue,
-        AggType::MeanPerValue,
-    ];
+    pub const ALL: [AggType; 5] =
+        [AggType::Count, AggType::CountPerValue, AggType::GroupsPerValue, AggType::SumPerValue, AggType::MeanPerValue];
     pub fn as_str(self) -> &'static str {
         match self {
             AggType::Count => "count",
@@ -473,10 +426,7 @@ impl Query {
         serde_json::to_value(self).expect("a query always serializes")
     }
     pub fn conditions(&self) -> &[Condition] {
-        self.query
-            .as_ref()
-            .map(|q| q.conditions.as_slice())
-            .unwrap_or(&[])
+        self.query.as_ref().map(|q| q.conditions.as_slice()).unwrap_or(&[])
     }
     pub fn aggregations(&self) -> Option<&[Aggregation]> {
         self.query.as_ref().and_then(|q| q.aggregations.as_deref())
@@ -506,9 +456,7 @@ impl Query {
         }
         for c in self.conditions() {
             match c {
-                Condition::Filter {
-                    filters, target, ..
-                } => {
+                Condition::Filter { filters, target, .. } => {
                     add_filters(filters, &mut add);
                     if let Target::Sum { column, .. } = target {
                         add(column);

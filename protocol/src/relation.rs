@@ -84,8 +84,7 @@ fn tokenize(src: &str) -> Result<Vec<(Tok, usize)>, RelationError> {
     let bytes = src.as_bytes();
     let mut i = 0;
     let mut out = Vec::new();
-    let word_at =
-        |i: usize, w: &str| src.len() >= i + w.len() && src[i..i + w.len()].eq_ignore_ascii_case(w);
+    let word_at = |i: usize, w: &str| src.len() >= i + w.len() && src[i..i + w.len()].eq_ignore_ascii_case(w);
     while i < bytes.len() {
         let c = bytes[i];
         if c.is_ascii_whitespace() {
@@ -124,21 +123,14 @@ fn tokenize(src: &str) -> Result<Vec<(Tok, usize)>, RelationError> {
                         }
                         // `$0and$1` is valid (word operators need no spaces), `$1a` is not.
                         let glued_op = word_at(i, "and") || word_at(i, "or");
-                        if i < bytes.len()
-                            && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_')
-                            && !glued_op
-                        {
+                        if i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') && !glued_op {
                             return Err(around(src, start));
                         }
-                        let idx = src[start + 1..i]
-                            .parse::<usize>()
-                            .map_err(|_| around(src, start))?;
+                        let idx = src[start + 1..i].parse::<usize>().map_err(|_| around(src, start))?;
                         out.push((Tok::Index(idx), start));
                     }
                     Some(a) if a.is_ascii_alphabetic() => {
-                        while i < bytes.len()
-                            && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_')
-                        {
+                        while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
                             i += 1;
                         }
                         out.push((Tok::Name(src[start + 1..i].to_ascii_lowercase()), start));
@@ -178,11 +170,7 @@ impl Parser<'_> {
         self.toks.get(self.pos).map(|(t, _)| t)
     }
     fn err_here(&self) -> RelationError {
-        let at = self
-            .toks
-            .get(self.pos)
-            .map(|(_, p)| *p)
-            .unwrap_or(self.src.len());
+        let at = self.toks.get(self.pos).map(|(_, p)| *p).unwrap_or(self.src.len());
         around(self.src, at)
     }
     fn expr(&mut self) -> Result<RelationExpr, RelationError> {
@@ -191,11 +179,7 @@ impl Parser<'_> {
             self.pos += 1;
             terms.push(self.term()?);
         }
-        Ok(if terms.len() == 1 {
-            terms.pop().unwrap_or(RelationExpr::Or(vec![]))
-        } else {
-            RelationExpr::Or(terms)
-        })
+        Ok(if terms.len() == 1 { terms.pop().unwrap_or(RelationExpr::Or(vec![])) } else { RelationExpr::Or(terms) })
     }
     fn term(&mut self) -> Result<RelationExpr, RelationError> {
         let mut factors = vec![self.factor()?];
@@ -230,8 +214,7 @@ impl Parser<'_> {
             Tok::Index(i) => {
                 self.pos += 1;
                 if i >= self.n_conditions {
-                    self.errors
-                        .push(RelationError(format!("Condition no. {i} does not exist")));
+                    self.errors.push(RelationError(format!("Condition no. {i} does not exist")));
                 }
                 Ok(RelationExpr::Cond(i))
             }
@@ -240,8 +223,7 @@ impl Parser<'_> {
                 match self.names.get(&n) {
                     Some(&i) => Ok(RelationExpr::Cond(i)),
                     None => {
-                        self.errors
-                            .push(RelationError(format!("Condition named {n} does not exist")));
+                        self.errors.push(RelationError(format!("Condition named {n} does not exist")));
                         Ok(RelationExpr::Cond(usize::MAX))
                     }
                 }
@@ -259,19 +241,10 @@ pub fn parse(
     n_conditions: usize,
 ) -> Result<RelationExpr, Vec<RelationError>> {
     if src.trim().is_empty() {
-        return Err(vec![RelationError(
-            "Relation cannot be an empty string".to_string(),
-        )]);
+        return Err(vec![RelationError("Relation cannot be an empty string".to_string())]);
     }
     let toks = tokenize(src).map_err(|e| vec![e])?;
-    let mut p = Parser {
-        src,
-        toks,
-        pos: 0,
-        names,
-        n_conditions,
-        errors: Vec::new(),
-    };
+    let mut p = Parser { src, toks, pos: 0, names, n_conditions, errors: Vec::new() };
     let e = p.expr().map_err(|e| vec![e])?;
     if p.pos != p.toks.len() {
         return Err(vec![p.err_here()]);
@@ -287,9 +260,7 @@ mod tests {
     use super::*;
 
     fn names() -> HashMap<String, usize> {
-        [("name0".to_string(), 0), ("name2".to_string(), 2)]
-            .into_iter()
-            .collect()
+        [("name0".to_string(), 0), ("name2".to_string(), 2)].into_iter().collect()
     }
 
     fn show(e: &RelationExpr) -> String {
@@ -308,15 +279,9 @@ mod tests {
     #[test]
     fn valid_relations_parse_with_and_binding_tighter_than_or() {
         let cases = [
-            (
-                "$0 or $1 and $2 and $name0 or $name2",
-                "(c0 | (c1 & c2 & c0) | c2)",
-            ),
+            ("$0 or $1 and $2 and $name0 or $name2", "(c0 | (c1 & c2 & c0) | c2)"),
             ("$0and$1", "(c0 & c1)"),
-            (
-                "( $1 and $2) || $name2 || ((  $name0 )  ) ",
-                "((c1 & c2) | c2 | c0)",
-            ),
+            ("( $1 and $2) || $name2 || ((  $name0 )  ) ", "((c1 & c2) | c2 | c0)"),
             ("$0 && $1 || $2", "((c0 & c1) | c2)"),
             ("not $0 and $1", "(!c0 & c1)"),
             ("!($0 or $1)", "!(c0 | c1)"),
@@ -363,10 +328,7 @@ mod tests {
             "and $1",
         ];
         for src in cases {
-            assert!(
-                parse(src, &names(), 4).is_err(),
-                "{src:?} should be invalid"
-            );
+            assert!(parse(src, &names(), 4).is_err(), "{src:?} should be invalid");
         }
     }
 

@@ -25,10 +25,7 @@ pub struct AggOptions {
 
 impl Default for AggOptions {
     fn default() -> Self {
-        AggOptions {
-            exact_limit: 10_000,
-            grace_factor: 2.0,
-        }
+        AggOptions { exact_limit: 10_000, grace_factor: 2.0 }
     }
 }
 
@@ -53,9 +50,7 @@ enum NumWire {
 impl From<Num> for NumWire {
     fn from(n: Num) -> NumWire {
         match n {
-            Num::Int(i) => {
-                i64::try_from(i).map_or_else(|_| NumWire::BigInt(i.to_string()), NumWire::Int)
-            }
+            Num::Int(i) => i64::try_from(i).map_or_else(|_| NumWire::BigInt(i.to_string()), NumWire::Int),
             Num::Float(s) => NumWire::Float(s),
         }
     }
@@ -66,9 +61,7 @@ impl TryFrom<NumWire> for Num {
     fn try_from(w: NumWire) -> Result<Num, String> {
         Ok(match w {
             NumWire::Int(i) => Num::Int(i128::from(i)),
-            NumWire::BigInt(s) => {
-                Num::Int(s.parse().map_err(|e| format!("bad bigInt {s:?}: {e}"))?)
-            }
+            NumWire::BigInt(s) => Num::Int(s.parse().map_err(|e| format!("bad bigInt {s:?}: {e}"))?),
             NumWire::Float(s) => Num::Float(s),
         })
     }
@@ -76,11 +69,7 @@ impl TryFrom<NumWire> for Num {
 
 impl Num {
     pub fn zero_like(is_int: bool) -> Num {
-        if is_int {
-            Num::Int(0)
-        } else {
-            Num::Float(ExactSum::new())
-        }
+        if is_int { Num::Int(0) } else { Num::Float(ExactSum::new()) }
     }
     pub fn add(&mut self, other: &Num) {
         match (&mut *self, other) {
@@ -118,9 +107,7 @@ impl Num {
 }
 
 fn f64_json(x: f64) -> Value {
-    serde_json::Number::from_f64(x)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
+    serde_json::Number::from_f64(x).map(Value::Number).unwrap_or(Value::Null)
 }
 
 /// Sum and count of the non-null values of the other column, for one key.
@@ -158,11 +145,7 @@ pub enum PartialAggValue {
     },
 }
 
-fn top_keys<V>(
-    entries: &BTreeMap<String, V>,
-    n: usize,
-    cmp: impl Fn(&V, &V) -> Ordering,
-) -> Vec<String> {
+fn top_keys<V>(entries: &BTreeMap<String, V>, n: usize, cmp: impl Fn(&V, &V) -> Ordering) -> Vec<String> {
     let mut v: Vec<(&String, &V)> = entries.iter().collect();
     // Value descending, ties by key ascending (BTreeMap order is key ascending; sort is stable).
     v.sort_by(|a, b| cmp(b.1, a.1));
@@ -213,9 +196,7 @@ impl PartialAggValue {
             PartialAggValue::Count { .. } => vec![],
             PartialAggValue::Counts { entries, .. } => top_keys(entries, n, |a, b| a.cmp(b)),
             PartialAggValue::Sums { entries, .. } => top_keys(entries, n, Num::cmp_value),
-            PartialAggValue::Means { entries, .. } => {
-                top_keys(entries, n, |a, b| a.mean().total_cmp(&b.mean()))
-            }
+            PartialAggValue::Means { entries, .. } => top_keys(entries, n, |a, b| a.mean().total_cmp(&b.mean())),
         }
     }
 
@@ -251,42 +232,15 @@ impl PartialAggValue {
         use PartialAggValue::*;
         match (self, other) {
             (Count { count: a }, Count { count: b }) => *a += b,
-            (
-                Counts {
-                    approximate: ax,
-                    entries: a,
-                },
-                Counts {
-                    approximate: bx,
-                    entries: b,
-                },
-            ) => {
+            (Counts { approximate: ax, entries: a }, Counts { approximate: bx, entries: b }) => {
                 *ax |= bx;
                 merge_maps(a, b, |x, y| *x += y);
             }
-            (
-                Sums {
-                    approximate: ax,
-                    entries: a,
-                },
-                Sums {
-                    approximate: bx,
-                    entries: b,
-                },
-            ) => {
+            (Sums { approximate: ax, entries: a }, Sums { approximate: bx, entries: b }) => {
                 *ax |= bx;
                 merge_maps(a, b, |x, y| x.add(&y));
             }
-            (
-                Means {
-                    approximate: ax,
-                    entries: a,
-                },
-                Means {
-                    approximate: bx,
-                    entries: b,
-                },
-            ) => {
+            (Means { approximate: ax, entries: a }, Means { approximate: bx, entries: b }) => {
                 *ax |= bx;
                 merge_maps(a, b, |x, y| {
                     x.sum.add(&y.sum);
@@ -353,18 +307,8 @@ impl PartialAgg {
         m.insert("column".into(), self.spec.column.clone().into());
         m.insert("type".into(), self.spec.agg_type.as_str().into());
         m.insert("value".into(), self.value.final_value(self.spec.top));
-        m.insert(
-            "top".into(),
-            self.spec.top.map(Value::from).unwrap_or(Value::Null),
-        );
-        m.insert(
-            "name".into(),
-            self.spec
-                .name
-                .clone()
-                .map(Value::from)
-                .unwrap_or(Value::Null),
-        );
+        m.insert("top".into(), self.spec.top.map(Value::from).unwrap_or(Value::Null));
+        m.insert("name".into(), self.spec.name.clone().map(Value::from).unwrap_or(Value::Null));
         if let Some(o) = &self.spec.other_column {
             m.insert("otherColumn".into(), o.clone().into());
         }
@@ -405,11 +349,7 @@ pub struct PartialResult {
     pub scanned_groups: u64,
 }
 
-fn merge_aggs(
-    a: &mut Option<Vec<PartialAgg>>,
-    b: Option<Vec<PartialAgg>>,
-    path: &str,
-) -> Result<(), MergeError> {
+fn merge_aggs(a: &mut Option<Vec<PartialAgg>>, b: Option<Vec<PartialAgg>>, path: &str) -> Result<(), MergeError> {
     match (a.as_mut(), b) {
         (None, None) => Ok(()),
         (Some(xs), Some(ys)) => {
@@ -422,19 +362,13 @@ fn merge_aggs(
             for (i, (x, y)) in xs.iter_mut().zip(ys).enumerate() {
                 let p = format!("{path}[{i}]");
                 if x.spec != y.spec {
-                    return Err(MergeError::ShapeMismatch {
-                        path: p,
-                        detail: "different aggregation".into(),
-                    });
+                    return Err(MergeError::ShapeMismatch { path: p, detail: "different aggregation".into() });
                 }
                 x.value.merge(y.value, &p)?;
             }
             Ok(())
         }
-        _ => Err(MergeError::ShapeMismatch {
-            path: path.to_string(),
-            detail: "present in one result only".into(),
-        }),
+        _ => Err(MergeError::ShapeMismatch { path: path.to_string(), detail: "present in one result only".into() }),
     }
 }
 
@@ -445,11 +379,7 @@ impl PartialResult {
         self.matching_group_rows += other.matching_group_rows;
         self.scanned_rows += other.scanned_rows;
         self.scanned_groups += other.scanned_groups;
-        merge_aggs(
-            &mut self.aggregations,
-            other.aggregations,
-            "query.aggregations",
-        )?;
+        merge_aggs(&mut self.aggregations, other.aggregations, "query.aggregations")?;
         match (self.funnel.as_mut(), other.funnel) {
             (None, None) => {}
             (Some(a), Some(b)) => {
@@ -462,17 +392,9 @@ impl PartialResult {
                 for (i, (x, y)) in a.sequence.iter_mut().zip(b.sequence).enumerate() {
                     x.matching_groups += y.matching_groups;
                     x.matching_group_rows += y.matching_group_rows;
-                    merge_aggs(
-                        &mut x.aggregations,
-                        y.aggregations,
-                        &format!("funnel.sequence[{i}].aggregations"),
-                    )?;
+                    merge_aggs(&mut x.aggregations, y.aggregations, &format!("funnel.sequence[{i}].aggregations"))?;
                 }
-                merge_aggs(
-                    &mut a.end_aggregations,
-                    b.end_aggregations,
-                    "funnel.endAggregations",
-                )?;
+                merge_aggs(&mut a.end_aggregations, b.end_aggregations, "funnel.endAggregations")?;
             }
             _ => {
                 return Err(MergeError::ShapeMismatch {
@@ -485,9 +407,7 @@ impl PartialResult {
     }
 
     /// Merges any number of partial results (`None` for none).
-    pub fn merge_all(
-        parts: impl IntoIterator<Item = PartialResult>,
-    ) -> Result<Option<PartialResult>, MergeError> {
+    pub fn merge_all(parts: impl IntoIterator<Item = PartialResult>) -> Result<Option<PartialResult>, MergeError> {
         let mut acc: Option<PartialResult> = None;
         for p in parts {
             match acc.as_mut() {
@@ -500,10 +420,7 @@ impl PartialResult {
 
     /// The user-facing result (reference §1.10 shape; top-N applied; seed counters if legacy).
     pub fn finalize(&self, legacy: bool) -> QueryResult {
-        let aggs = |a: &Option<Vec<PartialAgg>>| {
-            a.as_ref()
-                .map(|v| v.iter().map(PartialAgg::finalize).collect())
-        };
+        let aggs = |a: &Option<Vec<PartialAgg>>| a.as_ref().map(|v| v.iter().map(PartialAgg::finalize).collect());
         let funnel = self.funnel.as_ref().map(|f| FunnelResult {
             sequence: f
                 .sequence
@@ -578,18 +495,11 @@ pub struct QueryResult {
 pub fn empty_value_for(agg: AggType) -> PartialAggValue {
     match agg {
         AggType::Count => PartialAggValue::Count { count: 0 },
-        AggType::CountPerValue | AggType::GroupsPerValue => PartialAggValue::Counts {
-            approximate: false,
-            entries: BTreeMap::new(),
-        },
-        AggType::SumPerValue => PartialAggValue::Sums {
-            approximate: false,
-            entries: BTreeMap::new(),
-        },
-        AggType::MeanPerValue => PartialAggValue::Means {
-            approximate: false,
-            entries: BTreeMap::new(),
-        },
+        AggType::CountPerValue | AggType::GroupsPerValue => {
+            PartialAggValue::Counts { approximate: false, entries: BTreeMap::new() }
+        }
+        AggType::SumPerValue => PartialAggValue::Sums { approximate: false, entries: BTreeMap::new() },
+        AggType::MeanPerValue => PartialAggValue::Means { approximate: false, entries: BTreeMap::new() },
     }
 }
 
@@ -598,9 +508,5 @@ pub fn empty_value_for(agg: AggType) -> PartialAggValue {
 pub fn float_key(x: f64) -> String {
     let x = if x == 0.0 { 0.0 } else { x };
     let s = format!("{x:?}");
-    if s.contains('e') && !s.contains('.') {
-        s.replacen('e', ".0e", 1)
-    } else {
-        s
-    }
+    if s.contains('e') && !s.contains('.') { s.replacen('e', ".0e", 1) } else { s }
 }

@@ -118,3 +118,39 @@ pub struct RegistrationTaskResult {
     pub outcome: Result<PartDescription, TaskError>,
     pub metrics: TaskMetrics,
 }
+
+/// What travels on a work queue (and as a Lambda payload).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind", content = "request")]
+pub enum TaskEnvelope {
+    Query(QueryTaskRequest),
+    Registration(RegistrationTaskRequest),
+}
+
+impl TaskEnvelope {
+    /// (request id, task index, attempt, invoke time).
+    pub fn ids(&self) -> (&str, usize, u32, f64) {
+        match self {
+            TaskEnvelope::Query(r) => (&r.request_id, r.task_index, r.attempt_no, r.invoke_time),
+            TaskEnvelope::Registration(r) => (&r.request_id, r.task_index, r.attempt_no, r.invoke_time),
+        }
+    }
+}
+
+/// What a worker sends back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind", content = "result")]
+pub enum ResultEnvelope {
+    Query(QueryTaskResult),
+    Registration(RegistrationTaskResult),
+}
+
+impl ResultEnvelope {
+    /// (task index, attempt, succeeded).
+    pub fn ids(&self) -> (usize, u32, bool) {
+        match self {
+            ResultEnvelope::Query(r) => (r.task_index, r.attempt_no, r.outcome.is_ok()),
+            ResultEnvelope::Registration(r) => (r.task_index, r.attempt_no, r.outcome.is_ok()),
+        }
+    }
+}

@@ -49,10 +49,7 @@ impl ValidQuery {
 }
 
 /// Validates a query given as JSON text.
-pub fn validate_query(
-    text: &str,
-    schema: Option<&DatasetSchema>,
-) -> Result<ValidQuery, ValidationErrors> {
+pub fn validate_query(text: &str, schema: Option<&DatasetSchema>) -> Result<ValidQuery, ValidationErrors> {
     let value: Value = serde_json::from_str(text).map_err(|e| ValidationErrors {
         errors: vec![ValidationError {
             kind: ErrorKind::Schema,
@@ -64,33 +61,18 @@ pub fn validate_query(
 }
 
 /// Validates a query given as a JSON value (canonical or legacy seed form; never mutated).
-pub fn validate_query_value(
-    value: &Value,
-    schema: Option<&DatasetSchema>,
-) -> Result<ValidQuery, ValidationErrors> {
+pub fn validate_query_value(value: &Value, schema: Option<&DatasetSchema>) -> Result<ValidQuery, ValidationErrors> {
     if legacy::is_legacy(value) {
         let translated = legacy::translate(value).map_err(|errors| ValidationErrors { errors })?;
         let query = validate_canonical(&translated, schema)?;
-        return Ok(ValidQuery {
-            query,
-            translated_from_legacy: Some(translated),
-        });
+        return Ok(ValidQuery { query, translated_from_legacy: Some(translated) });
     }
     let query = validate_canonical(value, schema)?;
-    Ok(ValidQuery {
-        query,
-        translated_from_legacy: None,
-    })
+    Ok(ValidQuery { query, translated_from_legacy: None })
 }
 
-fn validate_canonical(
-    value: &Value,
-    schema: Option<&DatasetSchema>,
-) -> Result<Query, ValidationErrors> {
-    let mut v = Validator {
-        errors: Vec::new(),
-        schema,
-    };
+fn validate_canonical(value: &Value, schema: Option<&DatasetSchema>) -> Result<Query, ValidationErrors> {
+    let mut v = Validator { errors: Vec::new(), schema };
     let query = v.query(value);
     if v.errors.is_empty() {
         query.ok_or_else(|| ValidationErrors {
@@ -106,11 +88,7 @@ fn validate_canonical(
 }
 
 pub(crate) fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
 pub(crate) fn index(path: &str, i: usize) -> String {
@@ -131,8 +109,7 @@ pub(crate) fn json_type(v: &Value) -> &'static str {
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic()) && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 struct Validator<'s> {
@@ -142,25 +119,12 @@ struct Validator<'s> {
 
 impl Validator<'_> {
     fn err(&mut self, kind: ErrorKind, path: &str, message: impl Into<String>) {
-        self.errors.push(ValidationError {
-            kind,
-            message: message.into(),
-            path: path.to_string(),
-        });
+        self.errors.push(ValidationError { kind, message: message.into(), path: path.to_string() });
     }
 
-    fn object<'a>(
-        &mut self,
-        v: &'a Value,
-        path: &str,
-        allowed: &[&str],
-    ) -> Option<&'a Map<String, Value>> {
+    fn object<'a>(&mut self, v: &'a Value, path: &str, allowed: &[&str]) -> Option<&'a Map<String, Value>> {
         let Some(m) = v.as_object() else {
-            self.err(
-                ErrorKind::Schema,
-                path,
-                format!("expected an object, found {}", json_type(v)),
-            );
+            self.err(ErrorKind::Schema, path, format!("expected an object, found {}", json_type(v)));
             return None;
         };
         for k in m.keys() {
@@ -178,11 +142,7 @@ impl Validator<'_> {
     fn string<'a>(&mut self, v: &'a Value, path: &str) -> Option<&'a str> {
         let s = v.as_str();
         if s.is_none() {
-            self.err(
-                ErrorKind::Schema,
-                path,
-                format!("expected a string, found {}", json_type(v)),
-            );
+            self.err(ErrorKind::Schema, path, format!("expected a string, found {}", json_type(v)));
         }
         s
     }
@@ -190,11 +150,7 @@ impl Validator<'_> {
     fn array<'a>(&mut self, v: &'a Value, path: &str) -> Option<&'a Vec<Value>> {
         let a = v.as_array();
         if a.is_none() {
-            self.err(
-                ErrorKind::Schema,
-                path,
-                format!("expected an array, found {}", json_type(v)),
-            );
+            self.err(ErrorKind::Schema, path, format!("expected an array, found {}", json_type(v)));
         }
         a
     }
@@ -202,11 +158,7 @@ impl Validator<'_> {
     fn boolean(&mut self, v: &Value, path: &str) -> Option<bool> {
         let b = v.as_bool();
         if b.is_none() {
-            self.err(
-                ErrorKind::Schema,
-                path,
-                format!("expected a boolean, found {}", json_type(v)),
-            );
+            self.err(ErrorKind::Schema, path, format!("expected a boolean, found {}", json_type(v)));
         }
         b
     }
@@ -215,11 +167,7 @@ impl Validator<'_> {
         match v {
             Value::Number(n) => Some(Literal::from_number(n)),
             _ => {
-                self.err(
-                    ErrorKind::Schema,
-                    path,
-                    format!("expected a number, found {}", json_type(v)),
-                );
+                self.err(ErrorKind::Schema, path, format!("expected a number, found {}", json_type(v)));
                 None
             }
         }
@@ -229,16 +177,10 @@ impl Validator<'_> {
 
     fn query(&mut self, v: &Value) -> Option<Query> {
         let m = self.object(v, "", &["timeframe", "query", "funnel"])?;
-        let timeframe = m
-            .get("timeframe")
-            .and_then(|t| self.timeframe(t, "timeframe"));
+        let timeframe = m.get("timeframe").and_then(|t| self.timeframe(t, "timeframe"));
         let query = m.get("query").and_then(|q| self.query_section(q, "query"));
         let funnel = m.get("funnel").and_then(|f| self.funnel(f, "funnel"));
-        Some(Query {
-            timeframe,
-            query,
-            funnel,
-        })
+        Some(Query { timeframe, query, funnel })
     }
 
     fn timeframe(&mut self, v: &Value, path: &str) -> Option<Timeframe> {
@@ -256,24 +198,15 @@ impl Validator<'_> {
             self.err(
                 ErrorKind::Schema,
                 path,
-                format!(
-                    "Value of 'to' ({t}, exclusive) should be larger than 'from' ({f}, inclusive)"
-                ),
+                format!("Value of 'to' ({t}, exclusive) should be larger than 'from' ({f}, inclusive)"),
             );
         }
-        if self
-            .schema
-            .is_some_and(|s| s.column_type(&s.timestamp_column) == Some(ColumnType::Int))
-        {
+        if self.schema.is_some_and(|s| s.column_type(&s.timestamp_column) == Some(ColumnType::Int)) {
             for (key, lit) in [("from", &from), ("to", &to)] {
                 if let Some(Literal::Float(x)) = lit
                     && !x.is_finite()
                 {
-                    self.err(
-                        ErrorKind::TypeMismatch,
-                        &join(path, key),
-                        "timeframe bounds must be finite",
-                    );
+                    self.err(ErrorKind::TypeMismatch, &join(path, key), "timeframe bounds must be finite");
                 }
             }
         }
@@ -294,27 +227,17 @@ impl Validator<'_> {
                     }
                 }
                 if all_conditions_ok {
-                    self.unique_names(
-                        conditions.iter().map(|c| c.name()).collect(),
-                        &cpath,
-                        "name",
-                        true,
-                    );
+                    self.unique_names(conditions.iter().map(|c| c.name()).collect(), &cpath, "name", true);
                 }
             }
         }
         let n = if all_conditions_ok {
             conditions.len()
         } else {
-            m.get("conditions")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len)
+            m.get("conditions").and_then(Value::as_array).map_or(0, Vec::len)
         };
-        let names: HashMap<String, usize> = conditions
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| c.name().map(|n| (n.to_ascii_lowercase(), i)))
-            .collect();
+        let names: HashMap<String, usize> =
+            conditions.iter().enumerate().filter_map(|(i, c)| c.name().map(|n| (n.to_ascii_lowercase(), i))).collect();
         let rpath = join(path, "relation");
         let relation_src: Option<String> = match m.get("relation") {
             None => (n > 0).then(|| "and".to_string()),
@@ -323,10 +246,7 @@ impl Validator<'_> {
         let (mut relation, mut relation_expr) = (None, None);
         if let Some(src) = relation_src {
             let expanded = match relation::simple_op(&src) {
-                Some(op) => (0..n)
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(&format!(" {op} ")),
+                Some(op) => (0..n).map(|i| format!("${i}")).collect::<Vec<_>>().join(&format!(" {op} ")),
                 None => src.clone(),
             };
             match relation::parse(&expanded, &names, n) {
@@ -341,28 +261,12 @@ impl Validator<'_> {
                 }
             }
         }
-        let aggregations = m
-            .get("aggregations")
-            .and_then(|a| self.aggregations(a, &join(path, "aggregations")));
-        Some(QuerySection {
-            relation,
-            relation_expr,
-            conditions,
-            aggregations,
-        })
+        let aggregations = m.get("aggregations").and_then(|a| self.aggregations(a, &join(path, "aggregations")));
+        Some(QuerySection { relation, relation_expr, conditions, aggregations })
     }
 
     fn funnel(&mut self, v: &Value, path: &str) -> Option<Funnel> {
-        let m = self.object(
-            v,
-            path,
-            &[
-                "sequence",
-                "maxDuration",
-                "stepAggregations",
-                "endAggregations",
-            ],
-        )?;
+        let m = self.object(v, path, &["sequence", "maxDuration", "stepAggregations", "endAggregations"])?;
         let sequence = match m.get("sequence") {
             Some(s) => self.steps(s, &join(path, "sequence")),
             None => {
@@ -370,21 +274,12 @@ impl Validator<'_> {
                 None
             }
         };
-        let max_duration = m
-            .get("maxDuration")
-            .and_then(|w| self.max_duration(w, &join(path, "maxDuration")));
-        let step_aggregations = m
-            .get("stepAggregations")
-            .and_then(|a| self.aggregations(a, &join(path, "stepAggregations")));
-        let end_aggregations = m
-            .get("endAggregations")
-            .and_then(|a| self.aggregations(a, &join(path, "endAggregations")));
-        Some(Funnel {
-            sequence: sequence?,
-            max_duration,
-            step_aggregations,
-            end_aggregations,
-        })
+        let max_duration = m.get("maxDuration").and_then(|w| self.max_duration(w, &join(path, "maxDuration")));
+        let step_aggregations =
+            m.get("stepAggregations").and_then(|a| self.aggregations(a, &join(path, "stepAggregations")));
+        let end_aggregations =
+            m.get("endAggregations").and_then(|a| self.aggregations(a, &join(path, "endAggregations")));
+        Some(Funnel { sequence: sequence?, max_duration, step_aggregations, end_aggregations })
     }
 
     fn max_duration(&mut self, v: &Value, path: &str) -> Option<Literal> {
@@ -402,42 +297,19 @@ impl Validator<'_> {
         let m = self.object(
             v,
             path,
-            &[
-                "name",
-                "filter",
-                "filters",
-                "filtersRelation",
-                "target",
-                "includeZero",
-                "sequence",
-                "maxDuration",
-            ],
+            &["name", "filter", "filters", "filtersRelation", "target", "includeZero", "sequence", "maxDuration"],
         )?;
         let n_errors = self.errors.len();
-        let name = m
-            .get("name")
-            .and_then(|n| self.condition_name(n, &join(path, "name")));
+        let name = m.get("name").and_then(|n| self.condition_name(n, &join(path, "name")));
         let has = |k: &str| m.contains_key(k);
         if has("sequence") {
-            for k in [
-                "filter",
-                "filters",
-                "filtersRelation",
-                "target",
-                "includeZero",
-            ] {
+            for k in ["filter", "filters", "filtersRelation", "target", "includeZero"] {
                 if has(k) {
-                    self.err(
-                        ErrorKind::Schema,
-                        &join(path, k),
-                        format!("a sequence condition cannot have '{k}'"),
-                    );
+                    self.err(ErrorKind::Schema, &join(path, k), format!("a sequence condition cannot have '{k}'"));
                 }
             }
             let steps = self.steps(&m["sequence"], &join(path, "sequence"));
-            let max_duration = m
-                .get("maxDuration")
-                .and_then(|w| self.max_duration(w, &join(path, "maxDuration")));
+            let max_duration = m.get("maxDuration").and_then(|w| self.max_duration(w, &join(path, "maxDuration")));
             return (self.errors.len() == n_errors).then_some(Condition::Sequence {
                 name,
                 steps: steps?,
@@ -455,58 +327,34 @@ impl Validator<'_> {
         let target_path = join(path, "target");
         let target = match m.get("target") {
             Some(t) => self.target(t, &target_path),
-            None => Some(Target::Count {
-                op: TargetOp::Ge,
-                value: 1,
-            }),
+            None => Some(Target::Count { op: TargetOp::Ge, value: 1 }),
         };
         let include_zero_given = match m.get("includeZero") {
             Some(z) => self.boolean(z, &join(path, "includeZero")).map(Some),
             None => Some(None),
         };
-        let (Some(filters), Some(target), Some(include_zero_given)) =
-            (filters, target, include_zero_given)
-        else {
+        let (Some(filters), Some(target), Some(include_zero_given)) = (filters, target, include_zero_given) else {
             return None;
         };
         let include_zero = self.include_zero(&target, include_zero_given, path);
-        (self.errors.len() == n_errors).then_some(Condition::Filter {
-            name,
-            filters,
-            target,
-            include_zero,
-        })
+        (self.errors.len() == n_errors).then_some(Condition::Filter { name, filters, target, include_zero })
     }
 
     fn condition_name(&mut self, v: &Value, path: &str) -> Option<String> {
         let s = self.string(v, path)?;
         if !is_identifier(s) {
-            self.err(
-                ErrorKind::Schema,
-                path,
-                format!("Invalid identifier name '{s}'"),
-            );
+            self.err(ErrorKind::Schema, path, format!("Invalid identifier name '{s}'"));
             return None;
         }
         if ["and", "or", "not"].contains(&s.to_ascii_lowercase().as_str()) {
-            self.err(
-                ErrorKind::Schema,
-                path,
-                format!("'{s}' is not a valid condition name"),
-            );
+            self.err(ErrorKind::Schema, path, format!("'{s}' is not a valid condition name"));
             return None;
         }
         Some(s.to_string())
     }
 
     /// Names must be unique (case-insensitively) within one scope.
-    fn unique_names(
-        &mut self,
-        names: Vec<Option<&str>>,
-        scope: &str,
-        key: &str,
-        _conditions: bool,
-    ) {
+    fn unique_names(&mut self, names: Vec<Option<&str>>, scope: &str, key: &str, _conditions: bool) {
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, n) in names.into_iter().enumerate() {
             let Some(n) = n else { continue };
@@ -523,22 +371,14 @@ impl Validator<'_> {
     fn steps(&mut self, v: &Value, path: &str) -> Option<Vec<Step>> {
         let arr = self.array(v, path)?;
         if arr.is_empty() {
-            self.err(
-                ErrorKind::Schema,
-                path,
-                "a sequence needs at least one step",
-            );
+            self.err(ErrorKind::Schema, path, "a sequence needs at least one step");
             return None;
         }
         let mut out = Vec::new();
         let mut ok = true;
         for (i, s) in arr.iter().enumerate() {
             let spath = index(path, i);
-            let Some(m) = self.object(
-                s,
-                &spath,
-                &["filter", "filters", "filtersRelation", "rowFound"],
-            ) else {
+            let Some(m) = self.object(s, &spath, &["filter", "filters", "filtersRelation", "rowFound"]) else {
                 ok = false;
                 continue;
             };

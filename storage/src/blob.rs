@@ -35,26 +35,21 @@ pub struct Stores {
 
 impl Stores {
     pub fn local_only() -> Stores {
-        Stores {
-            local: Arc::new(LocalStore),
-            s3: None,
-        }
+        Stores { local: Arc::new(LocalStore), s3: None }
     }
 
     pub fn with_s3(s3: Arc<dyn BlobStore>) -> Stores {
-        Stores {
-            local: Arc::new(LocalStore),
-            s3: Some(s3),
-        }
+        Stores { local: Arc::new(LocalStore), s3: Some(s3) }
     }
 
     /// The store that serves `loc`.
     pub fn for_location(&self, loc: &Location) -> Result<&Arc<dyn BlobStore>, StorageError> {
         match loc {
             Location::Local(_) => Ok(&self.local),
-            Location::S3 { .. } => self.s3.as_ref().ok_or_else(|| {
-                StorageError::InvalidPath(format!("{loc}: S3 is not configured in this process"))
-            }),
+            Location::S3 { .. } => self
+                .s3
+                .as_ref()
+                .ok_or_else(|| StorageError::InvalidPath(format!("{loc}: S3 is not configured in this process"))),
         }
     }
 }

@@ -33,11 +33,7 @@ fn io(e: std::io::Error, what: &Path) -> StorageError {
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     use std::io::Write;
-    let tmp = path.with_extension(format!(
-        "tmp-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
+    let tmp = path.with_extension(format!("tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
     let mut f = std::fs::File::create(&tmp).map_err(|e| io(e, &tmp))?;
     let written = f.write_all(bytes).and_then(|()| f.sync_all());
     if let Err(e) = written {
@@ -79,9 +75,9 @@ impl EmbeddedDatastore {
 
     fn read_record(path: &Path) -> Result<Option<DatasetRecord>, StorageError> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                StorageError::Other(format!("corrupt metadata file {}: {e}", path.display()))
-            }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StorageError::Other(format!("corrupt metadata file {}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io(e, path)),
         }
@@ -101,16 +97,13 @@ impl EmbeddedDatastore {
 #[async_trait]
 impl Datastore for EmbeddedDatastore {
     async fn write_dataset(&self, record: &DatasetRecord) -> Result<(), StorageError> {
-        let bytes =
-            serde_json::to_vec_pretty(record).map_err(|e| StorageError::Other(e.to_string()))?;
+        let bytes = serde_json::to_vec_pretty(record).map_err(|e| StorageError::Other(e.to_string()))?;
         let name = record.info.id.name.clone();
         self.blocking(move |me| {
             me.locked(|| {
                 write_atomic(&me.record_path(&name), &bytes)?;
                 match std::fs::remove_file(me.last_used_path(&name)) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        Err(io(e, &me.last_used_path(&name)))
-                    }
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e, &me.last_used_path(&name))),
                     _ => Ok(()),
                 }
             })
@@ -120,8 +113,7 @@ impl Datastore for EmbeddedDatastore {
 
     async fn dataset(&self, name: &str) -> Result<Option<DatasetRecord>, StorageError> {
         let name = name.to_string();
-        self.blocking(move |me| Self::read_record(&me.record_path(&name)))
-            .await
+        self.blocking(move |me| Self::read_record(&me.record_path(&name))).await
     }
 
     async fn datasets(&self) -> Result<Vec<DatasetInfo>, StorageError> {
@@ -135,11 +127,7 @@ impl Datastore for EmbeddedDatastore {
                     out.push(r.info);
                 }
             }
-            out.sort_by(|a, b| {
-                b.id.registered_at
-                    .cmp(&a.id.registered_at)
-                    .then(a.id.name.cmp(&b.id.name))
-            });
+            out.sort_by(|a, b| b.id.registered_at.cmp(&a.id.registered_at).then(a.id.name.cmp(&b.id.name)));
             Ok(out)
         })
         .await
@@ -162,24 +150,16 @@ impl Datastore for EmbeddedDatastore {
 
     async fn set_last_used(&self, name: &str, unix_seconds: u64) -> Result<(), StorageError> {
         let name = name.to_string();
-        self.blocking(move |me| {
-            write_atomic(
-                &me.last_used_path(&name),
-                unix_seconds.to_string().as_bytes(),
-            )
-        })
-        .await
+        self.blocking(move |me| write_atomic(&me.last_used_path(&name), unix_seconds.to_string().as_bytes())).await
     }
 
     async fn last_used(&self, name: &str) -> Result<Option<u64>, StorageError> {
         let name = name.to_string();
-        self.blocking(
-            move |me| match std::fs::read_to_string(me.last_used_path(&name)) {
-                Ok(s) => Ok(s.trim().parse().ok()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(io(e, &me.last_used_path(&name))),
-            },
-        )
+        self.blocking(move |me| match std::fs::read_to_string(me.last_used_path(&name)) {
+            Ok(s) => Ok(s.trim().parse().ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(e, &me.last_used_path(&name))),
+        })
         .await
     }
 
@@ -199,10 +179,7 @@ mod tests {
             info: DatasetInfo {
                 basepath: "/data".into(),
                 total_parts: 1,
-                id: DatasetId {
-                    name: name.into(),
-                    registered_at: at.into(),
-                },
+                id: DatasetId { name: name.into(), registered_at: at.into() },
                 group_id_column: "u".into(),
                 timestamp_column: "ts".into(),
                 revision: None,
@@ -229,28 +206,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = EmbeddedDatastore::open(dir.path()).unwrap();
         let odd = "my data/set: v2 ü";
-        s.write_dataset(&record(odd, "2026-01-01T00:00:00.000000Z"))
-            .await
-            .unwrap();
-        s.write_dataset(&record("b", "2026-02-01T00:00:00.000000Z"))
-            .await
-            .unwrap();
+        s.write_dataset(&record(odd, "2026-01-01T00:00:00.000000Z")).await.unwrap();
+        s.write_dataset(&record("b", "2026-02-01T00:00:00.000000Z")).await.unwrap();
         s.set_last_used(odd, 123).await.unwrap();
         let s2 = EmbeddedDatastore::open(dir.path()).unwrap();
         assert_eq!(s2.dataset(odd).await.unwrap().unwrap().info.id.name, odd);
         assert_eq!(s2.last_used(odd).await.unwrap(), Some(123));
-        let names: Vec<String> = s2
-            .datasets()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|d| d.id.name)
-            .collect();
+        let names: Vec<String> = s2.datasets().await.unwrap().into_iter().map(|d| d.id.name).collect();
         assert_eq!(names, ["b", odd], "most recently registered first");
         // Re-registering clears the last-used mark.
-        s2.write_dataset(&record(odd, "2026-03-01T00:00:00.000000Z"))
-            .await
-            .unwrap();
+        s2.write_dataset(&record(odd, "2026-03-01T00:00:00.000000Z")).await.unwrap();
         assert_eq!(s2.last_used(odd).await.unwrap(), None);
         assert!(s2.remove_dataset(odd).await.unwrap());
         assert!(!s2.remove_dataset(odd).await.unwrap());
@@ -265,9 +230,7 @@ mod tests {
             let p = dir.path().to_path_buf();
             handles.push(tokio::spawn(async move {
                 let s = EmbeddedDatastore::open(p).unwrap();
-                s.write_dataset(&record("same", &format!("2026-01-01T00:00:{i:02}.000000Z")))
-                    .await
-                    .unwrap();
+                s.write_dataset(&record("same", &format!("2026-01-01T00:00:{i:02}.000000Z"))).await.unwrap();
                 s.dataset("same").await.unwrap().unwrap()
             }));
         }
@@ -276,13 +239,9 @@ mod tests {
         }
         let s = EmbeddedDatastore::open(dir.path()).unwrap();
         assert_eq!(s.datasets().await.unwrap().len(), 1);
-        let leftovers = std::fs::read_dir(dir.path()).unwrap().filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .contains("tmp-")
-        });
+        let leftovers = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("tmp-"));
         assert_eq!(leftovers.count(), 0);
     }
 
@@ -299,10 +258,7 @@ mod tests {
     async fn unwritable_directory_is_an_error_not_a_panic() {
         let e = EmbeddedDatastore::open("/proc/frocket-cannot-exist").unwrap_err();
         assert!(
-            matches!(
-                e,
-                StorageError::Other(_) | StorageError::AccessDenied(_) | StorageError::NotFound(_)
-            ),
+            matches!(e, StorageError::Other(_) | StorageError::AccessDenied(_) | StorageError::NotFound(_)),
             "{e:?}"
         );
     }

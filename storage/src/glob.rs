@@ -22,9 +22,7 @@ pub fn is_running_number(pattern: &str) -> bool {
 /// Expands a running-number pattern for part `i`: `{}` → `7`, `{:05}` → `00007`,
 /// `{:5}` → `    7` (as Python's `str.format`). `{{`/`}}` are literal braces.
 pub fn format_running_number(pattern: &str, i: usize) -> Result<String, StorageError> {
-    let bad = |why: &str| {
-        StorageError::InvalidPath(format!("bad running-number pattern '{pattern}': {why}"))
-    };
+    let bad = |why: &str| StorageError::InvalidPath(format!("bad running-number pattern '{pattern}': {why}"));
     let mut out = String::new();
     let mut chars = pattern.chars().peekable();
     let mut placeholders = 0;
@@ -41,16 +39,8 @@ pub fn format_running_number(pattern: &str, i: usize) -> Result<String, StorageE
             '{' => {
                 let spec: String = chars.by_ref().take_while(|&c| c != '}').collect();
                 placeholders += 1;
-                let spec = spec
-                    .strip_prefix("0")
-                    .map_or(spec.as_str(), |s| if s.is_empty() { "0" } else { s });
-                let fmt = spec
-                    .strip_prefix(':')
-                    .unwrap_or(if spec.is_empty() || spec == "0" {
-                        ""
-                    } else {
-                        "?"
-                    });
+                let spec = spec.strip_prefix("0").map_or(spec.as_str(), |s| if s.is_empty() { "0" } else { s });
+                let fmt = spec.strip_prefix(':').unwrap_or(if spec.is_empty() || spec == "0" { "" } else { "?" });
                 if fmt == "?" {
                     return Err(bad("only {}, {:N} and {:0N} are supported"));
                 }
@@ -91,14 +81,8 @@ mod tests {
 
     #[test]
     fn running_numbers_follow_python_format() {
-        assert_eq!(
-            format_running_number("part-{:05}.parquet", 7).unwrap(),
-            "part-00007.parquet"
-        );
-        assert_eq!(
-            format_running_number("part-{}.parquet", 12).unwrap(),
-            "part-12.parquet"
-        );
+        assert_eq!(format_running_number("part-{:05}.parquet", 7).unwrap(), "part-00007.parquet");
+        assert_eq!(format_running_number("part-{}.parquet", 12).unwrap(), "part-12.parquet");
         assert_eq!(format_running_number("p{:3}", 7).unwrap(), "p  7");
         assert_eq!(format_running_number("{{x}}-{:02}", 3).unwrap(), "{x}-03");
         assert_eq!(format_running_number("a{0}", 3).unwrap(), "a3");

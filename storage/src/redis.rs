@@ -80,23 +80,12 @@ pub struct BlockingConnection {
 }
 
 impl BlockingConnection {
-    async fn pop(
-        &mut self,
-        key: &str,
-        timeout: Duration,
-        right: bool,
-    ) -> Result<Option<String>, StorageError> {
+    async fn pop(&mut self, key: &str, timeout: Duration, right: bool) -> Result<Option<String>, StorageError> {
         let secs = timeout.as_secs_f64().max(0.01);
         let r: Option<[String; 2]> = if right {
-            self.con
-                .brpop(key, secs)
-                .await
-                .map_err(|e| err(e, "BRPOP"))?
+            self.con.brpop(key, secs).await.map_err(|e| err(e, "BRPOP"))?
         } else {
-            self.con
-                .blpop(key, secs)
-                .await
-                .map_err(|e| err(e, "BLPOP"))?
+            self.con.blpop(key, secs).await.map_err(|e| err(e, "BLPOP"))?
         };
         Ok(r.map(|[_, v]| v))
     }
@@ -112,17 +101,11 @@ impl RedisStore {
             .set_connection_timeout(Some(Duration::from_secs(3)))
             .set_response_timeout(Some(Duration::from_secs(10)))
             .set_number_of_retries(2);
-        let mut con = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.get_connection_manager_with_config(mcfg),
-        )
-        .await
-        .map_err(|_| StorageError::Transient(format!("connect to Redis at {shown}: timed out")))?
-        .map_err(|e| err(e, &format!("connect to {shown}")))?;
-        let _: String = redis::cmd("PING")
-            .query_async(&mut con)
+        let mut con = tokio::time::timeout(Duration::from_secs(10), client.get_connection_manager_with_config(mcfg))
             .await
-            .map_err(|e| err(e, &format!("PING {shown}")))?;
+            .map_err(|_| StorageError::Transient(format!("connect to Redis at {shown}: timed out")))?
+            .map_err(|e| err(e, &format!("connect to {shown}")))?;
+        let _: String = redis::cmd("PING").query_async(&mut con).await.map_err(|e| err(e, &format!("PING {shown}")))?;
         Ok(RedisStore {
             client,
             con,
@@ -160,9 +143,7 @@ impl RedisStore {
 
     pub async fn push_task(&self, queue: &str, envelope: &str) -> Result<(), StorageError> {
         let mut con = self.con.clone();
-        con.lpush::<_, _, ()>(self.queue_key(queue), envelope)
-            .await
-            .map_err(|e| err(e, "LPUSH task"))
+        con.lpush::<_, _, ()>(self.queue_key(queue), envelope).await.map_err(|e| err(e, "LPUSH task"))
     }
 
     /// Pops the oldest task of `queue`, waiting up to `timeout`.
@@ -177,9 +158,7 @@ impl RedisStore {
 
     pub async fn queue_len(&self, queue: &str) -> Result<usize, StorageError> {
         let mut con = self.con.clone();
-        con.llen(self.queue_key(queue))
-            .await
-            .map_err(|e| err(e, "LLEN"))
+        con.llen(self.queue_key(queue)).await.map_err(|e| err(e, "LLEN"))
     }
 
     pub async fn set_status(
@@ -190,8 +169,7 @@ impl RedisStore {
         status: &AttemptStatus,
     ) -> Result<(), StorageError> {
         let key = self.status_key(request_id);
-        let value =
-            serde_json::to_string(status).map_err(|e| StorageError::Other(e.to_string()))?;
+        let value = serde_json::to_string(status).map_err(|e| StorageError::Other(e.to_string()))?;
         let mut con = self.con.clone();
         redis::pipe()
             .hset(&key, format!("{task}:{attempt}"), value)
@@ -204,25 +182,32 @@ impl RedisStore {
     }
 
     /// Status of every attempt of a request: (task, attempt) → status.
-    pub async fn statuses(
-        &self,
-        request_id: &str,
-    ) -> Result<HashMap<(usize, u32), AttemptStatus>, StorageError> {
+    pub async fn statuses(&self, request_id: &str) -> Result<HashMap<(usize, u32), AttemptStatus>, StorageError> {
         let mut con = self.con.clone();
-        let raw: HashMap<String, String> = con
-            .hgetall(self.status_key(request_id))
-            .await
-            .map_err(|e| err(e, "HGETALL status"))?;
+        let raw: HashMap<String, String> =
+            con.hgetall(self.status_key(request_id)).await.map_err(|e| err(e, "HGETALL status"))?;
         Ok(raw
             .into_iter()
             .filter_map(|(k, v)| {
                 let (t, a) = k.split_once(':')?;
-                Some((
-                    (t.parse().ok()?, a.parse().ok()?),
-                    serde_json::from_str(&v).ok()?,
-                ))
+                Some(((t.parse().ok()?, a.parse().ok()?), serde_json::from_str(&v).ok()?))
             })
             .collect())
+    }
+
+    /// The status of one attempt.
+    pub async fn statuses_of(
+        &self,
+        request_id: &str,
+        task: usize,
+        attempt: u32,
+    ) -> Result<Option<AttemptStatus>, StorageError> {
+        let mut con = self.con.clone();
+        let raw: Option<String> = con
+            .hget(self.status_key(request_id), format!("{task}:{attempt}"))
+            .await
+            .map_err(|e| err(e, "HGET status"))?;
+        Ok(raw.and_then(|v| serde_json::from_str(&v).ok()))
     }
 
     /// Publishes a result envelope and the attempt's final status together.
@@ -235,8 +220,7 @@ impl RedisStore {
         envelope: &str,
     ) -> Result<(), StorageError> {
         let (rk, sk) = (self.results_key(request_id), self.status_key(request_id));
-        let value =
-            serde_json::to_string(status).map_err(|e| StorageError::Other(e.to_string()))?;
+        let value = serde_json::to_string(status).map_err(|e| StorageError::Other(e.to_string()))?;
         let mut con = self.con.clone();
         redis::pipe()
             .atomic()
@@ -274,10 +258,8 @@ impl RedisStore {
     /// Keys under the prefix matching `pattern` (tests and diagnostics; uses SCAN).
     pub async fn keys(&self, pattern: &str) -> Result<Vec<String>, StorageError> {
         let mut con = self.con.clone();
-        let mut it: redis::AsyncIter<'_, String> = con
-            .scan_match(self.key(pattern))
-            .await
-            .map_err(|e| err(e, "SCAN"))?;
+        let mut it: redis::AsyncIter<'_, String> =
+            con.scan_match(self.key(pattern)).await.map_err(|e| err(e, "SCAN"))?;
         let mut out = Vec::new();
         while let Some(k) = futures_next(&mut it).await {
             out.push(k.map_err(|e| err(e, "SCAN"))?);
@@ -309,36 +291,25 @@ impl Datastore for RedisStore {
 
     async fn dataset(&self, name: &str) -> Result<Option<DatasetRecord>, StorageError> {
         let mut con = self.con.clone();
-        let v: Option<String> = con
-            .hget(self.key("datasets"), name)
-            .await
-            .map_err(|e| err(e, "read dataset"))?;
+        let v: Option<String> = con.hget(self.key("datasets"), name).await.map_err(|e| err(e, "read dataset"))?;
         v.map(|s| {
-            serde_json::from_str(&s).map_err(|e| {
-                StorageError::Other(format!("corrupt dataset record '{name}' in Redis: {e}"))
-            })
+            serde_json::from_str(&s)
+                .map_err(|e| StorageError::Other(format!("corrupt dataset record '{name}' in Redis: {e}")))
         })
         .transpose()
     }
 
     async fn datasets(&self) -> Result<Vec<DatasetInfo>, StorageError> {
         let mut con = self.con.clone();
-        let all: HashMap<String, String> = con
-            .hgetall(self.key("datasets"))
-            .await
-            .map_err(|e| err(e, "list datasets"))?;
+        let all: HashMap<String, String> =
+            con.hgetall(self.key("datasets")).await.map_err(|e| err(e, "list datasets"))?;
         let mut out = Vec::new();
         for (name, v) in all {
-            let r: DatasetRecord = serde_json::from_str(&v).map_err(|e| {
-                StorageError::Other(format!("corrupt dataset record '{name}' in Redis: {e}"))
-            })?;
+            let r: DatasetRecord = serde_json::from_str(&v)
+                .map_err(|e| StorageError::Other(format!("corrupt dataset record '{name}' in Redis: {e}")))?;
             out.push(r.info);
         }
-        out.sort_by(|a, b| {
-            b.id.registered_at
-                .cmp(&a.id.registered_at)
-                .then(a.id.name.cmp(&b.id.name))
-        });
+        out.sort_by(|a, b| b.id.registered_at.cmp(&a.id.registered_at).then(a.id.name.cmp(&b.id.name)));
         Ok(out)
     }
 
@@ -363,9 +334,7 @@ impl Datastore for RedisStore {
 
     async fn last_used(&self, name: &str) -> Result<Option<u64>, StorageError> {
         let mut con = self.con.clone();
-        con.hget(self.key("dataset_lastused"), name)
-            .await
-            .map_err(|e| err(e, "read last used"))
+        con.hget(self.key("dataset_lastused"), name).await.map_err(|e| err(e, "read last used"))
     }
 
     fn describe(&self) -> String {
@@ -379,10 +348,7 @@ mod tests {
 
     #[test]
     fn passwords_never_show() {
-        assert_eq!(
-            redact("redis://:s3cret@host:6379/0"),
-            "redis://***@host:6379/0"
-        );
+        assert_eq!(redact("redis://:s3cret@host:6379/0"), "redis://***@host:6379/0");
         assert_eq!(redact("rediss://user:pw@h:1"), "rediss://***@h:1");
         assert_eq!(redact("redis://host:6379"), "redis://host:6379");
     }

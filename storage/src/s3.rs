@@ -28,9 +28,7 @@ pub struct S3Store {
 fn s3_parts(loc: &Location) -> Result<(&str, &str), StorageError> {
     match loc {
         Location::S3 { bucket, key } => Ok((bucket, key)),
-        other => Err(StorageError::InvalidPath(format!(
-            "{other} is not an S3 path"
-        ))),
+        other => Err(StorageError::InvalidPath(format!("{other} is not an S3 path"))),
     }
 }
 
@@ -49,10 +47,7 @@ where
     }
     match &err {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            StorageError::Transient(format!(
-                "{what}: {}",
-                aws_sdk_s3::error::DisplayErrorContext(&err)
-            ))
+            StorageError::Transient(format!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(&err)))
         }
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or("");
@@ -60,26 +55,19 @@ where
             let message = format!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(&err));
             if matches!(code, "NoSuchKey" | "NoSuchBucket" | "NotFound") || status.contains("404") {
                 StorageError::NotFound(message)
-            } else if matches!(
-                code,
-                "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch"
-            ) || status.contains("403")
+            } else if matches!(code, "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch")
+                || status.contains("403")
             {
                 StorageError::AccessDenied(message)
-            } else if matches!(
-                code,
-                "SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout"
-            ) || status.contains("StatusCode(5")
+            } else if matches!(code, "SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout")
+                || status.contains("StatusCode(5")
             {
                 StorageError::Transient(message)
             } else {
                 StorageError::Other(message)
             }
         }
-        _ => StorageError::Other(format!(
-            "{what}: {}",
-            aws_sdk_s3::error::DisplayErrorContext(&err)
-        )),
+        _ => StorageError::Other(format!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(&err))),
     }
 }
 
@@ -87,10 +75,7 @@ impl S3Store {
     pub async fn new(cfg: &S3Config) -> S3Store {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         // An explicit region (configured, or us-east-1) avoids probing instance metadata.
-        let region = cfg
-            .region
-            .clone()
-            .unwrap_or_else(|| "us-east-1".to_string());
+        let region = cfg.region.clone().unwrap_or_else(|| "us-east-1".to_string());
         loader = loader.region(aws_config::Region::new(region));
         if let Some((id, secret)) = &cfg.credentials {
             loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
@@ -106,9 +91,7 @@ impl S3Store {
         if let Some(url) = &cfg.endpoint_url {
             b = b.endpoint_url(url);
         }
-        S3Store {
-            client: Client::from_conf(b.build()),
-        }
+        S3Store { client: Client::from_conf(b.build()) }
     }
 
     pub fn client(&self) -> &Client {
@@ -120,18 +103,8 @@ impl S3Store {
 impl BlobStore for S3Store {
     async fn list(&self, dir: &Location) -> Result<Vec<ObjectMeta>, StorageError> {
         let (bucket, key) = s3_parts(dir)?;
-        let prefix = if key.is_empty() || key.ends_with('/') {
-            key.to_string()
-        } else {
-            format!("{key}/")
-        };
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(&prefix)
-            .into_paginator()
-            .send();
+        let prefix = if key.is_empty() || key.ends_with('/') { key.to_string() } else { format!("{key}/") };
+        let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(&prefix).into_paginator().send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify(e, &format!("list {dir}")))?;
@@ -139,10 +112,7 @@ impl BlobStore for S3Store {
                 let Some(k) = obj.key() else { continue };
                 let name = k.strip_prefix(&prefix).unwrap_or(k);
                 if !name.is_empty() && !name.ends_with('/') {
-                    out.push(ObjectMeta {
-                        name: name.to_string(),
-                        size: obj.size().unwrap_or(0).max(0) as u64,
-                    });
+                    out.push(ObjectMeta { name: name.to_string(), size: obj.size().unwrap_or(0).max(0) as u64 });
                 }
             }
         }
@@ -184,9 +154,7 @@ impl BlobStore for S3Store {
                 let _ = tokio::fs::remove_file(&tmp).await;
                 // A body cut short is a network fault; a local write error is not.
                 return Err(
-                    if e.kind() == std::io::ErrorKind::StorageFull
-                        || e.kind() == std::io::ErrorKind::PermissionDenied
-                    {
+                    if e.kind() == std::io::ErrorKind::StorageFull || e.kind() == std::io::ErrorKind::PermissionDenied {
                         StorageError::from_io(&e, &format!("write {}", tmp.display()))
                     } else {
                         StorageError::Transient(format!("download {path}: {e}"))
@@ -194,9 +162,7 @@ impl BlobStore for S3Store {
                 );
             }
         };
-        tokio::io::AsyncWriteExt::flush(&mut file)
-            .await
-            .map_err(io)?;
+        tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(io)?;
         drop(file);
         tokio::fs::rename(&tmp, dest)
             .await
@@ -214,10 +180,7 @@ pub struct LazyS3Store {
 
 impl LazyS3Store {
     pub fn new(cfg: S3Config) -> LazyS3Store {
-        LazyS3Store {
-            cfg,
-            store: tokio::sync::OnceCell::new(),
-        }
+        LazyS3Store { cfg, store: tokio::sync::OnceCell::new() }
     }
     async fn get(&self) -> &S3Store {
         self.store.get_or_init(|| S3Store::new(&self.cfg)).await

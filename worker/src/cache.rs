@@ -43,9 +43,7 @@ pub fn cache_key(part: &DatasetPartId) -> String {
 impl DiskCache {
     /// Opens the cache in `dir` (created if needed), adopting files already there.
     pub fn open(dir: &Path, capacity_bytes: u64) -> Result<DiskCache, WorkerError> {
-        let cfg = |e: std::io::Error| {
-            WorkerError::Config(format!("disk cache directory {}: {e}", dir.display()))
-        };
+        let cfg = |e: std::io::Error| WorkerError::Config(format!("disk cache directory {}: {e}", dir.display()));
         std::fs::create_dir_all(dir).map_err(cfg)?;
         // Fail fast when the directory is not writable.
         let probe = dir.join(format!(".probe-{}", std::process::id()));
@@ -58,9 +56,7 @@ impl DiskCache {
             if let Some(key) = name.strip_suffix(".parquet") {
                 let size = e.metadata().map(|m| m.len()).unwrap_or(0);
                 index.total += size;
-                index
-                    .entries
-                    .insert(key.to_string(), Entry { size, last_used: 0 });
+                index.entries.insert(key.to_string(), Entry { size, last_used: 0 });
             } else if name.contains(".download") {
                 // Leftover of an interrupted download.
                 let _ = std::fs::remove_file(e.path());
@@ -99,13 +95,7 @@ impl DiskCache {
         let mut ix = self.lock_index();
         ix.clock += 1;
         let now = ix.clock;
-        if let Some(old) = ix.entries.insert(
-            key.to_string(),
-            Entry {
-                size,
-                last_used: now,
-            },
-        ) {
+        if let Some(old) = ix.entries.insert(key.to_string(), Entry { size, last_used: now }) {
             ix.total -= old.size;
         }
         ix.total += size;
@@ -127,12 +117,7 @@ impl DiskCache {
     /// Removes every entry but `keep`; returns the bytes freed.
     fn evict_all_but(&self, keep: &str) -> u64 {
         let mut ix = self.lock_index();
-        let victims: Vec<String> = ix
-            .entries
-            .keys()
-            .filter(|k| k.as_str() != keep)
-            .cloned()
-            .collect();
+        let victims: Vec<String> = ix.entries.keys().filter(|k| k.as_str() != keep).cloned().collect();
         let mut freed = 0;
         for v in victims {
             if let Some(e) = ix.entries.remove(&v) {
@@ -160,36 +145,22 @@ impl DiskCache {
         if let Some((f, p)) = self.touch(&key) {
             return Ok((f, p, true));
         }
-        let lock = self
-            .fetching
-            .lock()
-            .await
-            .entry(key.clone())
-            .or_default()
-            .clone();
+        let lock = self.fetching.lock().await.entry(key.clone()).or_default().clone();
         let _guard = lock.lock().await;
         if let Some((f, p)) = self.touch(&key) {
             return Ok((f, p, true));
         }
         let dest = self.path_of(&key);
         let size = match fetch(dest.clone()).await {
-            Err(WorkerError::Storage {
-                source: StorageError::DiskFull(msg),
-                context,
-            }) => {
+            Err(WorkerError::Storage { source: StorageError::DiskFull(msg), context }) => {
                 // Disk full: make room by evicting every other cached part, then try once more.
                 let freed = self.evict_all_but(&key);
                 tracing::warn!(part = %part.path, freed_bytes = freed, "disk full while caching a part ({msg}); evicted the cache and retrying");
                 let _ = std::fs::remove_file(&dest);
                 match fetch(dest.clone()).await {
-                    Err(WorkerError::Storage {
-                        source: StorageError::DiskFull(again),
-                        ..
-                    }) => {
+                    Err(WorkerError::Storage { source: StorageError::DiskFull(again), .. }) => {
                         return Err(WorkerError::Storage {
-                            context: format!(
-                                "{context} (disk cache full even after evicting {freed} bytes)"
-                            ),
+                            context: format!("{context} (disk cache full even after evicting {freed} bytes)"),
                             source: StorageError::DiskFull(again),
                         });
                     }
@@ -226,10 +197,7 @@ mod tests {
 
     fn part(i: usize, at: &str) -> DatasetPartId {
         DatasetPartId {
-            dataset_id: DatasetId {
-                name: "d".into(),
-                registered_at: at.into(),
-            },
+            dataset_id: DatasetId { name: "d".into(), registered_at: at.into() },
             path: format!("s3://b/p{i}.parquet"),
             part_idx: i,
         }
@@ -253,15 +221,10 @@ mod tests {
             assert!(!put(&c, &part(i, "t1"), 100).await);
         }
         // 300 bytes > 250: part 0 (least recent) was evicted.
-        assert!(
-            !c.contains(&part(0, "t1")) && c.contains(&part(1, "t1")) && c.contains(&part(2, "t1"))
-        );
+        assert!(!c.contains(&part(0, "t1")) && c.contains(&part(1, "t1")) && c.contains(&part(2, "t1")));
         assert!(put(&c, &part(1, "t1"), 100).await, "hit");
         put(&c, &part(3, "t1"), 100).await;
-        assert!(
-            c.contains(&part(1, "t1")) && !c.contains(&part(2, "t1")),
-            "1 was used more recently than 2"
-        );
+        assert!(c.contains(&part(1, "t1")) && !c.contains(&part(2, "t1")), "1 was used more recently than 2");
         // Capacity 0 still keeps the file just fetched.
         let dir0 = tempfile::tempdir().unwrap();
         let c0 = DiskCache::open(dir0.path(), 0).unwrap();
@@ -294,10 +257,7 @@ mod tests {
         {
             let c = DiskCache::open(dir.path(), 1000).unwrap();
             put(&c, &part(0, "t1"), 10).await;
-            assert!(
-                !put(&c, &part(0, "t2"), 10).await,
-                "new registeredAt is a miss"
-            );
+            assert!(!put(&c, &part(0, "t2"), 10).await, "new registeredAt is a miss");
         }
         let c = DiskCache::open(dir.path(), 1000).unwrap();
         assert_eq!(c.usage(), (2, 20));
@@ -358,21 +318,11 @@ mod tests {
             .unwrap();
         assert!(!hit && p.exists());
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
-        assert!(
-            !c.contains(&part(0, "t")) && !c.contains(&part(1, "t")),
-            "older parts evicted"
-        );
+        assert!(!c.contains(&part(0, "t")) && !c.contains(&part(1, "t")), "older parts evicted");
         assert_eq!(c.usage(), (1, 50));
         // Still full after evicting: a clear error, nothing cached.
-        let e = c
-            .get_or_fetch(&part(3, "t"), |_| async { Err::<u64, _>(full()) })
-            .await
-            .unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("disk cache full even after evicting"),
-            "{e}"
-        );
+        let e = c.get_or_fetch(&part(3, "t"), |_| async { Err::<u64, _>(full()) }).await.unwrap_err();
+        assert!(e.to_string().contains("disk cache full even after evicting"), "{e}");
         assert!(!c.contains(&part(3, "t")));
     }
 

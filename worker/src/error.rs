@@ -6,15 +6,9 @@ use storage::StorageError;
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     #[error("{context}: {source}")]
-    Storage {
-        context: String,
-        source: StorageError,
-    },
+    Storage { context: String, source: StorageError },
     #[error("{context}: {source}")]
-    Engine {
-        context: String,
-        source: EngineError,
-    },
+    Engine { context: String, source: EngineError },
     /// The part file is not valid Parquet (truncated, not Parquet at all).
     #[error("read part {path}: {message}")]
     CorruptPart { path: String, message: String },
@@ -35,9 +29,6 @@ impl WorkerError {
         }
     }
     pub fn to_task_error(&self) -> protocol::task::TaskError {
-        protocol::task::TaskError {
-            message: self.to_string(),
-            retryable: self.is_retryable(),
-        }
+        protocol::task::TaskError { message: self.to_string(), retryable: self.is_retryable() }
     }
 }

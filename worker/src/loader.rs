@@ -29,11 +29,7 @@ pub struct LoaderConfig {
 
 impl Default for LoaderConfig {
     fn default() -> Self {
-        LoaderConfig {
-            cache_dir: None,
-            disk_cache_bytes: 256 << 20,
-            memory_cache_bytes: 0,
-        }
+        LoaderConfig { cache_dir: None, disk_cache_bytes: 256 << 20, memory_cache_bytes: 0 }
     }
 }
 
@@ -83,24 +79,15 @@ impl PartFile {
 }
 
 /// Reads a Parquet file (only `columns` when given).
-pub fn read_parquet(
-    part: PartFile,
-    columns: Option<Vec<String>>,
-) -> Result<DataFrame, WorkerError> {
+pub fn read_parquet(part: PartFile, columns: Option<Vec<String>>) -> Result<DataFrame, WorkerError> {
     let (file, path) = part.open()?;
-    ParquetReader::new(file)
-        .with_columns(columns)
-        .finish()
-        .map_err(|e| match e {
-            PolarsError::ColumnNotFound(m) => WorkerError::Engine {
-                context: format!("read part {}", path.display()),
-                source: engine::EngineError::MissingColumn(m.to_string()),
-            },
-            other => WorkerError::CorruptPart {
-                path: path.display().to_string(),
-                message: other.to_string(),
-            },
-        })
+    ParquetReader::new(file).with_columns(columns).finish().map_err(|e| match e {
+        PolarsError::ColumnNotFound(m) => WorkerError::Engine {
+            context: format!("read part {}", path.display()),
+            source: engine::EngineError::MissingColumn(m.to_string()),
+        },
+        other => WorkerError::CorruptPart { path: path.display().to_string(), message: other.to_string() },
+    })
 }
 
 impl PartLoader {
@@ -109,12 +96,7 @@ impl PartLoader {
             Some(d) => Some(DiskCache::open(d, cfg.disk_cache_bytes)?),
             None => None,
         };
-        Ok(PartLoader {
-            stores,
-            disk,
-            memory_capacity: cfg.memory_cache_bytes as usize,
-            frames: Mutex::default(),
-        })
+        Ok(PartLoader { stores, disk, memory_capacity: cfg.memory_cache_bytes as usize, frames: Mutex::default() })
     }
 
     pub fn stores(&self) -> &Stores {
@@ -126,10 +108,7 @@ impl PartLoader {
     }
 
     /// The part on local disk: the file itself, or a (cached) download.
-    pub async fn local_file(
-        &self,
-        part: &DatasetPartId,
-    ) -> Result<(PartFile, LoadSource, f64), WorkerError> {
+    pub async fn local_file(&self, part: &DatasetPartId) -> Result<(PartFile, LoadSource, f64), WorkerError> {
         let loc = Location::parse(&part.path)
             .map_err(|e| WorkerError::InvalidRequest(format!("part path {}: {e}", part.path)))?;
         if let Location::Local(p) = &loc {
@@ -138,10 +117,7 @@ impl PartLoader {
         let store = self
             .stores
             .for_location(&loc)
-            .map_err(|e| WorkerError::Storage {
-                context: format!("part {}", part.path),
-                source: e,
-            })?
+            .map_err(|e| WorkerError::Storage { context: format!("part {}", part.path), source: e })?
             .clone();
         let t = Instant::now();
         let fetch = |dest: PathBuf| {
@@ -150,25 +126,14 @@ impl PartLoader {
                 store
                     .download(&loc, &dest)
                     .await
-                    .map_err(|e| WorkerError::Storage {
-                        context: format!("download part {loc}"),
-                        source: e,
-                    })
+                    .map_err(|e| WorkerError::Storage { context: format!("download part {loc}"), source: e })
             }
         };
         match &self.disk {
             Some(cache) => {
                 let (f, p, hit) = cache.get_or_fetch(part, fetch).await?;
-                let src = if hit {
-                    LoadSource::DiskCache
-                } else {
-                    LoadSource::Source
-                };
-                Ok((
-                    PartFile::Open(f, p),
-                    src,
-                    if hit { 0.0 } else { t.elapsed().as_secs_f64() },
-                ))
+                let src = if hit { LoadSource::DiskCache } else { LoadSource::Source };
+                Ok((PartFile::Open(f, p), src, if hit { 0.0 } else { t.elapsed().as_secs_f64() }))
             }
             None => {
                 // No cache: download to a temp file, open it, and unlink it at once.
@@ -181,11 +146,7 @@ impl PartLoader {
                 let opened = PartFile::Path(dest.clone()).open();
                 let _ = std::fs::remove_file(&dest);
                 let (f, p) = opened?;
-                Ok((
-                    PartFile::Open(f, p),
-                    LoadSource::Source,
-                    t.elapsed().as_secs_f64(),
-                ))
+                Ok((PartFile::Open(f, p), LoadSource::Source, t.elapsed().as_secs_f64()))
             }
         }
     }
@@ -215,12 +176,7 @@ impl PartLoader {
         }
         fc.total += size;
         while fc.total > self.memory_capacity {
-            let Some(victim) = fc
-                .frames
-                .iter()
-                .min_by_key(|(_, e)| e.2)
-                .map(|(k, _)| k.clone())
-            else {
+            let Some(victim) = fc.frames.iter().min_by_key(|(_, e)| e.2).map(|(k, _)| k.clone()) else {
                 break;
             };
             if let Some((_, s, _)) = fc.frames.remove(&victim) {
@@ -250,11 +206,7 @@ impl PartLoader {
             });
         }
         let (path, source, download_seconds) = self.local_file(part).await?;
-        let (g, ts, cols) = (
-            group_column.to_string(),
-            timestamp_column.to_string(),
-            columns.to_vec(),
-        );
+        let (g, ts, cols) = (group_column.to_string(), timestamp_column.to_string(), columns.to_vec());
         let mut projection = vec![g.clone()];
         for c in std::iter::once(&ts).chain(cols.iter()) {
             if !projection.contains(c) {
@@ -264,10 +216,8 @@ impl PartLoader {
         let part_path = part.path.clone();
         let frame = tokio::task::spawn_blocking(move || -> Result<Frame, WorkerError> {
             let df = read_parquet(path, Some(projection))?;
-            Frame::prepare(&df, &g, &ts, &cols).map_err(|e| WorkerError::Engine {
-                context: format!("prepare part {part_path}"),
-                source: e,
-            })
+            Frame::prepare(&df, &g, &ts, &cols)
+                .map_err(|e| WorkerError::Engine { context: format!("prepare part {part_path}"), source: e })
         })
         .await
         .map_err(|e| WorkerError::Internal(format!("load task panicked: {e}")))??;
@@ -275,11 +225,6 @@ impl PartLoader {
         if self.memory_capacity > 0 {
             self.remember_frame(key, frame.clone());
         }
-        Ok(Loaded {
-            frame,
-            source,
-            download_seconds,
-            load_seconds: t.elapsed().as_secs_f64(),
-        })
+        Ok(Loaded { frame, source, download_seconds, load_seconds: t.elapsed().as_secs_f64() })
     }
 }

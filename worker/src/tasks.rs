@@ -4,9 +4,7 @@
 use crate::WorkerError;
 use crate::loader::{PartLoader, read_parquet};
 use engine::{DescribeOptions, EngineOptions, describe_part, execute};
-use protocol::task::{
-    QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest, RegistrationTaskResult, TaskMetrics,
-};
+use protocol::task::{QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest, RegistrationTaskResult, TaskMetrics};
 use protocol::validate_query_value;
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,31 +20,14 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(loader: PartLoader) -> Arc<Worker> {
-        Arc::new(Worker {
-            loader,
-            engine: EngineOptions::default(),
-            describe: DescribeOptions::default(),
-        })
+        Arc::new(Worker { loader, engine: EngineOptions::default(), describe: DescribeOptions::default() })
     }
 
-    async fn query(
-        &self,
-        req: &QueryTaskRequest,
-        m: &mut TaskMetrics,
-    ) -> Result<protocol::PartialResult, WorkerError> {
-        let q = validate_query_value(&req.query, None).map_err(|e| {
-            WorkerError::InvalidRequest(format!("query of request {}: {e}", req.request_id))
-        })?;
+    async fn query(&self, req: &QueryTaskRequest, m: &mut TaskMetrics) -> Result<protocol::PartialResult, WorkerError> {
+        let q = validate_query_value(&req.query, None)
+            .map_err(|e| WorkerError::InvalidRequest(format!("query of request {}: {e}", req.request_id)))?;
         let columns = q.query.referenced_columns();
-        let loaded = self
-            .loader
-            .load_frame(
-                &req.part,
-                &req.group_id_column,
-                &req.timestamp_column,
-                &columns,
-            )
-            .await?;
+        let loaded = self.loader.load_frame(&req.part, &req.group_id_column, &req.timestamp_column, &columns).await?;
         m.task_download_seconds = loaded.download_seconds;
         m.task_total_load_seconds = loaded.load_seconds;
         m.load_from = Some(loaded.source);
@@ -57,10 +38,7 @@ impl Worker {
         let result = tokio::task::spawn_blocking(move || execute(&frame, &q.query, &opts))
             .await
             .map_err(|e| WorkerError::Internal(format!("query task panicked: {e}")))?
-            .map_err(|e| WorkerError::Engine {
-                context: format!("query part {path}"),
-                source: e,
-            })?;
+            .map_err(|e| WorkerError::Engine { context: format!("query part {path}"), source: e })?;
         m.task_run_query_seconds = t.elapsed().as_secs_f64();
         m.scanned_rows = result.scanned_rows;
         m.scanned_groups = result.scanned_groups;
@@ -96,19 +74,13 @@ impl Worker {
         let (path, source, download) = self.loader.local_file(&req.part).await?;
         m.task_download_seconds = download;
         m.load_from = Some(source);
-        let (g, ts, ids, opts) = (
-            req.group_id_column.clone(),
-            req.timestamp_column.clone(),
-            req.return_group_ids,
-            self.describe,
-        );
+        let (g, ts, ids, opts) =
+            (req.group_id_column.clone(), req.timestamp_column.clone(), req.return_group_ids, self.describe);
         let part_path = req.part.path.clone();
         let d = tokio::task::spawn_blocking(move || -> Result<_, WorkerError> {
             let df = read_parquet(path, None)?;
-            describe_part(&df, &g, &ts, ids, &opts).map_err(|e| WorkerError::Engine {
-                context: format!("part {part_path}"),
-                source: e,
-            })
+            describe_part(&df, &g, &ts, ids, &opts)
+                .map_err(|e| WorkerError::Engine { context: format!("part {part_path}"), source: e })
         })
         .await
         .map_err(|e| WorkerError::Internal(format!("registration task panicked: {e}")))??;

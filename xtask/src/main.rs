@@ -12,10 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
 fn cargo() -> Command {
@@ -34,10 +31,7 @@ fn run(mut cmd: Command, what: &str) -> Result<()> {
 }
 
 fn has_nextest() -> bool {
-    cargo()
-        .args(["nextest", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    cargo().args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success())
 }
 
 /// Python tools the integration tests run as real services, pinned, in the project venv.
@@ -54,14 +48,7 @@ fn ensure_python_tools() -> Result<PathBuf> {
     }
     if !bin.join("moto_server").exists() {
         let mut c = Command::new(bin.join("python"));
-        c.args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(PY_TOOLS);
+        c.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PY_TOOLS);
         run(c, "install pinned Python test tools")?;
     }
     Ok(bin)
@@ -72,14 +59,7 @@ fn test() -> Result<()> {
     fmt.args(["fmt", "--all", "--", "--check"]);
     run(fmt, "check formatting")?;
     let mut clippy = cargo();
-    clippy.args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]);
+    clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
     run(clippy, "clippy")?;
     if !has_nextest() {
         let mut install = cargo();
@@ -99,15 +79,13 @@ fn test() -> Result<()> {
 
 fn demo(args: &[String]) -> Result<()> {
     let mut c = cargo();
-    c.args(["run", "--quiet", "--package", "frocket", "--", "demo"])
-        .args(args);
+    c.args(["run", "--quiet", "--package", "frocket", "--", "demo"]).args(args);
     run(c, "demo")
 }
 
 fn bench(args: &[String]) -> Result<()> {
     let mut c = cargo();
-    c.args(["bench", "--package", "engine", "--bench", "engine", "--"])
-        .args(args);
+    c.args(["bench", "--package", "engine", "--bench", "engine", "--"]).args(args);
     run(c, "engine benchmarks")
 }
 
@@ -118,9 +96,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!(
-                "usage: cargo xtask <demo [--rows N --parts N --json] | test | bench [criterion args]>"
-            );
+            eprintln!("usage: cargo xtask <demo [--rows N --parts N --json] | test | bench [criterion args]>");
             return ExitCode::from(2);
         }
     };

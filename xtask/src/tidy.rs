@@ -15,54 +15,33 @@ mod tests {
             ("dataprep", BTreeSet::from(["protocol"])),
             ("storage", BTreeSet::from(["protocol"])),
             // dataprep: dev-only, test data
-            (
-                "worker",
-                BTreeSet::from(["protocol", "engine", "storage", "dataprep"]),
-            ),
+            ("worker", BTreeSet::from(["protocol", "engine", "storage", "dataprep"])),
             ("invoker", BTreeSet::from(["protocol", "storage"])),
-            (
-                "frocket",
-                BTreeSet::from(["protocol", "storage", "worker", "invoker", "dataprep"]),
-            ),
+            ("frocket", BTreeSet::from(["protocol", "storage", "worker", "invoker", "dataprep"])),
             ("xtask", BTreeSet::new()),
-            (
-                "integration-tests",
-                BTreeSet::from([
-                    "protocol", "engine", "storage", "worker", "invoker", "dataprep",
-                ]),
-            ),
+            ("integration-tests", BTreeSet::from(["protocol", "engine", "storage", "worker", "invoker", "dataprep"])),
         ])
     }
 
     #[test]
     fn dependency_direction() {
-        let out =
-            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["metadata", "--no-deps", "--format-version", "1"])
-                .current_dir(root())
-                .output()
-                .expect("run cargo metadata");
+        let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["metadata", "--no-deps", "--format-version", "1"])
+            .current_dir(root())
+            .output()
+            .expect("run cargo metadata");
         assert!(out.status.success());
         let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let allowed = allowed();
-        let members: BTreeSet<String> = meta["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["name"].as_str().unwrap().to_string())
-            .collect();
+        let members: BTreeSet<String> =
+            meta["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
         for p in meta["packages"].as_array().unwrap() {
             let name = p["name"].as_str().unwrap();
-            let ok = allowed
-                .get(name)
-                .unwrap_or_else(|| panic!("crate {name} missing from the tidy table"));
+            let ok = allowed.get(name).unwrap_or_else(|| panic!("crate {name} missing from the tidy table"));
             for d in p["dependencies"].as_array().unwrap() {
                 let dep = d["name"].as_str().unwrap();
                 if members.contains(dep) {
-                    assert!(
-                        ok.contains(dep),
-                        "{name} must not depend on {dep} (see ARCHITECTURE.md)"
-                    );
+                    assert!(ok.contains(dep), "{name} must not depend on {dep} (see ARCHITECTURE.md)");
                 }
             }
         }
@@ -89,17 +68,9 @@ mod tests {
         assert!(files.len() > 10);
         for f in files {
             let text = std::fs::read_to_string(&f).unwrap();
-            assert!(
-                text.starts_with("//!"),
-                "{} must start with a //! line",
-                f.display()
-            );
+            assert!(text.starts_with("//!"), "{} must start with a //! line", f.display());
             let lines = text.lines().count();
-            assert!(
-                lines < 1000,
-                "{} has {lines} lines: split it by responsibility",
-                f.display()
-            );
+            assert!(lines < 1000, "{} has {lines} lines: split it by responsibility", f.display());
         }
     }
 }

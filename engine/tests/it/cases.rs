@@ -71,8 +71,7 @@ fn load_datasets(file: &Value) -> BTreeMap<String, TestData> {
 
 pub fn run_case_file(path: &Path) -> (usize, Vec<String>) {
     let text = std::fs::read_to_string(path).unwrap();
-    let file: Value =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let datasets = load_datasets(&file);
     let mut failures = Vec::new();
     let cases = file["cases"].as_array().expect("cases array");
@@ -83,9 +82,7 @@ pub fn run_case_file(path: &Path) -> (usize, Vec<String>) {
         if let Some(err) = case.get("error").and_then(Value::as_str) {
             match run_part(data, &q, &EngineOptions::default()) {
                 Ok(_) => failures.push(format!("{name}: expected engine error containing {err:?}")),
-                Err(e) if !e.to_string().contains(err) => {
-                    failures.push(format!("{name}: error {e} lacks {err:?}"))
-                }
+                Err(e) if !e.to_string().contains(err) => failures.push(format!("{name}: error {e} lacks {err:?}")),
                 Err(_) => {}
             }
             continue;
@@ -98,9 +95,7 @@ pub fn run_case_file(path: &Path) -> (usize, Vec<String>) {
         if case.get("reference") != Some(&Value::Bool(false)) {
             let want = reference::run(data, &q.query);
             if serde_json::to_string(&actual).unwrap() != serde_json::to_string(&want).unwrap() {
-                errs.push(format!(
-                    "differs from reference:\n  engine:    {actual}\n  reference: {want}"
-                ));
+                errs.push(format!("differs from reference:\n  engine:    {actual}\n  reference: {want}"));
             }
         }
         for e in errs {
@@ -115,28 +110,14 @@ fn data_driven_cases() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
     let mut total = 0;
     let mut failures = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
-    for f in files
-        .iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "json"))
-    {
+    for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "json")) {
         let (n, errs) = run_case_file(f);
         total += n;
-        failures.extend(
-            errs.into_iter()
-                .map(|e| format!("{}: {e}", f.file_name().unwrap().to_string_lossy())),
-        );
+        failures.extend(errs.into_iter().map(|e| format!("{}: {e}", f.file_name().unwrap().to_string_lossy())));
     }
     assert!(total >= 100, "expected at least 100 cases, found {total}");
-    assert!(
-        failures.is_empty(),
-        "{} of {total} cases failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {total} cases failed:\n{}", failures.len(), failures.join("\n"));
     eprintln!("{total} data-driven engine cases passed");
 }

@@ -84,11 +84,7 @@ impl TestData {
                 .collect();
             columns.push((name.clone(), ty, vs));
         }
-        TestData {
-            group: group.into(),
-            ts: ts.into(),
-            columns,
-        }
+        TestData { group: group.into(), ts: ts.into(), columns }
     }
 
     pub fn to_df(&self) -> DataFrame {
@@ -99,41 +95,26 @@ impl TestData {
                 let name = PlSmallStr::from(name.as_str());
                 let s = match ty {
                     Ty::Int => Series::new(name, vals.iter().map(as_i64).collect::<Vec<_>>()),
-                    Ty::UInt32 => Series::new(
-                        name,
-                        vals.iter()
-                            .map(|v| as_i64(v).map(|x| x as u32))
-                            .collect::<Vec<_>>(),
-                    ),
+                    Ty::UInt32 => {
+                        Series::new(name, vals.iter().map(|v| as_i64(v).map(|x| x as u32)).collect::<Vec<_>>())
+                    }
                     Ty::Float => Series::new(name, vals.iter().map(as_f64).collect::<Vec<_>>()),
-                    Ty::Float32 => Series::new(
-                        name,
-                        vals.iter()
-                            .map(|v| as_f64(v).map(|x| x as f32))
-                            .collect::<Vec<_>>(),
-                    ),
+                    Ty::Float32 => {
+                        Series::new(name, vals.iter().map(|v| as_f64(v).map(|x| x as f32)).collect::<Vec<_>>())
+                    }
                     Ty::Bool => Series::new(
                         name,
-                        vals.iter()
-                            .map(|v| if let V::Bool(b) = v { Some(*b) } else { None })
-                            .collect::<Vec<_>>(),
+                        vals.iter().map(|v| if let V::Bool(b) = v { Some(*b) } else { None }).collect::<Vec<_>>(),
                     ),
                     Ty::Str | Ty::Cat => {
                         let s = Series::new(
                             name,
                             vals.iter()
-                                .map(|v| {
-                                    if let V::Str(s) = v {
-                                        Some(s.clone())
-                                    } else {
-                                        None
-                                    }
-                                })
+                                .map(|v| if let V::Str(s) = v { Some(s.clone()) } else { None })
                                 .collect::<Vec<_>>(),
                         );
                         if *ty == Ty::Cat {
-                            s.cast(&DataType::from_categories(Categories::global()))
-                                .expect("categorical cast")
+                            s.cast(&DataType::from_categories(Categories::global())).expect("categorical cast")
                         } else {
                             s
                         }

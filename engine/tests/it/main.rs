@@ -13,11 +13,7 @@ use protocol::{AggOptions, PartialResult, ValidQuery, validate_query_value};
 use serde_json::Value;
 
 /// The one place tests touch the engine API: prepare + execute on one part.
-pub fn run_part(
-    d: &TestData,
-    q: &ValidQuery,
-    opts: &EngineOptions,
-) -> Result<PartialResult, engine::EngineError> {
+pub fn run_part(d: &TestData, q: &ValidQuery, opts: &EngineOptions) -> Result<PartialResult, engine::EngineError> {
     let df = d.to_df();
     let frame = Frame::prepare(&df, &d.group, &d.ts, &q.query.referenced_columns())?;
     execute(&frame, &q.query, opts)
@@ -29,17 +25,11 @@ pub fn validate(q: &Value) -> ValidQuery {
 
 /// Final result JSON of the engine on one part.
 pub fn engine_json(d: &TestData, q: &ValidQuery) -> Value {
-    let p =
-        run_part(d, q, &EngineOptions::default()).unwrap_or_else(|e| panic!("engine failed: {e}"));
+    let p = run_part(d, q, &EngineOptions::default()).unwrap_or_else(|e| panic!("engine failed: {e}"));
     serde_json::to_value(p.finalize(false)).unwrap()
 }
 
 /// Options under which per-value maps never truncate (for exact comparisons).
 pub fn exact_opts() -> EngineOptions {
-    EngineOptions {
-        agg: AggOptions {
-            exact_limit: usize::MAX,
-            grace_factor: 2.0,
-        },
-    }
+    EngineOptions { agg: AggOptions { exact_limit: usize::MAX, grace_factor: 2.0 } }
 }

@@ -22,12 +22,8 @@ fn arb_row() -> impl Strategy<Value = (i64, V, V, V, V)> {
 
 /// A part of 1..6 groups with 1..7 rows each, rows in random order.
 fn arb_data() -> impl Strategy<Value = TestData> {
-    (
-        prop::collection::vec(prop::collection::vec(arb_row(), 1..7), 1..6),
-        any::<bool>(),
-        any::<u64>(),
-    )
-        .prop_map(|(groups, string_ids, seed)| {
+    (prop::collection::vec(prop::collection::vec(arb_row(), 1..7), 1..6), any::<bool>(), any::<u64>()).prop_map(
+        |(groups, string_ids, seed)| {
             let mut rows = Vec::new();
             for (g, rs) in groups.into_iter().enumerate() {
                 for r in rs {
@@ -42,64 +38,33 @@ fn arb_data() -> impl Strategy<Value = TestData> {
                 s ^= s << 17;
                 rows.swap(i, (s % (i as u64 + 1)) as usize);
             }
-            let id: Vec<V> = rows
-                .iter()
-                .map(|(g, _)| {
-                    if string_ids {
-                        V::Str(format!("u{g}"))
-                    } else {
-                        V::Int(*g)
-                    }
-                })
-                .collect();
+            let id: Vec<V> =
+                rows.iter().map(|(g, _)| if string_ids { V::Str(format!("u{g}")) } else { V::Int(*g) }).collect();
             TestData {
                 group: "id".into(),
                 ts: "ts".into(),
                 columns: vec![
                     ("id".into(), if string_ids { Ty::Str } else { Ty::Int }, id),
-                    (
-                        "ts".into(),
-                        Ty::Int,
-                        rows.iter().map(|(_, r)| V::Int(r.0)).collect(),
-                    ),
-                    (
-                        "ev".into(),
-                        Ty::Str,
-                        rows.iter().map(|(_, r)| r.1.clone()).collect(),
-                    ),
-                    (
-                        "n".into(),
-                        Ty::Int,
-                        rows.iter().map(|(_, r)| r.2.clone()).collect(),
-                    ),
-                    (
-                        "x".into(),
-                        Ty::Float,
-                        rows.iter().map(|(_, r)| r.3.clone()).collect(),
-                    ),
-                    (
-                        "flag".into(),
-                        Ty::Bool,
-                        rows.iter().map(|(_, r)| r.4.clone()).collect(),
-                    ),
+                    ("ts".into(), Ty::Int, rows.iter().map(|(_, r)| V::Int(r.0)).collect()),
+                    ("ev".into(), Ty::Str, rows.iter().map(|(_, r)| r.1.clone()).collect()),
+                    ("n".into(), Ty::Int, rows.iter().map(|(_, r)| r.2.clone()).collect()),
+                    ("x".into(), Ty::Float, rows.iter().map(|(_, r)| r.3.clone()).collect()),
+                    ("flag".into(), Ty::Bool, rows.iter().map(|(_, r)| r.4.clone()).collect()),
                 ],
             }
-        })
+        },
+    )
 }
 
 fn arb_filter() -> impl Strategy<Value = Value> {
     let num_ops = prop::sample::select(vec!["==", "!=", ">", ">=", "<", "<="]);
     prop_oneof![
-        (
-            prop::sample::select(vec!["==", "!=", "contains", "not contains"]),
-            prop::sample::select(EVENTS.to_vec())
-        )
+        (prop::sample::select(vec!["==", "!=", "contains", "not contains"]), prop::sample::select(EVENTS.to_vec()))
             .prop_map(|(op, v)| json!(["ev", op, v])),
         prop::sample::select(vec!["^[ab]", "c$", "b|c"]).prop_map(|re| json!(["ev", "regex", re])),
         (num_ops.clone(), 0i64..4).prop_map(|(op, v)| json!(["n", op, v])),
         (num_ops, -8i64..8).prop_map(|(op, k)| json!(["x", op, k as f64 / 4.0])),
-        (prop::sample::select(vec!["==", "!="]), any::<bool>())
-            .prop_map(|(op, b)| json!(["flag", op, b])),
+        (prop::sample::select(vec!["==", "!="]), any::<bool>()).prop_map(|(op, b)| json!(["flag", op, b])),
     ]
 }
 
@@ -199,20 +164,10 @@ fn arb_aggregation() -> impl Strategy<Value = Value> {
             Some(t) => json!({"column": c, "top": t}),
             None => json!({"column": c}),
         }),
-        (
-            col.clone(),
-            prop::sample::select(vec!["count", "countPerValue", "groupsPerValue"])
-        )
+        (col.clone(), prop::sample::select(vec!["count", "countPerValue", "groupsPerValue"]))
             .prop_map(|(c, t)| json!({"column": c, "type": t})),
-        (
-            col,
-            prop::sample::select(vec!["sumPerValue", "meanPerValue"]),
-            prop::sample::select(vec!["n", "x"]),
-            1u32..5
-        )
-            .prop_map(
-                |(c, t, o, top)| json!({"column": c, "type": t, "otherColumn": o, "top": top})
-            ),
+        (col, prop::sample::select(vec!["sumPerValue", "meanPerValue"]), prop::sample::select(vec!["n", "x"]), 1u32..5)
+            .prop_map(|(c, t, o, top)| json!({"column": c, "type": t, "otherColumn": o, "top": top})),
     ]
 }
 
@@ -231,11 +186,7 @@ fn arb_query() -> impl Strategy<Value = Value> {
     )
         .prop_flat_map(|(conds, aggs, funnel, tf, _)| {
             let n = conds.len();
-            let rel = if n == 0 {
-                Just(None).boxed()
-            } else {
-                prop::option::of(arb_relation(n)).boxed()
-            };
+            let rel = if n == 0 { Just(None).boxed() } else { prop::option::of(arb_relation(n)).boxed() };
             (Just(conds), Just(aggs), Just(funnel), Just(tf), rel)
         })
         .prop_map(|(conds, aggs, funnel, tf, rel)| {
@@ -256,11 +207,7 @@ fn arb_query() -> impl Strategy<Value = Value> {
                     f["maxDuration"] = w;
                 }
                 if let Some(a) = step_aggs {
-                    f[if end {
-                        "endAggregations"
-                    } else {
-                        "stepAggregations"
-                    }] = json!(a);
+                    f[if end { "endAggregations" } else { "stepAggregations" }] = json!(a);
                 }
                 q["funnel"] = f;
             }
@@ -279,8 +226,7 @@ fn arb_query() -> impl Strategy<Value = Value> {
 }
 
 fn valid(q: &Value) -> ValidQuery {
-    validate_query_value(q, None)
-        .unwrap_or_else(|e| panic!("generated query must be valid: {e}\n{q}"))
+    validate_query_value(q, None).unwrap_or_else(|e| panic!("generated query must be valid: {e}\n{q}"))
 }
 
 fn final_json(p: &PartialResult) -> String {

@@ -3,9 +3,7 @@
 //! sequences. Slow by design; used on small data only.
 
 use crate::data::{TestData, V};
-use protocol::{
-    AggType, Aggregation, Condition, Filter, FilterSet, Literal, Op, Query, Step, Target, TargetOp,
-};
+use protocol::{AggType, Aggregation, Condition, Filter, FilterSet, Literal, Op, Query, Step, Target, TargetOp};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -64,11 +62,7 @@ pub fn filter_row(d: &TestData, row: usize, f: &Filter) -> bool {
 
 fn filters_row(d: &TestData, row: usize, fs: &FilterSet) -> bool {
     let mut it = fs.filters().iter().map(|f| filter_row(d, row, f));
-    if fs.is_any() {
-        it.any(|b| b)
-    } else {
-        it.all(|b| b)
-    }
+    if fs.is_any() { it.any(|b| b) } else { it.all(|b| b) }
 }
 
 fn target_holds(op: TargetOp, actual: f64, expected: f64) -> bool {
@@ -87,19 +81,10 @@ fn ts_of(d: &TestData, row: usize) -> f64 {
 }
 
 /// Exhaustive check of a sequence on one group's rows (SPEC §2.3).
-pub fn sequence_matches(
-    d: &TestData,
-    rows: &[usize],
-    steps: &[Step],
-    window: Option<&Literal>,
-) -> bool {
+pub fn sequence_matches(d: &TestData, rows: &[usize], steps: &[Step], window: Option<&Literal>) -> bool {
     let positives: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].row_found).collect();
-    let matching = |k: usize| -> Vec<usize> {
-        rows.iter()
-            .copied()
-            .filter(|&r| filters_row(d, r, &steps[k].filters))
-            .collect()
-    };
+    let matching =
+        |k: usize| -> Vec<usize> { rows.iter().copied().filter(|&r| filters_row(d, r, &steps[k].filters)).collect() };
     if positives.is_empty() {
         return (0..steps.len()).all(|k| matching(k).is_empty());
     }
@@ -128,9 +113,7 @@ pub fn sequence_matches(
                 }
                 let before = positives.iter().rposition(|&p| p < k).map(|i| chosen[i]);
                 let after = positives.iter().position(|&p| p > k).map(|i| chosen[i]);
-                let bad = negs(k)
-                    .into_iter()
-                    .any(|t| before.is_none_or(|b| t > b) && after.is_none_or(|a| t < a));
+                let bad = negs(k).into_iter().any(|t| before.is_none_or(|b| t > b) && after.is_none_or(|a| t < a));
                 if bad {
                     return false;
                 }
@@ -148,27 +131,16 @@ pub fn sequence_matches(
         }
         false
     }
-    let cands: Vec<Vec<f64>> = positives
-        .iter()
-        .map(|&k| matching(k).into_iter().map(|r| ts_of(d, r)).collect())
-        .collect();
+    let cands: Vec<Vec<f64>> =
+        positives.iter().map(|&k| matching(k).into_iter().map(|r| ts_of(d, r)).collect()).collect();
     let negs = |k: usize| -> Vec<f64> { matching(k).into_iter().map(|r| ts_of(d, r)).collect() };
     search(steps, &positives, &cands, &mut Vec::new(), window, &negs)
 }
 
 fn cond_matches(d: &TestData, rows: &[usize], c: &Condition) -> bool {
     match c {
-        Condition::Filter {
-            filters,
-            target,
-            include_zero,
-            ..
-        } => {
-            let hits: Vec<usize> = rows
-                .iter()
-                .copied()
-                .filter(|&r| filters_row(d, r, filters))
-                .collect();
+        Condition::Filter { filters, target, include_zero, .. } => {
+            let hits: Vec<usize> = rows.iter().copied().filter(|&r| filters_row(d, r, filters)).collect();
             match target {
                 Target::Count { op, value } => {
                     if hits.is_empty() {
@@ -181,19 +153,12 @@ fn cond_matches(d: &TestData, rows: &[usize], c: &Condition) -> bool {
                     if hits.is_empty() {
                         return false;
                     }
-                    let s: f64 = hits
-                        .iter()
-                        .filter_map(|&r| num_of(d.value(column, r)))
-                        .sum();
+                    let s: f64 = hits.iter().filter_map(|&r| num_of(d.value(column, r))).sum();
                     target_holds(*op, s, lit_f64(value))
                 }
             }
         }
-        Condition::Sequence {
-            steps,
-            max_duration,
-            ..
-        } => sequence_matches(d, rows, steps, max_duration.as_ref()),
+        Condition::Sequence { steps, max_duration, .. } => sequence_matches(d, rows, steps, max_duration.as_ref()),
     }
 }
 
@@ -212,34 +177,18 @@ fn num_json(x: f64, is_int: bool) -> Value {
     if is_int { json!(x as i64) } else { json!(x) }
 }
 
-fn top_sorted<T: Clone>(
-    m: &BTreeMap<String, T>,
-    score: impl Fn(&T) -> f64,
-    top: u32,
-) -> Vec<(String, T)> {
+fn top_sorted<T: Clone>(m: &BTreeMap<String, T>, score: impl Fn(&T) -> f64, top: u32) -> Vec<(String, T)> {
     let mut v: Vec<(String, T)> = m.iter().map(|(k, x)| (k.clone(), x.clone())).collect();
-    v.sort_by(|a, b| {
-        score(&b.1)
-            .partial_cmp(&score(&a.1))
-            .unwrap()
-            .then_with(|| a.0.cmp(&b.0))
-    });
+    v.sort_by(|a, b| score(&b.1).partial_cmp(&score(&a.1)).unwrap().then_with(|| a.0.cmp(&b.0)));
     v.truncate(top as usize);
     v
 }
 
 fn aggregation(d: &TestData, groups: &[(String, Vec<usize>)], a: &Aggregation) -> Value {
-    let rows: Vec<(usize, usize)> = groups
-        .iter()
-        .enumerate()
-        .flat_map(|(g, (_, rs))| rs.iter().map(move |&r| (g, r)))
-        .collect();
+    let rows: Vec<(usize, usize)> =
+        groups.iter().enumerate().flat_map(|(g, (_, rs))| rs.iter().map(move |&r| (g, r))).collect();
     let value = match a.agg_type {
-        AggType::Count => json!(
-            rows.iter()
-                .filter(|&&(_, r)| key_of(d.value(&a.column, r)).is_some())
-                .count()
-        ),
+        AggType::Count => json!(rows.iter().filter(|&&(_, r)| key_of(d.value(&a.column, r)).is_some()).count()),
         AggType::CountPerValue | AggType::GroupsPerValue => {
             let mut m: BTreeMap<String, std::collections::BTreeSet<usize>> = BTreeMap::new();
             let mut c: BTreeMap<String, f64> = BTreeMap::new();
@@ -262,9 +211,8 @@ fn aggregation(d: &TestData, groups: &[(String, Vec<usize>)], a: &Aggregation) -
         }
         AggType::SumPerValue | AggType::MeanPerValue => {
             let other = a.other_column.as_deref().unwrap();
-            let is_int = d.columns.iter().any(|c| {
-                c.0 == other && matches!(c.1, crate::data::Ty::Int | crate::data::Ty::UInt32)
-            });
+            let is_int =
+                d.columns.iter().any(|c| c.0 == other && matches!(c.1, crate::data::Ty::Int | crate::data::Ty::UInt32));
             let mut m: BTreeMap<String, (f64, u64)> = BTreeMap::new();
             for &(_, r) in &rows {
                 if let Some(k) = key_of(d.value(&a.column, r)) {
@@ -281,11 +229,8 @@ fn aggregation(d: &TestData, groups: &[(String, Vec<usize>)], a: &Aggregation) -
                     out.insert(k, num_json(s, is_int));
                 }
             } else {
-                let means: BTreeMap<String, f64> = m
-                    .into_iter()
-                    .filter(|(_, (_, n))| *n > 0)
-                    .map(|(k, (s, n))| (k, s / n as f64))
-                    .collect();
+                let means: BTreeMap<String, f64> =
+                    m.into_iter().filter(|(_, (_, n))| *n > 0).map(|(k, (s, n))| (k, s / n as f64)).collect();
                 for (k, v) in top_sorted(&means, |x| *x, a.top.unwrap()) {
                     out.insert(k, json!(v));
                 }
@@ -298,21 +243,14 @@ fn aggregation(d: &TestData, groups: &[(String, Vec<usize>)], a: &Aggregation) -
     o.insert("type".into(), json!(a.agg_type.as_str()));
     o.insert("value".into(), value);
     o.insert("top".into(), a.top.map_or(Value::Null, |t| json!(t)));
-    o.insert(
-        "name".into(),
-        a.name.as_ref().map_or(Value::Null, |n| json!(n)),
-    );
+    o.insert("name".into(), a.name.as_ref().map_or(Value::Null, |n| json!(n)));
     if let Some(oc) = &a.other_column {
         o.insert("otherColumn".into(), json!(oc));
     }
     Value::Object(o)
 }
 
-fn aggregations(
-    d: &TestData,
-    groups: &[(String, Vec<usize>)],
-    aggs: Option<&[Aggregation]>,
-) -> Value {
+fn aggregations(d: &TestData, groups: &[(String, Vec<usize>)], aggs: Option<&[Aggregation]>) -> Value {
     match aggs {
         None => Value::Null,
         Some(a) => Value::Array(a.iter().map(|a| aggregation(d, groups, a)).collect()),
@@ -329,11 +267,8 @@ pub fn run(d: &TestData, q: &Query) -> Value {
     let in_tf = |r: usize| {
         let t = ts_of(d, r);
         let tf = q.timeframe.as_ref();
-        tf.and_then(|t| t.from.as_ref())
-            .is_none_or(|f| t >= lit_f64(f))
-            && tf
-                .and_then(|t| t.to.as_ref())
-                .is_none_or(|x| t < lit_f64(x))
+        tf.and_then(|t| t.from.as_ref()).is_none_or(|f| t >= lit_f64(f))
+            && tf.and_then(|t| t.to.as_ref()).is_none_or(|x| t < lit_f64(x))
     };
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for r in 0..d.n_rows() {
@@ -349,13 +284,7 @@ pub fn run(d: &TestData, q: &Query) -> Value {
                 return true;
             }
             let truth: Vec<bool> = conds.iter().map(|c| cond_matches(d, rows, c)).collect();
-            q.query
-                .as_ref()
-                .unwrap()
-                .relation_expr
-                .as_ref()
-                .unwrap()
-                .eval(&|i| truth[i])
+            q.query.as_ref().unwrap().relation_expr.as_ref().unwrap().eval(&|i| truth[i])
         })
         .collect();
     let funnel = q.funnel.as_ref().map(|f| {

@@ -32,22 +32,14 @@ async fn local_and_s3_give_identical_registrations_and_results() {
 
     let local = Stack::new(None);
     let remote = Stack::new(Some(Arc::new(s3.store().await)));
-    let mut args = RegisterArgs::new(
-        "retail",
-        &dir.display().to_string(),
-        "visitorid",
-        "timestamp",
-    );
+    let mut args = RegisterArgs::new("retail", &dir.display().to_string(), "visitorid", "timestamp");
     args.validation = ValidationMode::FirstLast;
     local.register(&args).await.unwrap();
     args.basepath = "s3://frocket-data/datasets/retail".into();
     let r = remote.register(&args).await.unwrap();
     assert_eq!(r.dataset.total_parts, 3);
 
-    let (a, b) = (
-        local.datastore_record("retail").await,
-        remote.datastore_record("retail").await,
-    );
+    let (a, b) = (local.datastore_record("retail").await, remote.datastore_record("retail").await);
     assert_eq!(a.schema, b.schema, "same files give the same schema");
     assert_eq!(a.parts.filenames, b.parts.filenames);
     assert_eq!(a.parts.total_size, b.parts.total_size);
@@ -58,26 +50,13 @@ async fn local_and_s3_give_identical_registrations_and_results() {
         assert_eq!(answer(&x), answer(&y), "query {q}");
     }
     let all = local.query("retail", &json!({})).await.unwrap();
-    assert_eq!(
-        all["query"]["matchingGroupRows"],
-        json!(rows),
-        "the empty query sees every row"
-    );
+    assert_eq!(all["query"]["matchingGroupRows"], json!(rows), "the empty query sees every row");
 
     // The first remote run downloaded the parts; later runs read them from the disk cache.
     let again = remote.query("retail", &json!({})).await.unwrap();
-    assert_eq!(
-        again["stats"]["worker"]["cache"]["diskCache"],
-        json!(3),
-        "{}",
-        again["stats"]
-    );
+    assert_eq!(again["stats"]["worker"]["cache"]["diskCache"], json!(3), "{}", again["stats"]);
     let local_stats = local.query("retail", &json!({})).await.unwrap();
-    assert_eq!(
-        local_stats["stats"]["worker"]["cache"]["source"],
-        json!(3),
-        "local parts are read in place"
-    );
+    assert_eq!(local_stats["stats"]["worker"]["cache"]["source"], json!(3), "local parts are read in place");
 
     // Re-registering gives a new id, so files cached under the old id are not reused: the
     // registration downloads the two parts it validates (first, last) under the new id, and
@@ -85,18 +64,8 @@ async fn local_and_s3_give_identical_registrations_and_results() {
     let rereg = remote.register(&args).await.unwrap();
     assert_eq!(rereg.validated_parts, vec![0, 2]);
     let fresh = remote.query("retail", &json!({})).await.unwrap();
-    assert_eq!(
-        fresh["stats"]["worker"]["cache"]["source"],
-        json!(1),
-        "{}",
-        fresh["stats"]
-    );
-    assert_eq!(
-        fresh["stats"]["worker"]["cache"]["diskCache"],
-        json!(2),
-        "{}",
-        fresh["stats"]
-    );
+    assert_eq!(fresh["stats"]["worker"]["cache"]["source"], json!(1), "{}", fresh["stats"]);
+    assert_eq!(fresh["stats"]["worker"]["cache"]["diskCache"], json!(2), "{}", fresh["stats"]);
     assert_eq!(answer(&fresh), answer(&all));
 }
 
@@ -115,38 +84,17 @@ async fn naming_styles_running_numbers_and_globs() {
     assert_eq!(st.register(&seed).await.unwrap().dataset.total_parts, 4);
     seed.parts = Some(6);
     let e = st.register(&seed).await.unwrap_err().to_string();
-    assert!(
-        e.contains("2 of 6 parts") && e.contains("part-00004.parquet"),
-        "{e}"
-    );
+    assert!(e.contains("2 of 6 parts") && e.contains("part-00004.parquet"), "{e}");
     seed.parts = None;
-    assert!(
-        st.register(&seed)
-            .await
-            .unwrap_err()
-            .to_string()
-            .contains("--parts")
-    );
+    assert!(st.register(&seed).await.unwrap_err().to_string().contains("--parts"));
 
     let mut glob = RegisterArgs::new("glob", &base, "visitorid", "timestamp");
     glob.pattern = Some("part-0000[01].parquet".into());
     assert_eq!(st.register(&glob).await.unwrap().dataset.total_parts, 2);
-    let default = RegisterArgs::new(
-        "default",
-        &format!("file://{base}"),
-        "visitorid",
-        "timestamp",
-    );
+    let default = RegisterArgs::new("default", &format!("file://{base}"), "visitorid", "timestamp");
     let r = st.register(&default).await.unwrap();
-    assert_eq!(
-        r.dataset.total_parts, 4,
-        "the default *.parquet skips README.txt"
-    );
-    assert_eq!(
-        r.validated_parts,
-        vec![0, 3],
-        "4 parts, SAMPLE: first and last"
-    );
+    assert_eq!(r.dataset.total_parts, 4, "the default *.parquet skips README.txt");
+    assert_eq!(r.validated_parts, vec![0, 3], "4 parts, SAMPLE: first and last");
 
     let seed_all = st.query("seed", &json!({})).await.unwrap();
     let default_all = st.query("default", &json!({})).await.unwrap();
@@ -175,10 +123,7 @@ async fn s3_listing_paginates_past_1000_objects() {
         p.await.unwrap();
     }
     use storage::BlobStore;
-    let listed = store
-        .list(&storage::Location::parse("s3://many/p").unwrap())
-        .await
-        .unwrap();
+    let listed = store.list(&storage::Location::parse("s3://many/p").unwrap()).await.unwrap();
     assert_eq!(listed.len(), 1005);
     assert_eq!(listed[1004].name, "f-01004.txt");
 }
@@ -189,47 +134,18 @@ async fn unregister_honours_the_last_used_interval() {
     let dir = data.path().join("ds");
     synth_dataset(&dir, 2_000, 2);
     let st = Stack::new(None);
-    st.register(&RegisterArgs::new(
-        "d",
-        &dir.display().to_string(),
-        "visitorid",
-        "timestamp",
-    ))
-    .await
-    .unwrap();
+    st.register(&RegisterArgs::new("d", &dir.display().to_string(), "visitorid", "timestamp")).await.unwrap();
     // Never queried: unregistering is allowed.
-    let o = invoker::unregister_dataset(&st.datastore, "d", false, 30)
-        .await
-        .unwrap();
+    let o = invoker::unregister_dataset(&st.datastore, "d", false, 30).await.unwrap();
     assert!(o.success && o.dataset_found);
-    st.register(&RegisterArgs::new(
-        "d",
-        &dir.display().to_string(),
-        "visitorid",
-        "timestamp",
-    ))
-    .await
-    .unwrap();
+    st.register(&RegisterArgs::new("d", &dir.display().to_string(), "visitorid", "timestamp")).await.unwrap();
     st.query("d", &json!({})).await.unwrap();
-    let o = invoker::unregister_dataset(&st.datastore, "d", false, 30)
-        .await
-        .unwrap();
+    let o = invoker::unregister_dataset(&st.datastore, "d", false, 30).await.unwrap();
     assert!(!o.success && o.dataset_found && o.dataset_last_used.is_some());
-    assert!(
-        o.error_message
-            .unwrap()
-            .contains("less than safety interval 30")
-    );
-    let o = invoker::unregister_dataset(&st.datastore, "d", true, 30)
-        .await
-        .unwrap();
+    assert!(o.error_message.unwrap().contains("less than safety interval 30"));
+    let o = invoker::unregister_dataset(&st.datastore, "d", true, 30).await.unwrap();
     assert!(o.success && o.dataset_found);
-    let o = invoker::unregister_dataset(&st.datastore, "d", false, 30)
-        .await
-        .unwrap();
+    let o = invoker::unregister_dataset(&st.datastore, "d", false, 30).await.unwrap();
     assert!(o.success && !o.dataset_found);
-    assert!(
-        dir.join("part-00000.parquet").exists(),
-        "files are never removed"
-    );
+    assert!(dir.join("part-00000.parquet").exists(), "files are never removed");
 }

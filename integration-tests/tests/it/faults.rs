@@ -23,31 +23,20 @@ async fn setup(error: StorageError) -> (S3Server, Arc<FaultyStore>, Stack, tempf
         disk_cache_bytes: 0,
         memory_cache_bytes: 0,
     });
-    st.register(&RegisterArgs::new(
-        "d",
-        "s3://fault-data/ds",
-        "visitorid",
-        "timestamp",
-    ))
-    .await
-    .unwrap();
+    st.register(&RegisterArgs::new("d", "s3://fault-data/ds", "visitorid", "timestamp")).await.unwrap();
     (s3, faulty, st, data)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_download_failures_are_retried_with_identical_results() {
     let (_s3, faulty, st, _d) = setup(StorageError::Transient("connection reset".into())).await;
-    let q = json!({"query": {"conditions": [{"filter": ["event", "==", "view"]}], "aggregations": [{"column": "event"}]}});
+    let q =
+        json!({"query": {"conditions": [{"filter": ["event", "==", "view"]}], "aggregations": [{"column": "event"}]}});
     let clean = st.query("d", &q).await.unwrap();
     faulty.fail_next_downloads(2);
     let retried = st.query("d", &q).await.unwrap();
     assert_eq!(answer(&retried), answer(&clean));
-    assert_eq!(
-        retried["stats"]["retries"],
-        json!(2),
-        "{}",
-        retried["stats"]
-    );
+    assert_eq!(retried["stats"]["retries"], json!(2), "{}", retried["stats"]);
     assert_eq!(retried["stats"]["attempts"], json!(5));
 }
 
@@ -56,12 +45,7 @@ async fn persistent_failures_stop_after_max_attempts() {
     let (_s3, faulty, st, _d) = setup(StorageError::Transient("connection reset".into())).await;
     faulty.fail_next_downloads(1_000);
     let e = st.query("d", &json!({})).await.unwrap_err().to_string();
-    assert!(
-        e.contains("2 of 3 tasks failed")
-            && e.contains("connection reset")
-            && e.contains("part-0000"),
-        "{e}"
-    );
+    assert!(e.contains("2 of 3 tasks failed") && e.contains("connection reset") && e.contains("part-0000"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,11 +54,6 @@ async fn non_retryable_failures_are_not_retried() {
     faulty.fail_next_downloads(1);
     // Only one failure is injected, so a retry would have succeeded: failing proves none ran.
     let e = st.query("d", &json!({})).await.unwrap_err().to_string();
-    assert!(
-        e.contains("1 of 3 tasks failed") && e.contains("forbidden"),
-        "{e}"
-    );
-    st.query("d", &json!({}))
-        .await
-        .expect("the store is healthy again");
+    assert!(e.contains("1 of 3 tasks failed") && e.contains("forbidden"), "{e}");
+    st.query("d", &json!({})).await.expect("the store is healthy again");
 }

@@ -14,8 +14,7 @@ impl Validator<'_> {
         let n_errors = self.errors.len();
         for (i, a) in arr.iter().enumerate() {
             let apath = index(path, i);
-            let Some(m) = self.object(a, &apath, &["column", "type", "name", "otherColumn", "top"])
-            else {
+            let Some(m) = self.object(a, &apath, &["column", "type", "name", "otherColumn", "top"]) else {
                 continue;
             };
             let column = match m.get("column") {
@@ -49,11 +48,7 @@ impl Validator<'_> {
                 let np = join(&apath, "name");
                 let s = self.string(n, &np)?;
                 if !is_identifier(s) {
-                    self.err(
-                        ErrorKind::Schema,
-                        &np,
-                        format!("Invalid identifier name '{s}'"),
-                    );
+                    self.err(ErrorKind::Schema, &np, format!("Invalid identifier name '{s}'"));
                     return None;
                 }
                 Some(s.to_string())
@@ -63,18 +58,12 @@ impl Validator<'_> {
                 match t.as_u64() {
                     Some(n) if (1..=u64::from(MAX_TOP)).contains(&n) => Some(n as u32),
                     _ => {
-                        self.err(
-                            ErrorKind::Schema,
-                            &tp,
-                            format!("'top' is an integer from 1 to {MAX_TOP}"),
-                        );
+                        self.err(ErrorKind::Schema, &tp, format!("'top' is an integer from 1 to {MAX_TOP}"));
                         None
                     }
                 }
             });
-            let other = m
-                .get("otherColumn")
-                .and_then(|o| self.string(o, &join(&apath, "otherColumn")));
+            let other = m.get("otherColumn").and_then(|o| self.string(o, &join(&apath, "otherColumn")));
             let (Some(column), Some(agg_type)) = (column, agg_type) else {
                 continue;
             };
@@ -95,11 +84,7 @@ impl Validator<'_> {
                             "other column is not relevant but was given",
                         );
                     }
-                    for t in [
-                        AggType::Count,
-                        AggType::CountPerValue,
-                        AggType::GroupsPerValue,
-                    ] {
+                    for t in [AggType::Count, AggType::CountPerValue, AggType::GroupsPerValue] {
                         out.push(Aggregation {
                             column: column.to_string(),
                             agg_type: t,
@@ -115,16 +100,11 @@ impl Validator<'_> {
                         (true, None) => self.err(
                             ErrorKind::Schema,
                             &apath,
-                            format!(
-                                "other column name is required for '{}' but was not found",
-                                t.as_str()
-                            ),
+                            format!("other column name is required for '{}' but was not found", t.as_str()),
                         ),
-                        (false, Some(_)) => self.err(
-                            ErrorKind::Schema,
-                            &op,
-                            "other column is not relevant but was given",
-                        ),
+                        (false, Some(_)) => {
+                            self.err(ErrorKind::Schema, &op, "other column is not relevant but was given")
+                        }
                         (true, Some(o)) => self.check_other_column(o, &op),
                         (false, None) => {}
                     }
@@ -166,29 +146,18 @@ impl Validator<'_> {
         if let Some(schema) = self.schema
             && schema.column_type(column).is_none()
         {
-            self.err(
-                ErrorKind::DatasetMismatch,
-                path,
-                format!("Column '{column}' not in dataset"),
-            );
+            self.err(ErrorKind::DatasetMismatch, path, format!("Column '{column}' not in dataset"));
         }
     }
 
     fn check_other_column(&mut self, column: &str, path: &str) {
         if let Some(schema) = self.schema {
             match schema.column_type(column) {
-                None => self.err(
-                    ErrorKind::DatasetMismatch,
-                    path,
-                    format!("Column '{column}' not in dataset"),
-                ),
+                None => self.err(ErrorKind::DatasetMismatch, path, format!("Column '{column}' not in dataset")),
                 Some(t) if !t.is_numeric() => self.err(
                     ErrorKind::TypeMismatch,
                     path,
-                    format!(
-                        "other column '{column}' must be numeric, found {}",
-                        t.as_str()
-                    ),
+                    format!("other column '{column}' must be numeric, found {}", t.as_str()),
                 ),
                 _ => {}
             }

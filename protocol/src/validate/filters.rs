@@ -9,19 +9,10 @@ use serde_json::{Map, Value};
 
 impl Validator<'_> {
     /// `filter` xor `filters` (+ optional `filtersRelation`) of a condition or step.
-    pub(super) fn filter_set(
-        &mut self,
-        m: &Map<String, Value>,
-        path: &str,
-        is_condition: bool,
-    ) -> Option<FilterSet> {
+    pub(super) fn filter_set(&mut self, m: &Map<String, Value>, path: &str, is_condition: bool) -> Option<FilterSet> {
         match (m.get("filter"), m.get("filters")) {
             (Some(_), Some(_)) => {
-                self.err(
-                    ErrorKind::Schema,
-                    path,
-                    "give either 'filter' or 'filters', not both",
-                );
+                self.err(ErrorKind::Schema, path, "give either 'filter' or 'filters', not both");
                 None
             }
             (None, None) => {
@@ -35,11 +26,7 @@ impl Validator<'_> {
             }
             (Some(f), None) => {
                 if m.contains_key("filtersRelation") {
-                    self.err(
-                        ErrorKind::Schema,
-                        &join(path, "filtersRelation"),
-                        "'filtersRelation' needs 'filters'",
-                    );
+                    self.err(ErrorKind::Schema, &join(path, "filtersRelation"), "'filtersRelation' needs 'filters'");
                 }
                 self.filter(f, &join(path, "filter")).map(FilterSet::Single)
             }
@@ -66,11 +53,7 @@ impl Validator<'_> {
                 };
                 let arr = self.array(fs, &fpath)?;
                 if arr.is_empty() {
-                    self.err(
-                        ErrorKind::Schema,
-                        &fpath,
-                        "'filters' needs at least one filter",
-                    );
+                    self.err(ErrorKind::Schema, &fpath, "'filters' needs at least one filter");
                     return None;
                 }
                 let mut filters = Vec::new();
@@ -91,21 +74,11 @@ impl Validator<'_> {
                     self.err(
                         ErrorKind::Schema,
                         path,
-                        format!(
-                            "a shorthand filter is [column, op, value], found {} items",
-                            a.len()
-                        ),
+                        format!("a shorthand filter is [column, op, value], found {} items", a.len()),
                     );
                     return None;
                 }
-                (
-                    &a[0],
-                    &a[1],
-                    &a[2],
-                    index(path, 0),
-                    index(path, 1),
-                    index(path, 2),
-                )
+                (&a[0], &a[1], &a[2], index(path, 0), index(path, 1), index(path, 2))
             }
             Value::Object(_) => {
                 let m = self.object(v, path, &["column", "op", "value"])?;
@@ -119,23 +92,13 @@ impl Validator<'_> {
                 if missing {
                     return None;
                 }
-                (
-                    &m["column"],
-                    &m["op"],
-                    &m["value"],
-                    join(path, "column"),
-                    join(path, "op"),
-                    join(path, "value"),
-                )
+                (&m["column"], &m["op"], &m["value"], join(path, "column"), join(path, "op"), join(path, "value"))
             }
             _ => {
                 self.err(
                     ErrorKind::Schema,
                     path,
-                    format!(
-                        "a filter is an object or a [column, op, value] array, found {}",
-                        json_type(v)
-                    ),
+                    format!("a filter is an object or a [column, op, value] array, found {}", json_type(v)),
                 );
                 return None;
             }
@@ -147,10 +110,7 @@ impl Validator<'_> {
                 self.err(
                     ErrorKind::Schema,
                     &op_p,
-                    format!(
-                        "unknown operator '{s}' (one of {})",
-                        Op::ALL.map(Op::as_str).join(", ")
-                    ),
+                    format!("unknown operator '{s}' (one of {})", Op::ALL.map(Op::as_str).join(", ")),
                 );
             }
             op
@@ -163,10 +123,7 @@ impl Validator<'_> {
                 self.err(
                     ErrorKind::Schema,
                     &val_p,
-                    format!(
-                        "a filter value is a string, number or boolean, found {}",
-                        json_type(other)
-                    ),
+                    format!("a filter value is a string, number or boolean, found {}", json_type(other)),
                 );
                 None
             }
@@ -178,21 +135,14 @@ impl Validator<'_> {
             self.err(
                 ErrorKind::TypeMismatch,
                 &val_p,
-                format!(
-                    "operator '{}' needs a string value, found {}",
-                    op.as_str(),
-                    value.type_name()
-                ),
+                format!("operator '{}' needs a string value, found {}", op.as_str(), value.type_name()),
             );
         }
         if matches!(value, Literal::Bool(_)) && !matches!(op, Op::Eq | Op::Ne) {
             self.err(
                 ErrorKind::TypeMismatch,
                 &op_p,
-                format!(
-                    "operator '{}' is not applicable to a boolean value",
-                    op.as_str()
-                ),
+                format!("operator '{}' is not applicable to a boolean value", op.as_str()),
             );
         }
         if let Literal::Float(x) = value
@@ -201,19 +151,13 @@ impl Validator<'_> {
             self.err(ErrorKind::Schema, &val_p, "filter value must not be NaN");
         }
         if let (Op::Regex, Literal::Str(p)) = (op, &value)
-            && let Err(e) = regex::RegexBuilder::new(p)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .build()
+            && let Err(e) = regex::RegexBuilder::new(p).size_limit(REGEX_SIZE_LIMIT).build()
         {
             self.err(ErrorKind::Schema, &val_p, format!("invalid regex: {e}"));
         }
         if let Some(schema) = self.schema {
             match schema.column_type(column) {
-                None => self.err(
-                    ErrorKind::DatasetMismatch,
-                    &col_p,
-                    format!("Column '{column}' not in dataset"),
-                ),
+                None => self.err(ErrorKind::DatasetMismatch, &col_p, format!("Column '{column}' not in dataset")),
                 Some(ct) => {
                     let op_ok = match ct {
                         ColumnType::Int | ColumnType::Float => !op.is_string_only(),
@@ -251,10 +195,6 @@ impl Validator<'_> {
                 }
             }
         }
-        (self.errors.len() == n_errors).then(|| Filter {
-            column: column.to_string(),
-            op,
-            value,
-        })
+        (self.errors.len() == n_errors).then(|| Filter { column: column.to_string(), op, value })
     }
 }

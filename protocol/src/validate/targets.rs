@@ -7,21 +7,12 @@ use serde_json::Value;
 
 impl Validator<'_> {
     /// includeZero rules (reference §1.4).
-    pub(super) fn include_zero(
-        &mut self,
-        target: &Target,
-        given: Option<bool>,
-        path: &str,
-    ) -> bool {
+    pub(super) fn include_zero(&mut self, target: &Target, given: Option<bool>, path: &str) -> bool {
         let zpath = join(path, "includeZero");
         match target {
             Target::Sum { .. } => {
                 if given == Some(true) {
-                    self.err(
-                        ErrorKind::TypeMismatch,
-                        &zpath,
-                        "'includeZero' is not applicable for target type 'sum'",
-                    );
+                    self.err(ErrorKind::TypeMismatch, &zpath, "'includeZero' is not applicable for target type 'sum'");
                 }
                 false
             }
@@ -41,12 +32,8 @@ impl Validator<'_> {
                     }
                     Some(true) => {
                         let msg = match op {
-                            TargetOp::Gt => Some(
-                                "For target operator '>', 'includeZero' cannot be true".to_string(),
-                            ),
-                            TargetOp::Lt if value == 0 => {
-                                Some("Target implies a negative value".to_string())
-                            }
+                            TargetOp::Gt => Some("For target operator '>', 'includeZero' cannot be true".to_string()),
+                            TargetOp::Lt if value == 0 => Some("Target implies a negative value".to_string()),
                             TargetOp::Ne if value == 0 => Some(format!(
                                 "Target count {} {value} explicitly precludes zero, so 'includeZero' cannot be true",
                                 op.as_str()
@@ -77,12 +64,9 @@ impl Validator<'_> {
         }
         let parts = match v {
             Value::Array(a) => match (a.first().and_then(Value::as_str), a.len()) {
-                (Some("count"), 3) => Parts {
-                    kind: &a[0],
-                    column: None,
-                    op: (&a[1], index(path, 1)),
-                    value: (&a[2], index(path, 2)),
-                },
+                (Some("count"), 3) => {
+                    Parts { kind: &a[0], column: None, op: (&a[1], index(path, 1)), value: (&a[2], index(path, 2)) }
+                }
                 (Some("sum"), 4) => Parts {
                     kind: &a[0],
                     column: Some((&a[1], index(path, 1))),
@@ -100,14 +84,8 @@ impl Validator<'_> {
             },
             Value::Object(_) => {
                 let m = self.object(v, path, &["type", "column", "op", "value"])?;
-                let (Some(kind), Some(op), Some(value)) =
-                    (m.get("type"), m.get("op"), m.get("value"))
-                else {
-                    self.err(
-                        ErrorKind::Schema,
-                        path,
-                        "a target needs 'type', 'op' and 'value'",
-                    );
+                let (Some(kind), Some(op), Some(value)) = (m.get("type"), m.get("op"), m.get("value")) else {
+                    self.err(ErrorKind::Schema, path, "a target needs 'type', 'op' and 'value'");
                     return None;
                 };
                 Parts {
@@ -118,19 +96,11 @@ impl Validator<'_> {
                 }
             }
             _ => {
-                self.err(
-                    ErrorKind::Schema,
-                    path,
-                    format!("a target is an object or an array, found {}", json_type(v)),
-                );
+                self.err(ErrorKind::Schema, path, format!("a target is an object or an array, found {}", json_type(v)));
                 return None;
             }
         };
-        let tpath = if v.is_array() {
-            index(path, 0)
-        } else {
-            join(path, "type")
-        };
+        let tpath = if v.is_array() { index(path, 0) } else { join(path, "type") };
         let kind = self.string(parts.kind, &tpath)?;
         let op = self.string(parts.op.0, &parts.op.1).and_then(|s| {
             let op = TargetOp::parse(s);
@@ -157,18 +127,12 @@ impl Validator<'_> {
                         self.err(
                             ErrorKind::Schema,
                             &parts.value.1,
-                            format!(
-                                "a count target value is an integer >= 0, found {}",
-                                json_type(other)
-                            ),
+                            format!("a count target value is an integer >= 0, found {}", json_type(other)),
                         );
                         None
                     }
                 };
-                Some(Target::Count {
-                    op: op?,
-                    value: value?,
-                })
+                Some(Target::Count { op: op?, value: value? })
             }
             "sum" => {
                 let column = match &parts.column {
@@ -180,18 +144,13 @@ impl Validator<'_> {
                         let c = self.string(c, cp);
                         if let (Some(c), Some(schema)) = (c, self.schema) {
                             match schema.column_type(c) {
-                                None => self.err(
-                                    ErrorKind::DatasetMismatch,
-                                    cp,
-                                    format!("Column '{c}' not in dataset"),
-                                ),
+                                None => {
+                                    self.err(ErrorKind::DatasetMismatch, cp, format!("Column '{c}' not in dataset"))
+                                }
                                 Some(t) if !t.is_numeric() => self.err(
                                     ErrorKind::TypeMismatch,
                                     cp,
-                                    format!(
-                                        "sum target column '{c}' must be numeric, found {}",
-                                        t.as_str()
-                                    ),
+                                    format!("sum target column '{c}' must be numeric, found {}", t.as_str()),
                                 ),
                                 _ => {}
                             }
@@ -210,18 +169,10 @@ impl Validator<'_> {
                         None
                     }
                 };
-                Some(Target::Sum {
-                    column: column?.to_string(),
-                    op: op?,
-                    value: value?,
-                })
+                Some(Target::Sum { column: column?.to_string(), op: op?, value: value? })
             }
             other => {
-                self.err(
-                    ErrorKind::Schema,
-                    &tpath,
-                    format!("unknown target type '{other}' (count or sum)"),
-                );
+                self.err(ErrorKind::Schema, &tpath, format!("unknown target type '{other}' (count or sum)"));
                 None
             }
         }

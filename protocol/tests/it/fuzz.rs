@@ -74,9 +74,8 @@ fn arb_json() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(5, 64, 6, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::vec((keys.clone(), inner), 0..5).prop_map(|kv| Value::Object(
-                kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-            )),
+            prop::collection::vec((keys.clone(), inner), 0..5)
+                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
         ]
     })
 }
@@ -123,8 +122,7 @@ fn schema() -> DatasetSchema {
 fn check(v: &Value) {
     for s in [None, Some(&schema())] {
         if let Ok(q) = validate_query_value(v, s) {
-            let again =
-                validate_query_value(&q.query.to_json(), s).expect("expansion re-validates");
+            let again = validate_query_value(&q.query.to_json(), s).expect("expansion re-validates");
             assert_eq!(again.query, q.query);
         }
     }

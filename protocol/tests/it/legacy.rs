@@ -36,10 +36,7 @@ fn seed_mfilter_sum_and_breakdown_translate() {
     let j = v.query.to_json();
     assert_eq!(j["query"]["relation"], json!("$0 or $1 or $2 or $3"));
     let c = &j["query"]["conditions"];
-    assert_eq!(
-        c[0]["target"],
-        json!({"type": "sum", "column": "price", "op": ">", "value": 100000})
-    );
+    assert_eq!(c[0]["target"], json!({"type": "sum", "column": "price", "op": ">", "value": 100000}));
     assert_eq!(c[0]["filters"][1]["value"], json!("999"));
     assert_eq!(c[1]["filtersRelation"], json!("or"));
     assert_eq!(c[1]["filters"][0]["value"], json!(100000));
@@ -47,33 +44,20 @@ fn seed_mfilter_sum_and_breakdown_translate() {
     assert_eq!(c[2]["sequence"][0]["filter"]["value"], json!(187359));
     assert_eq!(c[2]["sequence"][1]["filter"]["value"], json!(1.5));
     // A sum evaluator without hitcount means sum > 0.
-    assert_eq!(
-        c[3]["target"],
-        json!({"type": "sum", "column": "price", "op": ">", "value": 0})
-    );
-    assert_eq!(
-        j["funnel"]["sequence"][1]["filter"]["value"],
-        json!("transaction")
-    );
+    assert_eq!(c[3]["target"], json!({"type": "sum", "column": "price", "op": ">", "value": 0}));
+    assert_eq!(j["funnel"]["sequence"][1]["filter"]["value"], json!("transaction"));
 }
 
 #[test]
 fn python_literals() {
     assert_eq!(parse_python_literal(&json!("'a b'")).unwrap(), json!("a b"));
-    assert_eq!(
-        parse_python_literal(&json!("\"it\\'s\"")).unwrap(),
-        json!("it's")
-    );
+    assert_eq!(parse_python_literal(&json!("\"it\\'s\"")).unwrap(), json!("it's"));
     assert_eq!(parse_python_literal(&json!("-12")).unwrap(), json!(-12));
     assert_eq!(parse_python_literal(&json!("1_000")).unwrap(), json!(1000));
     assert_eq!(parse_python_literal(&json!("2.50")).unwrap(), json!(2.5));
     assert_eq!(parse_python_literal(&json!("False")).unwrap(), json!(false));
     assert_eq!(parse_python_literal(&json!(7)).unwrap(), json!(7));
-    assert!(
-        parse_python_literal(&json!("transaction"))
-            .unwrap_err()
-            .contains("quotes")
-    );
+    assert!(parse_python_literal(&json!("transaction")).unwrap_err().contains("quotes"));
     assert!(parse_python_literal(&json!("None")).is_err());
     assert!(parse_python_literal(&json!(null)).is_err());
 }

@@ -3,26 +3,15 @@
 use proptest::prelude::*;
 use protocol::exact_sum::ExactSum;
 use protocol::result::{MeanAcc, Num, PartialStep};
-use protocol::{
-    AggOptions, AggType, Aggregation, PartialAgg, PartialAggValue, PartialFunnel, PartialResult,
-};
+use protocol::{AggOptions, AggType, Aggregation, PartialAgg, PartialAggValue, PartialFunnel, PartialResult};
 use std::collections::BTreeMap;
 
 fn spec(t: AggType, top: Option<u32>) -> Aggregation {
-    Aggregation {
-        column: "c".into(),
-        agg_type: t,
-        name: None,
-        other_column: None,
-        top,
-    }
+    Aggregation { column: "c".into(), agg_type: t, name: None, other_column: None, top }
 }
 
 fn counts(entries: &[(&str, u64)]) -> PartialAggValue {
-    PartialAggValue::Counts {
-        approximate: false,
-        entries: entries.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-    }
+    PartialAggValue::Counts { approximate: false, entries: entries.iter().map(|(k, v)| (k.to_string(), *v)).collect() }
 }
 
 fn part(groups: u64, rows: u64, aggs: Vec<PartialAgg>) -> PartialResult {
@@ -42,48 +31,25 @@ fn counts_and_maps_add_up_and_top_applies_at_the_end() {
         3,
         10,
         vec![
-            PartialAgg {
-                spec: spec(AggType::Count, None),
-                value: PartialAggValue::Count { count: 7 },
-            },
-            PartialAgg {
-                spec: spec(AggType::CountPerValue, Some(2)),
-                value: counts(&[("x", 5), ("y", 1), ("z", 1)]),
-            },
+            PartialAgg { spec: spec(AggType::Count, None), value: PartialAggValue::Count { count: 7 } },
+            PartialAgg { spec: spec(AggType::CountPerValue, Some(2)), value: counts(&[("x", 5), ("y", 1), ("z", 1)]) },
         ],
     );
     let b = part(
         2,
         4,
         vec![
-            PartialAgg {
-                spec: spec(AggType::Count, None),
-                value: PartialAggValue::Count { count: 4 },
-            },
-            PartialAgg {
-                spec: spec(AggType::CountPerValue, Some(2)),
-                value: counts(&[("y", 4), ("w", 5)]),
-            },
+            PartialAgg { spec: spec(AggType::Count, None), value: PartialAggValue::Count { count: 4 } },
+            PartialAgg { spec: spec(AggType::CountPerValue, Some(2)), value: counts(&[("y", 4), ("w", 5)]) },
         ],
     );
     let merged = PartialResult::merge_all([a, b]).unwrap().unwrap();
-    assert_eq!(
-        (merged.matching_groups, merged.matching_group_rows),
-        (5, 14)
-    );
+    assert_eq!((merged.matching_groups, merged.matching_group_rows), (5, 14));
     let r = serde_json::to_value(merged.finalize(false)).unwrap();
-    assert_eq!(
-        r["query"]["aggregations"][0]["value"],
-        serde_json::json!(11)
-    );
+    assert_eq!(r["query"]["aggregations"][0]["value"], serde_json::json!(11));
     // x=5, y=5, w=5, z=1: top 2 by value, ties by key ascending -> w, x.
     let m = r["query"]["aggregations"][1]["value"].as_object().unwrap();
-    assert_eq!(
-        m.iter()
-            .map(|(k, v)| (k.as_str(), v.as_u64().unwrap()))
-            .collect::<Vec<_>>(),
-        [("w", 5), ("x", 5)]
-    );
+    assert_eq!(m.iter().map(|(k, v)| (k.as_str(), v.as_u64().unwrap())).collect::<Vec<_>>(), [("w", 5), ("x", 5)]);
 }
 
 #[test]
@@ -92,38 +58,18 @@ fn means_merge_exactly_not_as_sum_of_means() {
         spec: spec(AggType::MeanPerValue, Some(10)),
         value: PartialAggValue::Means {
             approximate: false,
-            entries: [(
-                "k".to_string(),
-                MeanAcc {
-                    sum: Num::Int(sum),
-                    count,
-                },
-            )]
-            .into_iter()
-            .collect(),
+            entries: [("k".to_string(), MeanAcc { sum: Num::Int(sum), count })].into_iter().collect(),
         },
     };
-    let merged =
-        PartialResult::merge_all([part(1, 2, vec![mk(10, 2)]), part(1, 2, vec![mk(2, 2)])])
-            .unwrap()
-            .unwrap();
+    let merged = PartialResult::merge_all([part(1, 2, vec![mk(10, 2)]), part(1, 2, vec![mk(2, 2)])]).unwrap().unwrap();
     let r = serde_json::to_value(merged.finalize(false)).unwrap();
-    assert_eq!(
-        r["query"]["aggregations"][0]["value"]["k"],
-        serde_json::json!(3.0)
-    );
+    assert_eq!(r["query"]["aggregations"][0]["value"]["k"], serde_json::json!(3.0));
 }
 
 #[test]
 fn shape_mismatches_are_errors() {
-    let a = part(
-        1,
-        1,
-        vec![PartialAgg {
-            spec: spec(AggType::Count, None),
-            value: PartialAggValue::Count { count: 1 },
-        }],
-    );
+    let a =
+        part(1, 1, vec![PartialAgg { spec: spec(AggType::Count, None), value: PartialAggValue::Count { count: 1 } }]);
     let mut b = a.clone();
     b.aggregations.as_mut().unwrap()[0].spec.column = "other".into();
     assert!(a.clone().merge(b).is_err());
@@ -131,10 +77,7 @@ fn shape_mismatches_are_errors() {
     c.aggregations = None;
     assert!(a.clone().merge(c).is_err());
     let mut d = a.clone();
-    d.funnel = Some(PartialFunnel {
-        sequence: vec![],
-        end_aggregations: None,
-    });
+    d.funnel = Some(PartialFunnel { sequence: vec![], end_aggregations: None });
     assert!(a.clone().merge(d).is_err());
     let mut e = a.clone();
     e.aggregations.as_mut().unwrap()[0].value = counts(&[]);
@@ -144,38 +87,17 @@ fn shape_mismatches_are_errors() {
 #[test]
 fn parts_beyond_the_exact_limit_send_top_with_grace_and_flag_approximate() {
     let entries: Vec<(String, u64)> = (0..15).map(|i| (format!("k{i:02}"), i)).collect();
-    let mut v = PartialAggValue::Counts {
-        approximate: false,
-        entries: entries.into_iter().collect(),
-    };
-    v.limit_for_part(
-        3,
-        &AggOptions {
-            exact_limit: 10,
-            grace_factor: 2.0,
-        },
-    );
+    let mut v = PartialAggValue::Counts { approximate: false, entries: entries.into_iter().collect() };
+    v.limit_for_part(3, &AggOptions { exact_limit: 10, grace_factor: 2.0 });
     match &v {
-        PartialAggValue::Counts {
-            approximate,
-            entries,
-        } => {
+        PartialAggValue::Counts { approximate, entries } => {
             assert!(approximate);
-            assert_eq!(
-                entries.keys().cloned().collect::<Vec<_>>(),
-                ["k09", "k10", "k11", "k12", "k13", "k14"]
-            );
+            assert_eq!(entries.keys().cloned().collect::<Vec<_>>(), ["k09", "k10", "k11", "k12", "k13", "k14"]);
         }
         other => panic!("{other:?}"),
     }
     let mut small = counts(&[("a", 1)]);
-    small.limit_for_part(
-        3,
-        &AggOptions {
-            exact_limit: 10,
-            grace_factor: 2.0,
-        },
-    );
+    small.limit_for_part(3, &AggOptions { exact_limit: 10, grace_factor: 2.0 });
     assert!(!small.is_approximate());
 }
 
@@ -199,11 +121,7 @@ fn partial_results_round_trip_through_json_exactly() {
             },
         }]),
         funnel: Some(PartialFunnel {
-            sequence: vec![PartialStep {
-                matching_groups: 1,
-                matching_group_rows: 2,
-                aggregations: None,
-            }],
+            sequence: vec![PartialStep { matching_groups: 1, matching_group_rows: 2, aggregations: None }],
             end_aggregations: None,
         }),
         scanned_rows: 3,
@@ -226,10 +144,7 @@ fn arb_part() -> impl Strategy<Value = PartialResult> {
             aggregations: Some(vec![
                 PartialAgg {
                     spec: spec(AggType::CountPerValue, Some(3)),
-                    value: PartialAggValue::Counts {
-                        approximate: false,
-                        entries: cm.into_iter().collect(),
-                    },
+                    value: PartialAggValue::Counts { approximate: false, entries: cm.into_iter().collect() },
                 },
                 PartialAgg {
                     spec: spec(AggType::MeanPerValue, Some(3)),
@@ -238,13 +153,7 @@ fn arb_part() -> impl Strategy<Value = PartialResult> {
                         entries: mm
                             .into_iter()
                             .map(|(k, (s, n))| {
-                                (
-                                    k,
-                                    MeanAcc {
-                                        sum: Num::Float([s as f64 / 3.0].into_iter().collect()),
-                                        count: n,
-                                    },
-                                )
+                                (k, MeanAcc { sum: Num::Float([s as f64 / 3.0].into_iter().collect()), count: n })
                             })
                             .collect(),
                     },

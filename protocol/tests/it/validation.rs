@@ -34,33 +34,20 @@ fn validation_cases() {
                 // Idempotent: validating the expansion gives the same query.
                 match validate_query_value(&expanded, schema) {
                     Ok(again) if again.query == v.query => {}
-                    Ok(again) => {
-                        failures.push(format!("{name}: not idempotent: {}", again.query.to_json()))
-                    }
+                    Ok(again) => failures.push(format!("{name}: not idempotent: {}", again.query.to_json())),
                     Err(e) => failures.push(format!("{name}: expansion invalid: {e}")),
                 }
             }
-            (Ok(v), None) => failures.push(format!(
-                "{name}: expected errors, got valid {}",
-                v.query.to_json()
-            )),
+            (Ok(v), None) => failures.push(format!("{name}: expected errors, got valid {}", v.query.to_json())),
             (Err(e), Some(_)) => failures.push(format!("{name}: expected valid, got {e}")),
             (Err(e), None) => {
-                let mut got: Vec<(String, String)> = e
-                    .errors
-                    .iter()
-                    .map(|x| (x.kind.as_str().to_string(), x.path.clone()))
-                    .collect();
+                let mut got: Vec<(String, String)> =
+                    e.errors.iter().map(|x| (x.kind.as_str().to_string(), x.path.clone())).collect();
                 let mut want: Vec<(String, String)> = case["errors"]
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|p| {
-                        (
-                            p[0].as_str().unwrap().to_string(),
-                            p[1].as_str().unwrap().to_string(),
-                        )
-                    })
+                    .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string()))
                     .collect();
                 got.sort();
                 want.sort();
@@ -74,13 +61,7 @@ fn validation_cases() {
         }
     }
     assert!(cases.len() >= 100, "only {} cases", cases.len());
-    assert!(
-        failures.is_empty(),
-        "{} of {} failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 
 #[test]
@@ -88,11 +69,7 @@ fn invalid_json_text_is_a_schema_error_not_a_panic() {
     let e = validate_query("{\"query\": ", None).unwrap_err();
     assert_eq!(e.errors.len(), 1);
     assert_eq!(e.errors[0].kind, protocol::ErrorKind::Schema);
-    assert!(
-        e.errors[0].message.contains("invalid JSON"),
-        "{}",
-        e.errors[0].message
-    );
+    assert!(e.errors[0].message.contains("invalid JSON"), "{}", e.errors[0].message);
 }
 
 #[test]
@@ -101,8 +78,7 @@ fn messages_name_the_fault() {
     let q = serde_json::json!({"query": {"conditions": [{"filter": ["userId", "contains", "1"]}]}});
     let e = validate_query_value(&q, Some(&schema)).unwrap_err();
     assert!(
-        e.errors.iter().any(|x| x.message
-            == "Operator 'contains' is not applicable for column 'userId' of type INT"),
+        e.errors.iter().any(|x| x.message == "Operator 'contains' is not applicable for column 'userId' of type INT"),
         "{e}"
     );
     let q = serde_json::json!({"query": {"conditions": [{"filter": ["nope", "==", 1]}]}});
@@ -123,10 +99,5 @@ fn used_columns_lists_every_referenced_column_once() {
         "funnel": {"sequence": [{"filter": ["flag", "==", true]}], "endAggregations": [{"column": "a"}]}
     });
     let v = validate_query_value(&q, None).unwrap();
-    assert_eq!(
-        v.used_columns("userId", "ts"),
-        [
-            "userId", "ts", "event", "price", "device", "c", "d", "flag", "a"
-        ]
-    );
+    assert_eq!(v.used_columns("userId", "ts"), ["userId", "ts", "event", "price", "device", "c", "d", "flag", "a"]);
 }

@@ -1,0 +1,206 @@
+//! The work-queue transport: tasks go onto a Redis list that any number of `frocket worker`
+//! processes pop; results come back on a per-request list that one router per request awaits
+//! with a blocking pop (no fixed-interval polling of results). An attempt whose status has not
+//! moved for `lost_after` (no heartbeat: the worker died or the task is stuck in the queue) is
+//! reported as a retryable "lost" failure; its late result, if any, is dropped by the router.
+
+use crate::TaskExecutor;
+use async_trait::async_trait;
+use protocol::task::{
+    QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest, RegistrationTaskResult, ResultEnvelope, TaskEnvelope,
+    TaskError, TaskMetrics,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use storage::redis::{AttemptStatus, RedisStore};
+use tokio::sync::oneshot;
+use tracing::{debug, warn};
+
+type Waiters = Arc<Mutex<HashMap<(usize, u32), oneshot::Sender<ResultEnvelope>>>>;
+
+struct Router {
+    waiters: Waiters,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub struct QueueExecutor {
+    redis: RedisStore,
+    queue: String,
+    lost_after: Duration,
+    status_check: Duration,
+    routers: Mutex<HashMap<String, Arc<Router>>>,
+}
+
+fn now() -> f64 {
+    crate::unix_now()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl QueueExecutor {
+    pub fn new(redis: RedisStore, queue: &str, lost_after: Duration) -> QueueExecutor {
+        QueueExecutor {
+            redis,
+            queue: queue.to_string(),
+            lost_after,
+            status_check: Duration::from_millis(500),
+            routers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn router(&self, request_id: &str) -> Arc<Router> {
+        let mut routers = lock(&self.routers);
+        if let Some(r) = routers.get(request_id) {
+            return r.clone();
+        }
+        let waiters: Waiters = Arc::default();
+        let (redis, rid, w) = (self.redis.clone(), request_id.to_string(), waiters.clone());
+        let task = tokio::spawn(async move {
+            let mut con = None;
+            loop {
+                if con.is_none() {
+                    match redis.blocking_connection().await {
+                        Ok(c) => con = Some(c),
+                        Err(e) => {
+                            warn!(request_id = %rid, "result router: Redis unavailable ({e})");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            continue;
+                        }
+                    }
+                }
+                let Some(c) = con.as_mut() else { continue };
+                match redis.pop_result(c, &rid, Duration::from_secs(1)).await {
+                    Ok(Some(text)) => match serde_json::from_str::<ResultEnvelope>(&text) {
+                        Ok(env) => {
+                            let (task, attempt, _) = env.ids();
+                            match lock(&w).remove(&(task, attempt)) {
+                                Some(tx) => {
+                                    let _ = tx.send(env);
+                                }
+                                None => debug!(request_id = %rid, task, attempt, "dropping a late or duplicate result"),
+                            }
+                        }
+                        Err(e) => warn!(request_id = %rid, "dropping an undecodable result: {e}"),
+                    },
+                    Ok(None) => {}
+                    Err(e) => {
+                        warn!(request_id = %rid, "result router: {e}");
+                        con = None;
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        });
+        let r = Arc::new(Router { waiters, task });
+        routers.insert(request_id.to_string(), r.clone());
+        r
+    }
+
+    /// Enqueues one attempt and waits for its result, or reports it lost.
+    async fn run(&self, env: TaskEnvelope) -> Result<ResultEnvelope, TaskError> {
+        let (rid, task, attempt, _) = env.ids();
+        let rid = rid.to_string();
+        let router = self.router(&rid);
+        let (tx, mut rx) = oneshot::channel();
+        lock(&router.waiters).insert((task, attempt), tx);
+        let payload =
+            serde_json::to_string(&env).map_err(|e| TaskError { message: e.to_string(), retryable: false })?;
+        let queued = AttemptStatus { status: "QUEUED".into(), time: now(), worker: String::new() };
+        let enqueued = async {
+            self.redis.set_status(&rid, task, attempt, &queued).await?;
+            self.redis.push_task(&self.queue, &payload).await
+        };
+        if let Err(e) = enqueued.await {
+            lock(&router.waiters).remove(&(task, attempt));
+            return Err(TaskError { message: format!("enqueue task {task}: {e}"), retryable: true });
+        }
+        let mut last_seen = now();
+        loop {
+            tokio::select! {
+                r = &mut rx => {
+                    return r.map_err(|_| TaskError { message: "result router stopped".into(), retryable: true });
+                }
+                _ = tokio::time::sleep(self.status_check) => {
+                    match self.redis.statuses_of(&rid, task, attempt).await {
+                        Ok(Some(s)) if s.status == "REJECTED" => {
+                            lock(&router.waiters).remove(&(task, attempt));
+                            return Err(TaskError { message: format!("task {task} attempt {attempt} rejected by worker {} as stale", s.worker), retryable: true });
+                        }
+                        Ok(Some(s)) => last_seen = last_seen.max(s.time),
+                        Ok(None) => {}
+                        Err(e) => debug!(request_id = %rid, "status check failed: {e}"),
+                    }
+                    if now() - last_seen > self.lost_after.as_secs_f64() {
+                        lock(&router.waiters).remove(&(task, attempt));
+                        return Err(TaskError {
+                            message: format!("task {task} attempt {attempt} lost: no progress for {:.0} s (no worker running, or it died)", self.lost_after.as_secs_f64()),
+                            retryable: true,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn failed_query(req: &QueryTaskRequest, e: TaskError) -> QueryTaskResult {
+    QueryTaskResult {
+        request_id: req.request_id.clone(),
+        task_index: req.task_index,
+        attempt_no: req.attempt_no,
+        outcome: Err(e),
+        metrics: TaskMetrics::default(),
+    }
+}
+
+#[async_trait]
+impl TaskExecutor for QueueExecutor {
+    async fn run_query(&self, req: QueryTaskRequest) -> QueryTaskResult {
+        match self.run(TaskEnvelope::Query(req.clone())).await {
+            Ok(ResultEnvelope::Query(r)) => r,
+            Ok(_) => failed_query(
+                &req,
+                TaskError { message: "a worker answered with the wrong result kind".into(), retryable: false },
+            ),
+            Err(e) => failed_query(&req, e),
+        }
+    }
+
+    async fn run_registration(&self, req: RegistrationTaskRequest) -> RegistrationTaskResult {
+        let fail = |e: TaskError| RegistrationTaskResult {
+            request_id: req.request_id.clone(),
+            task_index: req.task_index,
+            attempt_no: req.attempt_no,
+            outcome: Err(e),
+            metrics: TaskMetrics::default(),
+        };
+        match self.run(TaskEnvelope::Registration(req.clone())).await {
+            Ok(ResultEnvelope::Registration(r)) => r,
+            Ok(_) => {
+                fail(TaskError { message: "a worker answered with the wrong result kind".into(), retryable: false })
+            }
+            Err(e) => fail(e),
+        }
+    }
+
+    fn concurrency(&self) -> usize {
+        // Workers pull at their own pace: enqueue everything.
+        100_000
+    }
+
+    fn describe(&self) -> String {
+        format!("work_queue (queue '{}', lost after {:.0} s)", self.queue, self.lost_after.as_secs_f64())
+    }
+
+    async fn finish_request(&self, request_id: &str) {
+        if let Some(r) = lock(&self.routers).remove(request_id) {
+            r.task.abort();
+        }
+        if let Err(e) = self.redis.delete_request(request_id).await {
+            warn!(request_id, "could not delete request keys (they expire by TTL): {e}");
+        }
+    }
+}
