@@ -21,6 +21,8 @@ pub struct Config {
     pub run_timeout: f64,
     pub lost_after: f64,
     pub reject_age: f64,
+    pub heartbeat: f64,
+    pub debug_delay_ms: u64,
     pub home: PathBuf,
     pub s3_endpoint: Option<String>,
     pub s3_region: Option<String>,
@@ -133,7 +135,9 @@ impl Config {
         let lost_after: f64 =
             r.number("invoker.retry.lost_interval", &["FROCKET_INVOKER_RETRY_LOST_INTERVAL"], 20.0)?;
         let reject_age: f64 = r.number("worker.reject_age", &["FROCKET_WORKER_REJECT_AGE"], 60.0)?;
-        if run_timeout <= 0.0 || lost_after <= 0.0 || reject_age <= 0.0 {
+        let heartbeat: f64 = r.number("worker.heartbeat_interval", &["FROCKET_WORKER_HEARTBEAT_INTERVAL"], 2.0)?;
+        let debug_delay_ms: u64 = r.number("worker.debug_delay_ms", &["FROCKET_WORKER_DEBUG_DELAY_MS"], 0)?;
+        if run_timeout <= 0.0 || lost_after <= 0.0 || reject_age <= 0.0 || heartbeat <= 0.0 {
             bail!("invoker.run_timeout, invoker.retry.lost_interval and worker.reject_age must be positive");
         }
         let default_home = dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("frocket");
@@ -182,6 +186,8 @@ impl Config {
             run_timeout,
             lost_after,
             reject_age,
+            heartbeat,
+            debug_delay_ms,
             home,
             s3_endpoint,
             s3_region,

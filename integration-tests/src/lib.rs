@@ -195,3 +195,55 @@ impl Stack {
         self.datastore.dataset(name).await.unwrap().expect("registered")
     }
 }
+
+/// A real `redis-server` (no persistence) on a free loopback port; restartable on the same port.
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let mut s = RedisServer { child: None, port: free_port() };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let bin = std::env::var("FROCKET_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let mut child = Command::new(&bin)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("start {bin} (install Debian's redis-server; cargo xtask test does when root): {e}")
+            });
+        wait_for_port(self.port, &mut child, "redis-server");
+        self.child = Some(child);
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Kills the server (all data is lost: it keeps nothing on disk).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops and starts it again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

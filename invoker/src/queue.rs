@@ -17,7 +17,10 @@ use storage::redis::{AttemptStatus, RedisStore};
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
-type Waiters = Arc<Mutex<HashMap<(usize, u32), oneshot::Sender<ResultEnvelope>>>>;
+/// Per task: the attempt currently awaited and where to deliver its result. A result of an
+/// older attempt of the same task (one declared lost that finished late) is delivered to the
+/// current waiter too: the job's state machine accepts the first success to report, once.
+type Waiters = Arc<Mutex<HashMap<usize, (u32, oneshot::Sender<ResultEnvelope>)>>>;
 
 struct Router {
     waiters: Waiters,
@@ -76,8 +79,8 @@ impl QueueExecutor {
                     Ok(Some(text)) => match serde_json::from_str::<ResultEnvelope>(&text) {
                         Ok(env) => {
                             let (task, attempt, _) = env.ids();
-                            match lock(&w).remove(&(task, attempt)) {
-                                Some(tx) => {
+                            match lock(&w).remove(&task) {
+                                Some((_, tx)) => {
                                     let _ = tx.send(env);
                                 }
                                 None => debug!(request_id = %rid, task, attempt, "dropping a late or duplicate result"),
@@ -99,13 +102,22 @@ impl QueueExecutor {
         r
     }
 
-    /// Enqueues one attempt and waits for its result, or reports it lost.
+    /// Forgets the waiter of `task` if it is still the one for `attempt`.
+    fn forget(router: &Router, task: usize, attempt: u32) {
+        let mut w = lock(&router.waiters);
+        if w.get(&task).is_some_and(|(a, _)| *a == attempt) {
+            w.remove(&task);
+        }
+    }
+
+    /// Enqueues one attempt and waits for a result of the task (this attempt's, or a late
+    /// one of an earlier attempt), or reports the attempt lost.
     async fn run(&self, env: TaskEnvelope) -> Result<ResultEnvelope, TaskError> {
         let (rid, task, attempt, _) = env.ids();
         let rid = rid.to_string();
         let router = self.router(&rid);
         let (tx, mut rx) = oneshot::channel();
-        lock(&router.waiters).insert((task, attempt), tx);
+        lock(&router.waiters).insert(task, (attempt, tx));
         let payload =
             serde_json::to_string(&env).map_err(|e| TaskError { message: e.to_string(), retryable: false })?;
         let queued = AttemptStatus { status: "QUEUED".into(), time: now(), worker: String::new() };
@@ -114,7 +126,7 @@ impl QueueExecutor {
             self.redis.push_task(&self.queue, &payload).await
         };
         if let Err(e) = enqueued.await {
-            lock(&router.waiters).remove(&(task, attempt));
+            Self::forget(&router, task, attempt);
             return Err(TaskError { message: format!("enqueue task {task}: {e}"), retryable: true });
         }
         let mut last_seen = now();
@@ -126,7 +138,7 @@ impl QueueExecutor {
                 _ = tokio::time::sleep(self.status_check) => {
                     match self.redis.statuses_of(&rid, task, attempt).await {
                         Ok(Some(s)) if s.status == "REJECTED" => {
-                            lock(&router.waiters).remove(&(task, attempt));
+                            Self::forget(&router, task, attempt);
                             return Err(TaskError { message: format!("task {task} attempt {attempt} rejected by worker {} as stale", s.worker), retryable: true });
                         }
                         Ok(Some(s)) => last_seen = last_seen.max(s.time),
@@ -134,7 +146,7 @@ impl QueueExecutor {
                         Err(e) => debug!(request_id = %rid, "status check failed: {e}"),
                     }
                     if now() - last_seen > self.lost_after.as_secs_f64() {
-                        lock(&router.waiters).remove(&(task, attempt));
+                        Self::forget(&router, task, attempt);
                         return Err(TaskError {
                             message: format!("task {task} attempt {attempt} lost: no progress for {:.0} s (no worker running, or it died)", self.lost_after.as_secs_f64()),
                             retryable: true,

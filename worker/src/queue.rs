@@ -20,6 +20,8 @@ pub struct QueueWorkerConfig {
     pub poll: Duration,
     /// Identifies this worker in statuses (`host:pid`).
     pub name: String,
+    /// Debug/fault-testing knob: sleep this long before each task (FROCKET_WORKER_DEBUG_DELAY_MS).
+    pub debug_delay: Option<Duration>,
 }
 
 impl Default for QueueWorkerConfig {
@@ -34,6 +36,7 @@ impl Default for QueueWorkerConfig {
                 std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()),
                 std::process::id()
             ),
+            debug_delay: None,
         }
     }
 }
@@ -73,6 +76,9 @@ pub async fn handle(worker: &Arc<Worker>, redis: &RedisStore, cfg: &QueueWorkerC
             }
         })
     };
+    if let Some(d) = cfg.debug_delay {
+        tokio::time::sleep(d).await;
+    }
     let result = match env {
         TaskEnvelope::Query(req) => ResultEnvelope::Query(worker.run_query(&req).await),
         TaskEnvelope::Registration(req) => ResultEnvelope::Registration(worker.run_registration(&req).await),

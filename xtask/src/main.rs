@@ -54,6 +54,23 @@ fn ensure_python_tools() -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// Installs Debian's redis-server when it is missing and we may (root); the tests need it.
+fn ensure_redis_server() -> Result<()> {
+    if Command::new("redis-server").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        return Ok(());
+    }
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        bail!("redis-server is missing: install it (e.g. `sudo apt-get install redis-server`) and run again");
+    }
+    let mut update = Command::new("apt-get");
+    update.args(["update", "-qq"]);
+    run(update, "apt-get update")?;
+    let mut install = Command::new("apt-get");
+    install.args(["install", "-y", "-qq", "redis-server"]).env("DEBIAN_FRONTEND", "noninteractive");
+    run(install, "install redis-server")
+}
+
 fn test() -> Result<()> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
@@ -71,6 +88,7 @@ fn test() -> Result<()> {
     run(doc, "doc tests")?;
     // Last, so that the run closes on nextest's summary of every test.
     let bin = ensure_python_tools()?;
+    ensure_redis_server()?;
     let mut nextest = cargo();
     nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
     nextest.env("FROCKET_TEST_MOTO_SERVER", bin.join("moto_server"));

@@ -17,7 +17,8 @@ mod tests {
             // dataprep: dev-only, test data
             ("worker", BTreeSet::from(["protocol", "engine", "storage", "dataprep"])),
             ("invoker", BTreeSet::from(["protocol", "storage"])),
-            ("frocket", BTreeSet::from(["protocol", "storage", "worker", "invoker", "dataprep"])),
+            // integration-tests: dev-only, the service harness
+            ("frocket", BTreeSet::from(["protocol", "storage", "worker", "invoker", "dataprep", "integration-tests"])),
             ("xtask", BTreeSet::new()),
             ("integration-tests", BTreeSet::from(["protocol", "engine", "storage", "worker", "invoker", "dataprep"])),
         ])
