@@ -27,6 +27,7 @@ pub struct App {
     /// The worker of this process (embedded mode runs tasks on it; `frocket worker` serves it).
     pub worker: Arc<Worker>,
     pub redis: Option<RedisStore>,
+    pub metrics: Arc<invoker::metrics::Metrics>,
     pub quiet: bool,
 }
 
@@ -74,11 +75,26 @@ impl App {
                 (Arc::new(redis.clone()), Arc::new(exec), Some(redis))
             }
         };
-        Ok(App { config, stores, datastore, executor, worker, redis, quiet })
+        let metrics = Arc::new(invoker::metrics::Metrics::new());
+        Ok(App { config, stores, datastore, executor, worker, redis, metrics, quiet })
     }
 
     pub fn query_options(&self) -> QueryJobOptions {
-        QueryJobOptions { max_attempts: self.config.max_attempts, timeout_seconds: self.config.run_timeout }
+        QueryJobOptions {
+            max_attempts: self.config.max_attempts,
+            timeout_seconds: self.config.run_timeout,
+            metrics: Some(self.metrics.clone()),
+        }
+    }
+
+    /// Writes the recorded metrics to `FROCKET_METRICS_EXPORT_LASTRUN`, when set.
+    pub fn export_metrics(&self) {
+        if let Some(path) = &self.config.metrics_lastrun {
+            let text = self.metrics.export();
+            if let Err(e) = storage::embedded::write_atomic(path, text.as_bytes()) {
+                tracing::warn!("could not write metrics to {}: {e}", path.display());
+            }
+        }
     }
 
     fn progress(&self, what: &str, json: bool) -> (Option<ProgressFn>, Option<indicatif::ProgressBar>) {
@@ -144,6 +160,7 @@ pub async fn run_query(app: &App, name: &str, query: &Value, json: bool) -> u8 {
     let (progress, bar) = app.progress("parts", json);
     let opts = app.query_options();
     let res = invoker::run_query_job(&*app.datastore, &*app.executor, name, query, &opts, progress).await;
+    app.export_metrics();
     if let Some(b) = bar {
         b.finish_and_clear();
     }

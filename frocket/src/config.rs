@@ -23,6 +23,8 @@ pub struct Config {
     pub reject_age: f64,
     pub heartbeat: f64,
     pub debug_delay_ms: u64,
+    /// Where to write the last job's metrics (Prometheus text format).
+    pub metrics_lastrun: Option<PathBuf>,
     pub home: PathBuf,
     pub s3_endpoint: Option<String>,
     pub s3_region: Option<String>,
@@ -137,6 +139,8 @@ impl Config {
         let reject_age: f64 = r.number("worker.reject_age", &["FROCKET_WORKER_REJECT_AGE"], 60.0)?;
         let heartbeat: f64 = r.number("worker.heartbeat_interval", &["FROCKET_WORKER_HEARTBEAT_INTERVAL"], 2.0)?;
         let debug_delay_ms: u64 = r.number("worker.debug_delay_ms", &["FROCKET_WORKER_DEBUG_DELAY_MS"], 0)?;
+        let metrics_lastrun =
+            r.get("metrics.export_lastrun", &["FROCKET_METRICS_EXPORT_LASTRUN"], None).map(PathBuf::from);
         if run_timeout <= 0.0 || lost_after <= 0.0 || reject_age <= 0.0 || heartbeat <= 0.0 {
             bail!("invoker.run_timeout, invoker.retry.lost_interval and worker.reject_age must be positive");
         }
@@ -188,6 +192,7 @@ impl Config {
             reject_age,
             heartbeat,
             debug_delay_ms,
+            metrics_lastrun,
             home,
             s3_endpoint,
             s3_region,

@@ -163,3 +163,25 @@ fn concurrent_processes_share_the_embedded_store() {
     let list = json_out(&frocket(env.home.path(), &["list", "--json"]));
     assert_eq!(list.as_array().unwrap().len(), 7);
 }
+
+#[test]
+fn last_run_metrics_are_written_in_prometheus_text_format() {
+    let env = setup();
+    let file = env.data.path().join("metrics.prom");
+    let o = Command::new(env!("CARGO_BIN_EXE_frocket"))
+        .args(["run", "d", "--empty", "--json"])
+        .env("FROCKET_HOME", env.home.path())
+        .env("FROCKET_METRICS_EXPORT_LASTRUN", &file)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let rows = json_out(&o)["stats"]["worker"]["scannedRows"].as_u64().unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let sum: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("frocket_scanned_rows_sum{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64)
+        .sum();
+    assert_eq!(sum, rows, "metrics agree with the job's stats:\n{text}");
+    assert!(text.contains("frocket_invoker_total_seconds_count{component=\"invoker\",dataset=\"d\",job_type=\"query\",success=\"true\"} 1"), "{text}");
+}

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod executor;
 pub mod job;
+pub mod metrics;
 pub mod query;
 pub mod queue;
 pub mod registration;

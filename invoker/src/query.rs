@@ -11,23 +11,29 @@ use protocol::validate_query_value;
 use serde_json::Value;
 use storage::{Datastore, Location};
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Clone, Default)]
 pub struct QueryJobOptions {
     /// Attempts per task for retryable failures (reference default 3).
     pub max_attempts: u32,
     /// Seconds before the job fails as timed out (reference default 60).
     pub timeout_seconds: f64,
+    /// Where to record job and task metrics.
+    pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
-impl Default for QueryJobOptions {
-    fn default() -> Self {
-        QueryJobOptions { max_attempts: 3, timeout_seconds: 60.0 }
+impl QueryJobOptions {
+    pub fn new(max_attempts: u32, timeout_seconds: f64) -> QueryJobOptions {
+        QueryJobOptions { max_attempts, timeout_seconds, metrics: None }
     }
 }
 
 impl QueryJobOptions {
     pub fn policy(&self) -> JobPolicy {
-        JobPolicy { max_attempts: self.max_attempts, timeout: self.timeout_seconds }
+        let d = JobPolicy::default();
+        JobPolicy {
+            max_attempts: if self.max_attempts == 0 { d.max_attempts } else { self.max_attempts },
+            timeout: if self.timeout_seconds <= 0.0 { d.timeout } else { self.timeout_seconds },
+        }
     }
 }
 
@@ -92,6 +98,12 @@ pub async fn run_query_job(
     )
     .await;
     executor.finish_request(&request_id).await;
+    if let Some(m) = &opts.metrics {
+        let tasks: Vec<(bool, &protocol::task::TaskMetrics)> =
+            ran.results.iter().map(|r| (r.outcome.is_ok(), &r.metrics)).collect();
+        let success = ran.timed_out.is_none() && ran.results.iter().all(|r| r.outcome.is_ok());
+        m.record_job(name, "query", success, t0.elapsed().as_secs_f64(), &tasks);
+    }
     if let Some(pending) = &ran.timed_out {
         return Err(InvokerError::TasksFailed(format!(
             "Query timed out after {} seconds ({} of {n} tasks without a result; are workers running?)",
