@@ -102,9 +102,13 @@ fn demo(args: &[String]) -> Result<()> {
 }
 
 fn bench(args: &[String]) -> Result<()> {
-    let mut c = cargo();
-    c.args(["bench", "--package", "engine", "--bench", "engine", "--"]).args(args);
-    run(c, "engine benchmarks")
+    ensure_redis_server()?;
+    for (package, bench) in [("engine", "engine"), ("worker", "loader"), ("integration-tests", "queue")] {
+        let mut c = cargo();
+        c.args(["bench", "--package", package, "--bench", bench, "--"]).args(args);
+        run(c, &format!("{package} benchmarks ({bench})"))?;
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
