@@ -71,7 +71,8 @@ impl App {
                 })
                 .await
                 .context("connect to Redis")?;
-                let exec = QueueExecutor::new(redis.clone(), &config.queue, Duration::from_secs_f64(config.lost_after));
+                let exec = QueueExecutor::new(redis.clone(), &config.queue, Duration::from_secs_f64(config.lost_after))
+                    .with_self_selection(config.self_select);
                 (Arc::new(redis.clone()), Arc::new(exec), Some(redis))
             }
         };

@@ -25,6 +25,9 @@ pub struct Config {
     pub debug_delay_ms: u64,
     /// Where to write the last job's metrics (Prometheus text format).
     pub metrics_lastrun: Option<PathBuf>,
+    /// Workers choose the parts of first attempts, preferring cached ones (queue mode).
+    pub self_select: bool,
+    pub preflight_ms: u64,
     pub home: PathBuf,
     pub s3_endpoint: Option<String>,
     pub s3_region: Option<String>,
@@ -120,16 +123,9 @@ impl Config {
         if !matches!(selection.as_str(), "invoker" | "worker") {
             bail!("invalid FROCKET_PART_SELECTION_MODE {selection:?}: expected worker or invoker");
         }
-        if selection == "worker" {
-            r.settings.insert(
-                "part_selection_mode".into(),
-                Setting {
-                    value: "invoker".into(),
-                    source: "FROCKET_PART_SELECTION_MODE=worker is not implemented yet; parts are set by the invoker"
-                        .into(),
-                },
-            );
-        }
+        let self_select = selection == "worker";
+        let preflight_ms: u64 =
+            r.number("part_selection.preflight_ms", &["FROCKET_PART_SELECTION_PREFLIGHT_MS"], 200)?;
         let redis_prefix =
             r.get("redis.prefix", &["FROCKET_DATASTORE_REDIS_PREFIX"], Some("frocket:".into())).unwrap_or_default();
         let queue = r.get("queue", &["FROCKET_QUEUE"], Some("default".into())).unwrap_or_default();
@@ -193,6 +189,8 @@ impl Config {
             heartbeat,
             debug_delay_ms,
             metrics_lastrun,
+            self_select,
+            preflight_ms,
             home,
             s3_endpoint,
             s3_region,
@@ -261,8 +259,10 @@ mod tests {
             .unwrap();
         assert_eq!(c.redis_url.as_deref(), Some("redis://:pw@10.0.0.5:6379/3"));
         assert!(!c.settings.values().any(|s| s.value.contains("pw")), "no password in config output");
-        let c = cfg(&[("FROCKET_PART_SELECTION_MODE", "worker")]).unwrap();
-        assert!(c.settings["part_selection_mode"].source.contains("not implemented"));
+        let c =
+            cfg(&[("FROCKET_PART_SELECTION_MODE", "worker"), ("FROCKET_PART_SELECTION_PREFLIGHT_MS", "50")]).unwrap();
+        assert!(c.self_select && c.preflight_ms == 50);
+        assert!(cfg(&[("FROCKET_PART_SELECTION_MODE", "nobody")]).is_err());
         assert_eq!(cfg(&[]).unwrap().settings["mode"].value, "embedded");
     }
 }

@@ -17,6 +17,7 @@ pub async fn worker(app: &App) -> Result<u8> {
         reject_age: Duration::from_secs_f64(app.config.reject_age),
         heartbeat: Duration::from_secs_f64(app.config.heartbeat),
         debug_delay: (app.config.debug_delay_ms > 0).then(|| Duration::from_millis(app.config.debug_delay_ms)),
+        preflight: Duration::from_millis(app.config.preflight_ms),
         ..QueueWorkerConfig::default()
     };
     let (tx, rx) = tokio::sync::watch::channel(false);

@@ -297,3 +297,42 @@ fn unreachable_redis_is_a_clear_error() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("connect to Redis") && !err.contains("secret"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_self_select_the_parts_they_have_cached() {
+    let s3 = integration_tests::S3Server::start();
+    let mut c = Cluster::new();
+    s3.create_bucket("selfsel").await;
+    s3.upload_dir(&c.dir(), "selfsel", "ds").await;
+    let s3env: Vec<(&str, String)> = vec![
+        ("AWS_ENDPOINT_URL", s3.endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("FROCKET_PART_SELECTION_MODE", "worker".into()),
+        ("FROCKET_PART_SELECTION_PREFLIGHT_MS", "300".into()),
+    ];
+    let env: Vec<(&str, &str)> = s3env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // Each worker has its own cache directory.
+    let homes: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    for h in &homes {
+        let mut w = c.cmd(&["worker"], &env);
+        w.env("FROCKET_HOME", h.path());
+        c.workers.push(w.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    }
+    let o = c.run(&["register", "d", "s3://selfsel/ds", "visitorid", "timestamp", "--json"], &env);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let expected = embedded(&c.dir(), AGGS);
+    let (code, first) = c.query(AGGS, &env);
+    assert_eq!(code, Some(0), "{first}");
+    assert_eq!(answer(&first), expected);
+    let (code, second) = c.query(AGGS, &env);
+    assert_eq!(code, Some(0), "{second}");
+    assert_eq!(answer(&second), expected, "self-selection never changes the answer");
+    let sel = &second["stats"]["worker"]["partSelection"];
+    let specific = sel["specific_candidate"].as_u64().unwrap_or(0);
+    eprintln!("figure: self-selection, round 1: {}, round 2: {sel}", first["stats"]["worker"]["partSelection"]);
+    assert!(specific >= 2, "warm workers pick their cached parts: {sel}");
+    assert!(sel.get("random_no_candidates").is_none(), "every worker has cached parts by now: {sel}");
+    let disk_hits = second["stats"]["worker"]["cache"]["diskCache"].as_u64().unwrap();
+    assert!(disk_hits >= specific, "a specific candidate is read from the disk cache ({disk_hits} hits, {specific} specific)");
+}

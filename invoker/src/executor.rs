@@ -17,6 +17,11 @@ pub trait TaskExecutor: Send + Sync {
     fn concurrency(&self) -> usize;
     /// Shown by `frocket config`.
     fn describe(&self) -> String;
+    /// Called once before a query job's tasks run, with every part (self-selecting transports
+    /// publish them).
+    async fn prepare_request(&self, _request_id: &str, _parts: &[protocol::task::DatasetPartId]) -> Result<(), String> {
+        Ok(())
+    }
     /// Called once when a job ends (successfully or not): release per-request resources
     /// (e.g. delete the request's Redis keys).
     async fn finish_request(&self, _request_id: &str) {}

@@ -85,8 +85,16 @@ pub async fn run_query_job(
         timestamp_column: record.info.timestamp_column.clone(),
         used_columns: used.clone(),
         query: expanded.clone(),
+        select_part: false,
+        selected_how: None,
+        preflight_sleep: 0.0,
     };
     let n = record.parts.filenames.len();
+    let parts: Vec<DatasetPartId> = (0..n).map(|i| make(i, 0).part).collect();
+    executor
+        .prepare_request(&request_id, &parts)
+        .await
+        .map_err(|e| InvokerError::TasksFailed(format!("publish the parts of request {request_id}: {e}")))?;
     let ran = run_all(
         n,
         executor.concurrency(),

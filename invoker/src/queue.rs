@@ -24,12 +24,18 @@ type Waiters = Arc<Mutex<HashMap<usize, (u32, oneshot::Sender<ResultEnvelope>)>>
 
 struct Router {
     waiters: Waiters,
+    /// Results that arrived before anyone waited for their task (a self-selecting worker may
+    /// finish part 5 before the invoker starts awaiting task 5; a lost attempt may finish after
+    /// its waiter left). The next waiter of the task takes it.
+    early: Arc<Mutex<HashMap<usize, ResultEnvelope>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 pub struct QueueExecutor {
     redis: RedisStore,
     queue: String,
+    /// Worker self-selection of first attempts (FROCKET_PART_SELECTION_MODE=worker).
+    self_select: bool,
     lost_after: Duration,
     status_check: Duration,
     routers: Mutex<HashMap<String, Arc<Router>>>,
@@ -48,10 +54,17 @@ impl QueueExecutor {
         QueueExecutor {
             redis,
             queue: queue.to_string(),
+            self_select: false,
             lost_after,
             status_check: Duration::from_millis(500),
             routers: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Lets workers choose the part of first attempts, preferring parts they have cached.
+    pub fn with_self_selection(mut self, on: bool) -> QueueExecutor {
+        self.self_select = on;
+        self
     }
 
     fn router(&self, request_id: &str) -> Arc<Router> {
@@ -60,7 +73,8 @@ impl QueueExecutor {
             return r.clone();
         }
         let waiters: Waiters = Arc::default();
-        let (redis, rid, w) = (self.redis.clone(), request_id.to_string(), waiters.clone());
+        let early: Arc<Mutex<HashMap<usize, ResultEnvelope>>> = Arc::default();
+        let (redis, rid, w, e2) = (self.redis.clone(), request_id.to_string(), waiters.clone(), early.clone());
         let task = tokio::spawn(async move {
             let mut con = None;
             loop {
@@ -83,7 +97,10 @@ impl QueueExecutor {
                                 Some((_, tx)) => {
                                     let _ = tx.send(env);
                                 }
-                                None => debug!(request_id = %rid, task, attempt, "dropping a late or duplicate result"),
+                                None => {
+                                    debug!(request_id = %rid, task, attempt, "keeping a result nobody awaits yet");
+                                    lock(&e2).entry(task).or_insert(env);
+                                }
                             }
                         }
                         Err(e) => warn!(request_id = %rid, "dropping an undecodable result: {e}"),
@@ -97,7 +114,7 @@ impl QueueExecutor {
                 }
             }
         });
-        let r = Arc::new(Router { waiters, task });
+        let r = Arc::new(Router { waiters, early, task });
         routers.insert(request_id.to_string(), r.clone());
         r
     }
@@ -117,7 +134,13 @@ impl QueueExecutor {
         let rid = rid.to_string();
         let router = self.router(&rid);
         let (tx, mut rx) = oneshot::channel();
-        lock(&router.waiters).insert(task, (attempt, tx));
+        {
+            let mut w = lock(&router.waiters);
+            if let Some(env) = lock(&router.early).remove(&task) {
+                return Ok(env);
+            }
+            w.insert(task, (attempt, tx));
+        }
         let payload =
             serde_json::to_string(&env).map_err(|e| TaskError { message: e.to_string(), retryable: false })?;
         let queued = AttemptStatus { status: "QUEUED".into(), time: now(), worker: String::new() };
@@ -171,7 +194,9 @@ fn failed_query(req: &QueryTaskRequest, e: TaskError) -> QueryTaskResult {
 #[async_trait]
 impl TaskExecutor for QueueExecutor {
     async fn run_query(&self, req: QueryTaskRequest) -> QueryTaskResult {
-        match self.run(TaskEnvelope::Query(req.clone())).await {
+        let mut env = req.clone();
+        env.select_part = self.self_select && req.attempt_no == 0;
+        match self.run(TaskEnvelope::Query(env)).await {
             Ok(ResultEnvelope::Query(r)) => r,
             Ok(_) => failed_query(
                 &req,
@@ -205,6 +230,14 @@ impl TaskExecutor for QueueExecutor {
 
     fn describe(&self) -> String {
         format!("work_queue (queue '{}', lost after {:.0} s)", self.queue, self.lost_after.as_secs_f64())
+    }
+
+    async fn prepare_request(&self, request_id: &str, parts: &[protocol::task::DatasetPartId]) -> Result<(), String> {
+        if !self.self_select {
+            return Ok(());
+        }
+        let list = serde_json::to_string(parts).map_err(|e| e.to_string())?;
+        self.redis.publish_parts(request_id, &list, parts.len()).await.map_err(|e| e.to_string())
     }
 
     async fn finish_request(&self, request_id: &str) {

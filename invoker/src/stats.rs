@@ -34,6 +34,13 @@ pub fn job_stats(
     ok: &[&TaskMetrics],
 ) -> Value {
     let count = |s: LoadSource| ok.iter().filter(|m| m.load_from == Some(s)).count();
+    let mut selection = serde_json::Map::new();
+    for t in ok {
+        if let Some(how) = &t.part_select_method {
+            let n = selection.get(how).and_then(Value::as_u64).unwrap_or(0);
+            selection.insert(how.clone(), json!(n + 1));
+        }
+    }
     json!({
         "totalTime": total_seconds,
         "cost": null,
@@ -44,6 +51,8 @@ pub fn job_stats(
             "totalTime": timing(&ok.iter().map(|m| m.task_total_run_seconds).collect::<Vec<_>>()),
             "scannedRows": ok.iter().map(|m| m.scanned_rows).sum::<u64>(),
             "scannedGroups": ok.iter().map(|m| m.scanned_groups).sum::<u64>(),
+            "partSelection": selection,
+            "preflightSleep": ok.iter().map(|m| m.task_preflight_sleep_seconds).sum::<f64>(),
             "cache": {
                 "source": count(LoadSource::Source),
                 "diskCache": count(LoadSource::DiskCache),

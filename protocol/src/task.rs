@@ -32,6 +32,16 @@ pub struct QueryTaskRequest {
     pub used_columns: Vec<String>,
     /// The canonical expanded query JSON (re-validated by the worker).
     pub query: serde_json::Value,
+    /// Worker self-selection (reference §3.6): the worker picks the part (preferring parts it
+    /// has cached) from the request's published part set; `part` and `task_index` are then
+    /// replaced by the selected part. Only first attempts self-select; retries are set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub select_part: bool,
+    /// Filled by a self-selecting worker: how it chose, and how long it waited (seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_how: Option<String>,
+    #[serde(default)]
+    pub preflight_sleep: f64,
 }
 
 /// Describe one part for registration.
@@ -97,6 +107,12 @@ pub struct TaskMetrics {
     pub scanned_rows: u64,
     pub scanned_groups: u64,
     pub load_from: Option<LoadSource>,
+    /// How the part was chosen: set_by_invoker, specific_candidate, random_candidates_taken,
+    /// random_no_candidates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_select_method: Option<String>,
+    #[serde(default)]
+    pub task_preflight_sleep_seconds: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

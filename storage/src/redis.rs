@@ -9,6 +9,8 @@
 //! | `{p}queues:{queue}` | list | task envelopes, LPUSH by invokers, BRPOP by workers (FIFO) |
 //! | `{p}req-{id}:status` | hash | `"{task}:{attempt}"` → `{"status", "time", "worker"}` (heartbeats) |
 //! | `{p}req-{id}:results` | list | result envelopes, RPUSH by workers, BLPOP by the invoker |
+//! | `{p}req-{id}:partlist` | string | the request's parts (JSON list of `DatasetPartId`), for self-selection |
+//! | `{p}req-{id}:parts` | set | part indexes not yet taken by a self-selecting worker |
 //!
 //! Every `req-*` key gets a TTL when written and is deleted when the job ends, so nothing leaks
 //! even when an invoker dies mid-job. Blocking pops use dedicated connections (a blocking
@@ -210,6 +212,44 @@ impl RedisStore {
         Ok(raw.and_then(|v| serde_json::from_str(&v).ok()))
     }
 
+    fn parts_key(&self, request_id: &str) -> String {
+        self.key(&format!("req-{request_id}:parts"))
+    }
+    fn part_list_key(&self, request_id: &str) -> String {
+        self.key(&format!("req-{request_id}:partlist"))
+    }
+
+    /// Publishes a request's parts for worker self-selection: the list (JSON) and the set of
+    /// indexes still to be taken.
+    pub async fn publish_parts(&self, request_id: &str, part_list_json: &str, n: usize) -> Result<(), StorageError> {
+        let (lk, sk) = (self.part_list_key(request_id), self.parts_key(request_id));
+        let mut con = self.con.clone();
+        let mut pipe = redis::pipe();
+        pipe.atomic().set_ex(&lk, part_list_json, self.ttl_seconds as u64).ignore();
+        if n > 0 {
+            pipe.sadd(&sk, (0..n).collect::<Vec<usize>>()).ignore().expire(&sk, self.ttl_seconds).ignore();
+        }
+        pipe.query_async::<()>(&mut con).await.map_err(|e| err(e, "publish parts"))
+    }
+
+    pub async fn part_list(&self, request_id: &str) -> Result<Option<String>, StorageError> {
+        let mut con = self.con.clone();
+        con.get(self.part_list_key(request_id)).await.map_err(|e| err(e, "GET part list"))
+    }
+
+    /// Takes a specific part index; false if another worker took it first.
+    pub async fn take_part(&self, request_id: &str, idx: usize) -> Result<bool, StorageError> {
+        let mut con = self.con.clone();
+        let n: i64 = con.srem(self.parts_key(request_id), idx).await.map_err(|e| err(e, "SREM part"))?;
+        Ok(n > 0)
+    }
+
+    /// Takes any remaining part index.
+    pub async fn take_any_part(&self, request_id: &str) -> Result<Option<usize>, StorageError> {
+        let mut con = self.con.clone();
+        con.spop(self.parts_key(request_id)).await.map_err(|e| err(e, "SPOP part"))
+    }
+
     /// Publishes a result envelope and the attempt's final status together.
     pub async fn push_result(
         &self,
@@ -250,9 +290,13 @@ impl RedisStore {
     /// Removes every key of a request.
     pub async fn delete_request(&self, request_id: &str) -> Result<(), StorageError> {
         let mut con = self.con.clone();
-        con.del::<_, ()>(&[self.status_key(request_id), self.results_key(request_id)])
-            .await
-            .map_err(|e| err(e, "DEL request"))
+        let keys = [
+            self.status_key(request_id),
+            self.results_key(request_id),
+            self.parts_key(request_id),
+            self.part_list_key(request_id),
+        ];
+        con.del::<_, ()>(&keys).await.map_err(|e| err(e, "DEL request"))
     }
 
     /// Keys under the prefix matching `pattern` (tests and diagnostics; uses SCAN).

@@ -3,7 +3,7 @@
 //! (reconnects and retries publishing a result); on shutdown it finishes the current task.
 
 use crate::Worker;
-use protocol::task::{ResultEnvelope, TaskEnvelope};
+use protocol::task::{DatasetPartId, QueryTaskRequest, ResultEnvelope, TaskEnvelope};
 use std::sync::Arc;
 use std::time::Duration;
 use storage::redis::{AttemptStatus, RedisStore};
@@ -22,6 +22,10 @@ pub struct QueueWorkerConfig {
     pub name: String,
     /// Debug/fault-testing knob: sleep this long before each task (FROCKET_WORKER_DEBUG_DELAY_MS).
     pub debug_delay: Option<Duration>,
+    /// Self-selection: a worker with no cached part of the request waits until this long after
+    /// the request was created before taking a random part, so that workers that do have
+    /// cached parts get them (FROCKET_PART_SELECTION_PREFLIGHT_MS; 0 disables).
+    pub preflight: Duration,
 }
 
 impl Default for QueueWorkerConfig {
@@ -37,6 +41,7 @@ impl Default for QueueWorkerConfig {
                 std::process::id()
             ),
             debug_delay: None,
+            preflight: Duration::from_millis(200),
         }
     }
 }
@@ -49,15 +54,78 @@ fn status(s: &str, worker: &str) -> AttemptStatus {
     AttemptStatus { status: s.into(), time: now(), worker: worker.into() }
 }
 
+/// Self-selection (reference §3.6): prefer a part of the request that this worker has in its
+/// disk cache; otherwise wait out the preflight window, then take any remaining part.
+/// Returns false when every part was already taken.
+async fn select_part(
+    worker: &Arc<Worker>,
+    redis: &RedisStore,
+    cfg: &QueueWorkerConfig,
+    req: &mut QueryTaskRequest,
+) -> Result<bool, String> {
+    let list = redis
+        .part_list(&req.request_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the request's part list has expired")?;
+    let parts: Vec<DatasetPartId> = serde_json::from_str(&list).map_err(|e| format!("bad part list: {e}"))?;
+    let candidates: Vec<usize> = match worker.loader.disk_cache() {
+        Some(cache) => parts.iter().filter(|p| cache.contains(p)).map(|p| p.part_idx).collect(),
+        None => Vec::new(),
+    };
+    let mut chosen = None;
+    for &c in &candidates {
+        if redis.take_part(&req.request_id, c).await.map_err(|e| e.to_string())? {
+            chosen = Some((c, "specific_candidate"));
+            break;
+        }
+    }
+    let mut slept = 0.0;
+    if chosen.is_none() {
+        if candidates.is_empty() {
+            let wait = req.invoke_time + cfg.preflight.as_secs_f64() - now();
+            if wait > 0.0 {
+                tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+                slept = wait;
+            }
+        }
+        let how = if candidates.is_empty() { "random_no_candidates" } else { "random_candidates_taken" };
+        chosen = redis.take_any_part(&req.request_id).await.map_err(|e| e.to_string())?.map(|i| (i, how));
+    }
+    let Some((idx, how)) = chosen else { return Ok(false) };
+    let part = parts.into_iter().find(|p| p.part_idx == idx).ok_or("selected part not in the part list")?;
+    req.part = part;
+    req.task_index = idx;
+    req.select_part = false;
+    req.preflight_sleep = slept;
+    req.selected_how = Some(how.to_string());
+    Ok(true)
+}
+
 /// Runs one task from its envelope text; returns whether a task was run.
 pub async fn handle(worker: &Arc<Worker>, redis: &RedisStore, cfg: &QueueWorkerConfig, payload: &str) -> bool {
-    let env: TaskEnvelope = match serde_json::from_str(payload) {
+    let mut env: TaskEnvelope = match serde_json::from_str(payload) {
         Ok(e) => e,
         Err(e) => {
             warn!("dropping an undecodable task envelope ({e}): {:.200}", payload);
             return false;
         }
     };
+    if let TaskEnvelope::Query(req) = &mut env
+        && req.select_part
+    {
+        match select_part(worker, redis, cfg, req).await {
+            Ok(true) => {}
+            Ok(false) => {
+                info!(request_id = %req.request_id, "no part left to select: another worker took the last one");
+                return false;
+            }
+            Err(e) => {
+                warn!(request_id = %req.request_id, "part selection failed: {e}");
+                return false;
+            }
+        }
+    }
     let (rid, task, attempt, invoke_time) = env.ids();
     let rid = rid.to_string();
     if now() - invoke_time > cfg.reject_age.as_secs_f64() {

@@ -51,6 +51,8 @@ impl Worker {
         let mut metrics = TaskMetrics::default();
         let outcome = self.query(req, &mut metrics).await;
         metrics.task_total_run_seconds = t.elapsed().as_secs_f64();
+        metrics.part_select_method = Some(req.selected_how.clone().unwrap_or_else(|| "set_by_invoker".into()));
+        metrics.task_preflight_sleep_seconds = req.preflight_sleep;
         if let Err(e) = &outcome {
             warn!(request_id = %req.request_id, task_index = req.task_index, attempt = req.attempt_no, part = %req.part.path, "query task failed: {e}");
         } else {
