@@ -1,7 +1,9 @@
-//! Offline data preparation for Funnel Rocket. Today: [`synth`], a deterministic generator of
-//! realistic user-activity data written as group-partitioned Parquet parts.
+//! Offline data preparation for Funnel Rocket: [`repartition`] (any Parquet dataset → parts
+//! holding disjoint groups, sorted by group and time) and [`synth`], a deterministic generator
+//! of realistic user-activity data written as group-partitioned Parquet parts.
 
 pub mod error;
+pub mod repartition;
 pub mod synth;
 
 pub use error::DataprepError;

@@ -190,6 +190,11 @@ pub fn part_file_name(i: usize) -> String {
 
 /// Writes a DataFrame as Parquet atomically (temp file in the same directory, then rename).
 pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path) -> Result<u64, DataprepError> {
+    write_parquet_with(df, path, 256 * 1024)
+}
+
+/// As [`write_parquet_atomic`], with a row-group size (zstd, statistics on).
+pub fn write_parquet_with(df: &mut DataFrame, path: &Path, row_group_rows: usize) -> Result<u64, DataprepError> {
     let io = |action: &'static str, p: &Path| {
         let p = p.to_path_buf();
         move |source| DataprepError::Io { action, path: p, source }
@@ -198,7 +203,7 @@ pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path) -> Result<u64, Data
     let file = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
     let written = ParquetWriter::new(file)
         .with_compression(ParquetCompression::Zstd(None))
-        .with_row_group_size(Some(256 * 1024))
+        .with_row_group_size(Some(row_group_rows))
         .finish(df)
         .map_err(|e| DataprepError::Parquet { path: tmp.clone(), message: e.to_string() });
     if let Err(e) = written {

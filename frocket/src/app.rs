@@ -304,6 +304,7 @@ async fn dispatch(app: &App, command: Command) -> Result<u8> {
         }
         Command::Demo { dir, rows, parts, json } => crate::demo::run(app, &dir, rows, parts, json).await?,
         Command::Worker => crate::serve::worker(app).await?,
+        Command::Dataprep(cmd) => crate::prep::run(cmd, app.quiet)?,
     })
 }
 

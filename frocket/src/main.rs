@@ -8,6 +8,7 @@ mod config;
 mod demo;
 mod embedded;
 mod output;
+mod prep;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -105,6 +106,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Prepare data: repartition by group id, or generate a synthetic dataset.
+    #[command(subcommand)]
+    Dataprep(DataprepCommand),
     /// Serve tasks from the Redis work queue until SIGTERM/SIGINT (finishes the current task).
     /// Needs FROCKET_REDIS_URL (or FROCKET_REDIS_HOST/PORT/DB).
     Worker,
@@ -119,6 +123,44 @@ pub enum Command {
         parts: usize,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DataprepCommand {
+    /// Repartition Parquet files so that every group id is in exactly one part, rows sorted by
+    /// (group id, timestamp). Inputs: files, directories (their *.parquet) or globs.
+    Repartition {
+        #[arg(required = true)]
+        inputs: Vec<String>,
+        #[arg(long)]
+        group_column: String,
+        #[arg(long)]
+        timestamp_column: Option<String>,
+        /// Number of parts (default: from --part-size-mb).
+        #[arg(long)]
+        parts: Option<usize>,
+        /// Target Parquet size of a part.
+        #[arg(long, default_value_t = 64)]
+        part_size_mb: u64,
+        #[arg(long)]
+        output: PathBuf,
+        /// Replace a non-empty output directory.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Generate synthetic RetailRocket-like data as partitioned Parquet parts.
+    Synth {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 8)]
+        parts: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long)]
+        output: PathBuf,
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -185,3 +185,59 @@ fn last_run_metrics_are_written_in_prometheus_text_format() {
     assert_eq!(sum, rows, "metrics agree with the job's stats:\n{text}");
     assert!(text.contains("frocket_invoker_total_seconds_count{component=\"invoker\",dataset=\"d\",job_type=\"query\",success=\"true\"} 1"), "{text}");
 }
+
+#[test]
+fn repartitioned_data_answers_like_the_original() {
+    let home = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let orig = data.path().join("orig");
+    let re = data.path().join("re");
+    assert!(
+        frocket(h, &["dataprep", "synth", "--rows", "20000", "--parts", "2", "--output", orig.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let glob = format!("{}/*.parquet", orig.display());
+    let o = frocket(
+        h,
+        &[
+            "dataprep",
+            "repartition",
+            &glob,
+            "--group-column",
+            "visitorid",
+            "--timestamp-column",
+            "timestamp",
+            "--parts",
+            "3",
+            "--output",
+            re.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_dir(&re).unwrap().count(), 3);
+    let again = frocket(
+        h,
+        &[
+            "dataprep",
+            "repartition",
+            orig.to_str().unwrap(),
+            "--group-column",
+            "visitorid",
+            "--output",
+            re.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(again.status.code(), Some(2), "refuses a non-empty output without --force");
+    for (name, dir) in [("o", &orig), ("r", &re)] {
+        assert!(
+            frocket(h, &["register", name, dir.to_str().unwrap(), "visitorid", "timestamp", "-q"]).status.success()
+        );
+    }
+    let q = include_str!("../queries/05-breakdown-funnel.json");
+    let a = json_out(&frocket(h, &["run", "o", "--string", q, "--json"]));
+    let b = json_out(&frocket(h, &["run", "r", "--string", q, "--json"]));
+    assert_eq!(a["counters"], b["counters"]);
+    assert_eq!(a["query"], b["query"]);
+}

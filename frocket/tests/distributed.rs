@@ -334,5 +334,8 @@ async fn workers_self_select_the_parts_they_have_cached() {
     assert!(specific >= 2, "warm workers pick their cached parts: {sel}");
     assert!(sel.get("random_no_candidates").is_none(), "every worker has cached parts by now: {sel}");
     let disk_hits = second["stats"]["worker"]["cache"]["diskCache"].as_u64().unwrap();
-    assert!(disk_hits >= specific, "a specific candidate is read from the disk cache ({disk_hits} hits, {specific} specific)");
+    assert!(
+        disk_hits >= specific,
+        "a specific candidate is read from the disk cache ({disk_hits} hits, {specific} specific)"
+    );
 }

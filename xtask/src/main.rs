@@ -117,8 +117,15 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("dataprep") => {
+            let mut c = cargo();
+            c.args(["run", "--quiet", "--release", "--package", "frocket", "--", "dataprep"]).args(&args[1..]);
+            run(c, "dataprep")
+        }
         _ => {
-            eprintln!("usage: cargo xtask <demo [--rows N --parts N --json] | test | bench [criterion args]>");
+            eprintln!(
+                "usage: cargo xtask <demo [--rows N --parts N --json] | test | bench [criterion args] | dataprep <repartition|synth> ...>"
+            );
             return ExitCode::from(2);
         }
     };

@@ -1,0 +1,113 @@
+//! `frocket dataprep …`: repartitioning and synthetic data, with progress on stderr.
+
+use crate::DataprepCommand;
+use crate::app::{OK, USAGE};
+use anyhow::{Context, Result};
+use dataprep::DataprepError;
+use dataprep::repartition::{RepartitionConfig, repartition};
+use std::path::PathBuf;
+
+/// Expands inputs: files as they are, directories to their `*.parquet`, globs over a directory.
+fn expand(inputs: &[String]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for i in inputs {
+        let p = PathBuf::from(i);
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&p)
+                .with_context(|| format!("list {i}"))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "parquet"))
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else if i.contains(['*', '?', '[']) {
+            let dir = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."));
+            let pattern = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let glob = storage::glob::compile(&pattern)?;
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .with_context(|| format!("list {}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.file_name().is_some_and(|n| glob.is_match(n.to_string_lossy().as_ref())))
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(cmd: DataprepCommand, quiet: bool) -> Result<u8> {
+    let bar = (!quiet).then(|| crate::output::progress_bar("preparing"));
+    let progress = |stage: &str, done: u64, total: u64| {
+        if let Some(b) = &bar {
+            b.set_length(total);
+            b.set_position(done);
+            b.set_message(stage.to_string());
+        }
+    };
+    let res = match cmd {
+        DataprepCommand::Repartition { inputs, group_column, timestamp_column, parts, part_size_mb, output, force } => {
+            let files = expand(&inputs)?;
+            if files.is_empty() {
+                eprintln!("error: no input files match {inputs:?}");
+                return Ok(USAGE);
+            }
+            let mut cfg = RepartitionConfig::new(files, &group_column, &output);
+            cfg.timestamp_column = timestamp_column;
+            cfg.parts = parts;
+            cfg.target_part_bytes = part_size_mb << 20;
+            cfg.force = force;
+            let t = std::time::Instant::now();
+            repartition(&cfg, &progress).map(|s| {
+                format!(
+                    "wrote {} parts ({} rows, {} groups, {:.1} MB from {:.1} MB) to {} in {:.1}s",
+                    s.parts,
+                    s.rows,
+                    s.groups,
+                    s.output_bytes as f64 / 1e6,
+                    s.input_bytes as f64 / 1e6,
+                    output.display(),
+                    t.elapsed().as_secs_f64()
+                )
+            })
+        }
+        DataprepCommand::Synth { rows, parts, seed, output, force } => {
+            let cfg = dataprep::synth::SynthConfig { seed, ..dataprep::synth::SynthConfig::new(rows, parts) };
+            let t = std::time::Instant::now();
+            dataprep::synth::generate_dataset(&cfg, &output, force).map(|s| {
+                let secs = t.elapsed().as_secs_f64();
+                format!(
+                    "wrote {} rows in {} parts ({:.1} MB) to {} in {secs:.1}s ({:.1}M rows/s)",
+                    s.rows,
+                    s.files.len(),
+                    s.bytes as f64 / 1e6,
+                    output.display(),
+                    s.rows as f64 / secs / 1e6
+                )
+            })
+        }
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    match res {
+        Ok(msg) => {
+            println!("{msg}");
+            Ok(OK)
+        }
+        Err(e @ (DataprepError::InvalidArguments(_) | DataprepError::OutputNotEmpty(_))) => {
+            eprintln!("error: {e}");
+            Ok(USAGE)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(crate::app::JOB_FAILED)
+        }
+    }
+}
