@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod repartition;
+pub mod retailrocket;
 pub mod synth;
 
 pub use error::DataprepError;

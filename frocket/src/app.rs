@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::embedded::EmbeddedExecutor;
 use crate::output;
-use crate::{Cli, Command};
+use crate::{Cli, Command, DataprepCommand};
 use anyhow::{Context, Result};
 use invoker::TaskExecutor;
 use invoker::queue::QueueExecutor;
@@ -304,6 +304,15 @@ async fn dispatch(app: &App, command: Command) -> Result<u8> {
         }
         Command::Demo { dir, rows, parts, json } => crate::demo::run(app, &dir, rows, parts, json).await?,
         Command::Worker => crate::serve::worker(app).await?,
+        Command::Dataprep(DataprepCommand::Retailrocket {
+            input,
+            output,
+            parts,
+            skip_bad_lines,
+            upload,
+            register,
+            force,
+        }) => crate::prep::retailrocket(app, &input, &output, parts, skip_bad_lines, upload, register, force).await?,
         Command::Dataprep(cmd) => crate::prep::run(cmd, app.quiet)?,
     })
 }

@@ -149,6 +149,28 @@ pub enum DataprepCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Build the denormalized RetailRocket events dataset from the Kaggle files (events.csv,
+    /// item_properties_part1/2.csv, category_tree.csv), partitioned by visitor.
+    Retailrocket {
+        /// Directory holding the Kaggle files.
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        parts: usize,
+        /// Skip malformed lines (counted) instead of failing.
+        #[arg(long)]
+        skip_bad_lines: bool,
+        /// Also upload the parts to s3://bucket/prefix.
+        #[arg(long)]
+        upload: Option<String>,
+        /// Register the result under this name.
+        #[arg(long)]
+        register: Option<String>,
+        #[arg(long)]
+        force: bool,
+    },
     /// Generate synthetic RetailRocket-like data as partitioned Parquet parts.
     Synth {
         #[arg(long, default_value_t = 1_000_000)]

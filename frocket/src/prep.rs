@@ -77,6 +77,7 @@ pub fn run(cmd: DataprepCommand, quiet: bool) -> Result<u8> {
                 )
             })
         }
+        DataprepCommand::Retailrocket { .. } => unreachable!("handled by prep::retailrocket"),
         DataprepCommand::Synth { rows, parts, seed, output, force } => {
             let cfg = dataprep::synth::SynthConfig { seed, ..dataprep::synth::SynthConfig::new(rows, parts) };
             let t = std::time::Instant::now();
@@ -110,4 +111,103 @@ pub fn run(cmd: DataprepCommand, quiet: bool) -> Result<u8> {
             Ok(crate::app::JOB_FAILED)
         }
     }
+}
+
+/// `frocket dataprep retailrocket`: ingest, repartition by visitor, optionally upload and register.
+#[allow(clippy::too_many_arguments)]
+pub async fn retailrocket(
+    app: &crate::app::App,
+    input: &std::path::Path,
+    output: &std::path::Path,
+    parts: usize,
+    skip_bad_lines: bool,
+    upload: Option<String>,
+    register: Option<String>,
+    force: bool,
+) -> Result<u8> {
+    use dataprep::retailrocket::{IngestConfig, ingest};
+    let t = std::time::Instant::now();
+    let cfg = IngestConfig { input_dir: input.to_path_buf(), skip_bad_lines };
+    let (mut df, s) = match tokio::task::spawn_blocking(move || ingest(&cfg)).await? {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(USAGE);
+        }
+    };
+    if !app.quiet {
+        eprintln!(
+            "ingested {} events ({} lines skipped, {} without a category) in {:.1}s",
+            s.events,
+            s.skipped_lines,
+            s.events_without_category,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let staging = tempfile_dir(output)?;
+    let single = staging.join("retailrocket.parquet");
+    dataprep::synth::write_parquet_atomic(&mut df, &single)?;
+    drop(df);
+    let mut rcfg = RepartitionConfig::new(vec![single], "visitorid", output);
+    rcfg.timestamp_column = Some("timestamp".into());
+    rcfg.parts = Some(parts);
+    rcfg.force = force;
+    let res = repartition(&rcfg, &|_, _, _| {});
+    let _ = std::fs::remove_dir_all(&staging);
+    let summary = match res {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(USAGE);
+        }
+    };
+    println!(
+        "wrote {} parts ({} rows, {} visitors) to {}",
+        summary.parts,
+        summary.rows,
+        summary.groups,
+        output.display()
+    );
+    let mut basepath = std::fs::canonicalize(output)?.display().to_string();
+    if let Some(dest) = upload {
+        let base = storage::Location::parse(&dest)?;
+        let store = match &app.stores.s3 {
+            Some(_) => {
+                storage::s3::S3Store::new(&storage::s3::S3Config {
+                    endpoint_url: app.config.s3_endpoint.clone(),
+                    region: app.config.s3_region.clone(),
+                    force_path_style: app.config.s3_force_path_style,
+                    credentials: None,
+                })
+                .await
+            }
+            None => anyhow::bail!("S3 is not configured"),
+        };
+        for k in 0..summary.parts {
+            let name = dataprep::synth::part_file_name(k);
+            store
+                .upload_file(&output.join(&name), &base.join(&name))
+                .await
+                .with_context(|| format!("upload {name}"))?;
+        }
+        println!("uploaded {} parts to {dest}", summary.parts);
+        basepath = dest;
+    }
+    if let Some(name) = register {
+        let mut args = invoker::RegisterArgs::new(&name, &basepath, "visitorid", "timestamp");
+        args.pattern = Some("part-{:05}.parquet".into());
+        args.parts = Some(summary.parts);
+        let r = invoker::register_dataset(&app.stores, &*app.datastore, &*app.executor, &args, None).await?;
+        println!("registered '{}' ({} parts)", r.dataset.id.name, r.dataset.total_parts);
+    }
+    Ok(OK)
+}
+
+/// A staging directory next to `output` (same filesystem, removed by the caller).
+fn tempfile_dir(output: &std::path::Path) -> Result<PathBuf> {
+    let parent =
+        output.parent().filter(|p| !p.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let dir = parent.join(format!(".retailrocket-staging-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    Ok(dir)
 }

@@ -241,3 +241,27 @@ fn repartitioned_data_answers_like_the_original() {
     assert_eq!(a["counters"], b["counters"]);
     assert_eq!(a["query"], b["query"]);
 }
+
+#[test]
+fn retailrocket_ingestion_end_to_end() {
+    let home = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let kaggle = d.path().join("kaggle");
+    std::fs::create_dir_all(&kaggle).unwrap();
+    std::fs::write(kaggle.join("item_properties_part1.csv"), "timestamp,itemid,property,value\n0,100,790,n150000.000\n0,100,categoryid,999\n").unwrap();
+    std::fs::write(kaggle.join("item_properties_part2.csv"), "timestamp,itemid,property,value\n0,100,available,1\n").unwrap();
+    std::fs::write(kaggle.join("category_tree.csv"), "categoryid,parentid\n999,1\n").unwrap();
+    std::fs::write(
+        kaggle.join("events.csv"),
+        "timestamp,visitorid,event,itemid,transactionid\n1000,1,view,100,\n2000,1,transaction,100,7\n3000,2,view,100,\n4000,3,transaction,100,8\n",
+    )
+    .unwrap();
+    let out = d.path().join("rr");
+    let o = frocket(home.path(), &["dataprep", "retailrocket", "--input", kaggle.to_str().unwrap(), "--output", out.to_str().unwrap(), "--parts", "2", "--register", "rr"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The seed's "expensive purchase" query: users with a transaction of price >= 100000.
+    let q = include_str!("../queries/03-expensive-purchase.json");
+    let v = json_out(&frocket(home.path(), &["run", "rr", "--string", q, "--json"]));
+    assert_eq!(v["counters"]["query:users"], json!(2), "visitors 1 and 3: {v}");
+    assert_eq!(v["counters"]["query:rows"], json!(3));
+}

@@ -97,6 +97,23 @@ impl S3Store {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// Uploads a local file to `dest` (an S3 location).
+    pub async fn upload_file(&self, src: &Path, dest: &Location) -> Result<(), StorageError> {
+        let (bucket, key) = s3_parts(dest)?;
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(src)
+            .await
+            .map_err(|e| StorageError::Other(format!("read {}: {e}", src.display())))?;
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| classify(e, &format!("put {dest}")))?;
+        Ok(())
+    }
 }
 
 #[async_trait]
