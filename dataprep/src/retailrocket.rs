@@ -112,7 +112,7 @@ fn int(s: &str, what: &str) -> Result<i64, String> {
 /// Per (item, property): values sorted by time.
 type History = HashMap<(i64, u8), Vec<(i64, String)>>;
 
-fn latest<'a>(h: &'a History, item: i64, prop: u8, ts: i64) -> Option<&'a str> {
+fn latest(h: &History, item: i64, prop: u8, ts: i64) -> Option<&str> {
     let v = h.get(&(item, prop))?;
     let i = v.partition_point(|(t, _)| *t <= ts);
     (i > 0).then(|| v[i - 1].1.as_str())
