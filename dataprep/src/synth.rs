@@ -222,6 +222,20 @@ pub struct SynthSummary {
     pub bytes: u64,
 }
 
+impl SynthSummary {
+    /// One line for humans: rows, parts, size, place, time and throughput.
+    pub fn describe(&self, dir: &Path, seconds: f64) -> String {
+        format!(
+            "wrote {} rows in {} parts ({:.1} MB) to {} in {seconds:.2}s ({:.1}M rows/s)",
+            self.rows,
+            self.files.len(),
+            self.bytes as f64 / 1e6,
+            dir.display(),
+            self.rows as f64 / seconds.max(1e-9) / 1e6
+        )
+    }
+}
+
 /// Generates the dataset into `dir` as `part-00000.parquet`…, parts in parallel.
 /// Refuses a non-empty `dir` unless `force`; a dataset is never left half-written: parts go to
 /// a sibling temp directory that is renamed into place when complete.

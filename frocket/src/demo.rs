@@ -33,14 +33,7 @@ pub async fn run(app: &App, dir: &Path, rows: u64, parts: usize, json: bool) -> 
     let summary = dataprep::synth::generate_dataset(&cfg, dir, true)
         .with_context(|| format!("generate the demo dataset in {}", dir.display()))?;
     if !app.quiet {
-        eprintln!(
-            "generated {} rows in {} parts ({:.1} MB) at {} in {:.2}s",
-            summary.rows,
-            summary.files.len(),
-            summary.bytes as f64 / 1e6,
-            dir.display(),
-            t0.elapsed().as_secs_f64()
-        );
+        eprintln!("{}", summary.describe(dir, t0.elapsed().as_secs_f64()));
     }
     let abs = std::fs::canonicalize(dir).with_context(|| format!("resolve {}", dir.display()))?;
     let mut args = RegisterArgs::new("demo-retail", &abs.display().to_string(), "visitorid", "timestamp");

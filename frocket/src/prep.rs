@@ -81,17 +81,8 @@ pub fn run(cmd: DataprepCommand, quiet: bool) -> Result<u8> {
         DataprepCommand::Synth { rows, parts, seed, output, force } => {
             let cfg = dataprep::synth::SynthConfig { seed, ..dataprep::synth::SynthConfig::new(rows, parts) };
             let t = std::time::Instant::now();
-            dataprep::synth::generate_dataset(&cfg, &output, force).map(|s| {
-                let secs = t.elapsed().as_secs_f64();
-                format!(
-                    "wrote {} rows in {} parts ({:.1} MB) to {} in {secs:.1}s ({:.1}M rows/s)",
-                    s.rows,
-                    s.files.len(),
-                    s.bytes as f64 / 1e6,
-                    output.display(),
-                    s.rows as f64 / secs / 1e6
-                )
-            })
+            dataprep::synth::generate_dataset(&cfg, &output, force)
+                .map(|s| s.describe(&output, t.elapsed().as_secs_f64()))
         }
     };
     if let Some(b) = bar {

@@ -248,8 +248,13 @@ fn retailrocket_ingestion_end_to_end() {
     let d = tempfile::tempdir().unwrap();
     let kaggle = d.path().join("kaggle");
     std::fs::create_dir_all(&kaggle).unwrap();
-    std::fs::write(kaggle.join("item_properties_part1.csv"), "timestamp,itemid,property,value\n0,100,790,n150000.000\n0,100,categoryid,999\n").unwrap();
-    std::fs::write(kaggle.join("item_properties_part2.csv"), "timestamp,itemid,property,value\n0,100,available,1\n").unwrap();
+    std::fs::write(
+        kaggle.join("item_properties_part1.csv"),
+        "timestamp,itemid,property,value\n0,100,790,n150000.000\n0,100,categoryid,999\n",
+    )
+    .unwrap();
+    std::fs::write(kaggle.join("item_properties_part2.csv"), "timestamp,itemid,property,value\n0,100,available,1\n")
+        .unwrap();
     std::fs::write(kaggle.join("category_tree.csv"), "categoryid,parentid\n999,1\n").unwrap();
     std::fs::write(
         kaggle.join("events.csv"),
@@ -257,7 +262,21 @@ fn retailrocket_ingestion_end_to_end() {
     )
     .unwrap();
     let out = d.path().join("rr");
-    let o = frocket(home.path(), &["dataprep", "retailrocket", "--input", kaggle.to_str().unwrap(), "--output", out.to_str().unwrap(), "--parts", "2", "--register", "rr"]);
+    let o = frocket(
+        home.path(),
+        &[
+            "dataprep",
+            "retailrocket",
+            "--input",
+            kaggle.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--parts",
+            "2",
+            "--register",
+            "rr",
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // The seed's "expensive purchase" query: users with a transaction of price >= 100000.
     let q = include_str!("../queries/03-expensive-purchase.json");

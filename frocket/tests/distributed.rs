@@ -60,6 +60,17 @@ impl Cluster {
         self.workers.push(child);
     }
 
+    /// Registers the dataset (needs a worker in queue mode), then stops every worker, so a test
+    /// can start the workers it wants.
+    fn register_then_stop_workers(&mut self) {
+        self.start_worker(&[]);
+        self.register();
+        for mut w in self.workers.drain(..) {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+    }
+
     fn register(&self) {
         let o = self.run(&["register", "d", self.dir().to_str().unwrap(), "visitorid", "timestamp", "--json"], &[]);
         assert!(o.status.success(), "register: {}", String::from_utf8_lossy(&o.stdout));
@@ -129,12 +140,8 @@ fn two_workers_give_the_embedded_results_and_leave_no_request_keys() {
 #[test]
 fn a_worker_killed_mid_task_is_replaced_and_the_result_is_identical() {
     let mut c = Cluster::new();
-    c.start_worker(&[]);
-    c.register();
-    // Replace the healthy worker with a slow one, so a task is surely running when it dies.
-    let mut w = c.workers.remove(0);
-    let _ = w.kill();
-    let _ = w.wait();
+    c.register_then_stop_workers();
+    // A slow worker, so that a task is surely running when it dies.
     c.start_worker(&[("FROCKET_WORKER_DEBUG_DELAY_MS", "60000")]);
     let runner = c.cmd(&["run", "d", "--string", FUNNEL, "--json"], &[]).stdout(Stdio::piped()).spawn().unwrap();
     // Wait until the slow worker reports a running task, then SIGKILL it.
@@ -189,11 +196,7 @@ fn with_no_workers_the_job_fails_with_a_clear_error() {
 #[test]
 fn lost_attempts_that_finish_late_are_counted_once() {
     let mut c = Cluster::new();
-    c.start_worker(&[]);
-    c.register();
-    let mut w = c.workers.remove(0);
-    let _ = w.kill();
-    let _ = w.wait();
+    c.register_then_stop_workers();
     // Tasks take 1.5 s with no heartbeat in between (heartbeat every 10 s), the invoker
     // declares an attempt lost after 1 s: every task gets a retry, and both attempts succeed.
     for _ in 0..4 {
@@ -220,12 +223,8 @@ fn a_corrupt_part_fails_the_job_naming_it() {
 #[test]
 fn redis_restarted_mid_job_fails_cleanly_or_completes_exactly() {
     let mut c = Cluster::new();
-    c.start_worker(&[]);
-    c.register();
+    c.register_then_stop_workers();
     let expected = embedded(&c.dir(), FUNNEL);
-    let mut w = c.workers.remove(0);
-    let _ = w.kill();
-    let _ = w.wait();
     c.start_worker(&[("FROCKET_WORKER_DEBUG_DELAY_MS", "700")]);
     let t = Instant::now();
     let runner = c

@@ -119,7 +119,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("dataprep") => {
             let mut c = cargo();
-            c.args(["run", "--quiet", "--release", "--package", "frocket", "--", "dataprep"]).args(&args[1..]);
+            c.args(["run", "--quiet", "--profile", "bench", "--package", "frocket", "--", "dataprep"]).args(&args[1..]);
             run(c, "dataprep")
         }
         _ => {
