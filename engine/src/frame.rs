@@ -129,7 +129,51 @@ fn encode_strings<'a>(iter: impl Iterator<Item = Option<&'a str>>, len: usize) -
     (codes, dict)
 }
 
+/// Dense codes for a categorical column from its category ids (a cheap integer hash per row
+/// instead of materialising and hashing every string).
+fn encode_category_ids<'a>(
+    ids: impl Iterator<Item = Option<u32>>,
+    len: usize,
+    lookup: impl Fn(u32) -> Option<&'a str>,
+) -> (Vec<u32>, Vec<String>) {
+    let mut map: HashMap<u32, u32> = HashMap::new();
+    let mut dict: Vec<String> = Vec::new();
+    let mut codes = Vec::with_capacity(len);
+    for id in ids {
+        codes.push(match id {
+            None => NULL_CODE,
+            Some(id) => *map.entry(id).or_insert_with(|| {
+                dict.push(lookup(id).unwrap_or_default().to_string());
+                (dict.len() - 1) as u32
+            }),
+        });
+    }
+    (codes, dict)
+}
+
+fn extract_categorical(s: &Series) -> Option<Col> {
+    let n = s.len();
+    let (codes, dict) = if let Ok(ca) = s.cat32() {
+        let m = ca.get_mapping();
+        encode_category_ids(ca.physical().iter(), n, |id| m.cat_to_str(id))
+    } else if let Ok(ca) = s.cat16() {
+        let m = ca.get_mapping();
+        encode_category_ids(ca.physical().iter().map(|v| v.map(u32::from)), n, |id| m.cat_to_str(id))
+    } else if let Ok(ca) = s.cat8() {
+        let m = ca.get_mapping();
+        encode_category_ids(ca.physical().iter().map(|v| v.map(u32::from)), n, |id| m.cat_to_str(id))
+    } else {
+        return None;
+    };
+    Some(Col::Str { codes, dict })
+}
+
 fn extract_str(name: &str, s: &Series) -> Result<Col, EngineError> {
+    if s.dtype().is_categorical()
+        && let Some(col) = extract_categorical(s)
+    {
+        return Ok(col);
+    }
     let owned;
     let s = if s.dtype().is_string() {
         s

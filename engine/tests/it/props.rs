@@ -22,8 +22,8 @@ fn arb_row() -> impl Strategy<Value = (i64, V, V, V, V)> {
 
 /// A part of 1..6 groups with 1..7 rows each, rows in random order.
 fn arb_data() -> impl Strategy<Value = TestData> {
-    (prop::collection::vec(prop::collection::vec(arb_row(), 1..7), 1..6), any::<bool>(), any::<u64>()).prop_map(
-        |(groups, string_ids, seed)| {
+    (prop::collection::vec(prop::collection::vec(arb_row(), 1..7), 1..6), any::<bool>(), any::<u64>(), any::<bool>())
+        .prop_map(|(groups, string_ids, seed, categorical)| {
             let mut rows = Vec::new();
             for (g, rs) in groups.into_iter().enumerate() {
                 for r in rs {
@@ -46,14 +46,17 @@ fn arb_data() -> impl Strategy<Value = TestData> {
                 columns: vec![
                     ("id".into(), if string_ids { Ty::Str } else { Ty::Int }, id),
                     ("ts".into(), Ty::Int, rows.iter().map(|(_, r)| V::Int(r.0)).collect()),
-                    ("ev".into(), Ty::Str, rows.iter().map(|(_, r)| r.1.clone()).collect()),
+                    (
+                        "ev".into(),
+                        if categorical { Ty::Cat } else { Ty::Str },
+                        rows.iter().map(|(_, r)| r.1.clone()).collect(),
+                    ),
                     ("n".into(), Ty::Int, rows.iter().map(|(_, r)| r.2.clone()).collect()),
                     ("x".into(), Ty::Float, rows.iter().map(|(_, r)| r.3.clone()).collect()),
                     ("flag".into(), Ty::Bool, rows.iter().map(|(_, r)| r.4.clone()).collect()),
                 ],
             }
-        },
-    )
+        })
 }
 
 fn arb_filter() -> impl Strategy<Value = Value> {
