@@ -116,3 +116,66 @@ where
         timed_out: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A scripted transport: `(task, attempt)` → outcome (ok, or error with retryable flag).
+    type Outcome = Result<(), (&'static str, bool)>;
+
+    async fn run_script(n: usize, script: impl Fn(usize, u32) -> Outcome, policy: JobPolicy, delay_ms: u64) -> (Ran<(usize, u32, Outcome)>, Vec<(usize, u32)>) {
+        let launched = Mutex::new(Vec::new());
+        let ran = run_all(
+            n,
+            2,
+            policy,
+            |i, a| (i, a),
+            |(i, a)| {
+                launched.lock().unwrap().push((i, a));
+                let o = script(i, a);
+                async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+                    (i, a, o)
+                }
+            },
+            |r: &(usize, u32, Outcome)| (r.0, r.1, r.2),
+            None,
+        )
+        .await;
+        let l = launched.into_inner().unwrap();
+        (ran, l)
+    }
+
+    #[tokio::test]
+    async fn retries_transient_failures_and_gives_up_on_permanent_ones() {
+        let script = |i: usize, a: u32| match (i, a) {
+            (0, 0) => Err(("reset", true)),
+            (1, _) => Err(("corrupt", false)),
+            _ => Ok(()),
+        };
+        let (ran, launched) = run_script(3, script, JobPolicy::default(), 1).await;
+        assert!(ran.timed_out.is_none());
+        assert_eq!(ran.results.len(), 3, "one result per task");
+        assert_eq!(ran.attempts, 4);
+        assert!(launched.contains(&(0, 1)), "task 0 retried");
+        assert!(!launched.contains(&(1, 1)), "task 1 not retried");
+        let r1 = ran.results.iter().find(|r| r.0 == 1).unwrap();
+        assert_eq!(r1.2, Err(("corrupt", false)));
+        assert_eq!(ran.failed_attempts, 2);
+    }
+
+    #[tokio::test]
+    async fn retries_stop_at_max_attempts() {
+        let (ran, launched) = run_script(1, |_, _| Err(("reset", true)), JobPolicy { max_attempts: 3, timeout: 60.0 }, 1).await;
+        assert_eq!(launched, vec![(0, 0), (0, 1), (0, 2)]);
+        assert_eq!(ran.results, vec![(0, 2, Err(("reset", true)))]);
+    }
+
+    #[tokio::test]
+    async fn a_job_that_outlives_its_timeout_reports_the_pending_tasks() {
+        let (ran, _) = run_script(3, |_, _| Ok(()), JobPolicy { max_attempts: 3, timeout: 0.05 }, 500).await;
+        assert_eq!(ran.timed_out, Some(vec![0, 1, 2]));
+    }
+}

@@ -120,6 +120,10 @@ pub async fn run_query_job(
         )));
     }
     let results = ran.results;
+    if results.len() != n {
+        // Never merge a partial set of parts silently.
+        return Err(InvokerError::Internal(format!("{} of {n} tasks ended without a result", n - results.len())));
+    }
     let errors: Vec<String> = results
         .iter()
         .filter_map(|r| {

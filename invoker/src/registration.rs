@@ -318,6 +318,13 @@ pub async fn register_dataset(
         )));
     }
     let (results, attempts) = (ran.results, ran.attempts);
+    if results.len() != sample.len() {
+        return Err(InvokerError::Internal(format!(
+            "{} of {} registration tasks ended without a result",
+            sample.len() - results.len(),
+            sample.len()
+        )));
+    }
     let mut descs = Vec::new();
     let mut errors = Vec::new();
     for r in &results {
