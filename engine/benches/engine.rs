@@ -61,6 +61,19 @@ fn bench(c: &mut Criterion) {
     g.bench_function("prepare_3_columns", |b| {
         b.iter(|| Frame::prepare(&df, "visitorid", "timestamp", &all).expect("prepare"))
     });
+    // The same data with its strings stored as categoricals (as repartitioned parts are read).
+    let mut cat_df = df.clone();
+    for c in ["event", "categoryid"] {
+        let s = cat_df
+            .column(c)
+            .expect("column")
+            .cast(&polars::prelude::DataType::from_categories(polars::prelude::Categories::global()))
+            .expect("cast");
+        cat_df.replace(c, s).expect("replace");
+    }
+    g.bench_function("prepare_3_columns_categorical", |b| {
+        b.iter(|| Frame::prepare(&cat_df, "visitorid", "timestamp", &all).expect("prepare"))
+    });
     g.finish();
 }
 

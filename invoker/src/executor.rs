@@ -125,7 +125,12 @@ mod tests {
     /// A scripted transport: `(task, attempt)` → outcome (ok, or error with retryable flag).
     type Outcome = Result<(), (&'static str, bool)>;
 
-    async fn run_script(n: usize, script: impl Fn(usize, u32) -> Outcome, policy: JobPolicy, delay_ms: u64) -> (Ran<(usize, u32, Outcome)>, Vec<(usize, u32)>) {
+    async fn run_script(
+        n: usize,
+        script: impl Fn(usize, u32) -> Outcome,
+        policy: JobPolicy,
+        delay_ms: u64,
+    ) -> (Ran<(usize, u32, Outcome)>, Vec<(usize, u32)>) {
         let launched = Mutex::new(Vec::new());
         let ran = run_all(
             n,
@@ -168,7 +173,8 @@ mod tests {
 
     #[tokio::test]
     async fn retries_stop_at_max_attempts() {
-        let (ran, launched) = run_script(1, |_, _| Err(("reset", true)), JobPolicy { max_attempts: 3, timeout: 60.0 }, 1).await;
+        let (ran, launched) =
+            run_script(1, |_, _| Err(("reset", true)), JobPolicy { max_attempts: 3, timeout: 60.0 }, 1).await;
         assert_eq!(launched, vec![(0, 0), (0, 1), (0, 2)]);
         assert_eq!(ran.results, vec![(0, 2, Err(("reset", true)))]);
     }
