@@ -37,6 +37,8 @@ pub struct RepartitionConfig {
     pub row_group_rows: usize,
     /// String columns with at most this ratio of distinct values are written as dictionaries.
     pub dictionary_ratio: f64,
+    /// Drop rows whose group id is null (counted) instead of failing.
+    pub drop_null_groups: bool,
 }
 
 impl RepartitionConfig {
@@ -52,6 +54,7 @@ impl RepartitionConfig {
             batch_rows: 1 << 20,
             row_group_rows: 256 * 1024,
             dictionary_ratio: 0.1,
+            drop_null_groups: false,
         }
     }
 }
@@ -64,6 +67,8 @@ pub struct RepartitionSummary {
     pub input_bytes: u64,
     pub output_bytes: u64,
     pub groups: u64,
+    /// Rows dropped because their group id was null (with `drop_null_groups`).
+    pub dropped_null_groups: u64,
 }
 
 fn pe(path: &Path) -> impl Fn(PolarsError) -> DataprepError + '_ {
@@ -193,10 +198,20 @@ pub fn repartition(
             })
             .collect();
         let done = AtomicU64::new(0);
+        let dropped = AtomicU64::new(0);
         let schema: std::sync::Mutex<Option<Schema>> = std::sync::Mutex::new(None);
         slices.par_iter().try_for_each(|&(f, offset, len)| -> Result<(), DataprepError> {
             let path = &cfg.inputs[f];
-            let df = read_slice(path, offset, len)?;
+            let mut df = read_slice(path, offset, len)?;
+            if cfg.drop_null_groups
+                && let Ok(g) = df.column(&cfg.group_column)
+                && g.null_count() > 0
+            {
+                let keep = g.as_materialized_series().is_not_null();
+                let before = df.height();
+                df = df.filter(&keep).map_err(pe(path))?;
+                dropped.fetch_add((before - df.height()) as u64, Ordering::SeqCst);
+            }
             {
                 let mut s = schema.lock().unwrap_or_else(|p| p.into_inner());
                 let this = df.schema().as_ref().clone();
@@ -279,9 +294,10 @@ pub fn repartition(
             })
             .collect::<Result<_, _>>()?;
         let rows_out: u64 = written.iter().map(|w| w.0).sum();
-        if rows_out != total_rows {
+        let dropped = dropped.load(Ordering::SeqCst);
+        if rows_out + dropped != total_rows {
             return Err(DataprepError::InvalidArguments(format!(
-                "verification failed: {total_rows} rows in, {rows_out} rows out"
+                "verification failed: {total_rows} rows in, {rows_out} rows out, {dropped} dropped"
             )));
         }
         // Verify disjointness: every row of part K hashes to K.
@@ -303,6 +319,7 @@ pub fn repartition(
             input_bytes,
             output_bytes: written.iter().map(|w| w.1).sum(),
             groups: written.iter().map(|w| w.2).sum(),
+            dropped_null_groups: dropped,
         })
     })();
     match result {

@@ -102,14 +102,39 @@ fn push(rows: &mut PartRows, cat: &Catalog, ts: i64, visitor: i64, event: &'stat
     rows.categoryid.push(cat.category_names[cat.category[item] as usize].clone());
 }
 
-/// Generates the rows of one part (sorted by visitorid, then timestamp).
+/// Rows per chunk when streaming a part to Parquet (bounds memory at any scale).
+const CHUNK_ROWS: usize = 512 * 1024;
+
+/// Generates the rows of one part (sorted by visitorid, then timestamp), all in memory.
 fn generate_part(cfg: &SynthConfig, cat: &Catalog, part: usize) -> PartRows {
+    let mut all = PartRows::default();
+    let _ = generate_part_chunks(cfg, cat, part, usize::MAX, &mut |chunk| {
+        all = chunk;
+        Ok(())
+    });
+    all
+}
+
+/// Generates one part, handing chunks of about `chunk_rows` rows (whole users) to `flush`, in
+/// order. Returns the number of rows.
+fn generate_part_chunks(
+    cfg: &SynthConfig,
+    cat: &Catalog,
+    part: usize,
+    chunk_rows: usize,
+    flush: &mut dyn FnMut(PartRows) -> Result<(), DataprepError>,
+) -> Result<u64, DataprepError> {
     let mut rng = SmallRng::seed_from_u64(cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ part as u64);
     let budget = cfg.rows / cfg.parts as u64 + u64::from((part as u64) < cfg.rows % cfg.parts as u64);
     let mut rows = PartRows::default();
+    let mut done: u64 = 0;
     let mut user: i64 = 0;
     let mut next_tx: f64 = (part as f64) * 1e9;
-    while (rows.timestamp.len() as u64) < budget {
+    while done + (rows.timestamp.len() as u64) < budget {
+        if rows.timestamp.len() >= chunk_rows {
+            done += rows.timestamp.len() as u64;
+            flush(std::mem::take(&mut rows))?;
+        }
         let visitor = user * cfg.parts as i64 + part as i64;
         user += 1;
         // Heavy tail: 1% heavy buyers, 0.2% bots, the rest casual visitors.
@@ -146,7 +171,58 @@ fn generate_part(cfg: &SynthConfig, cat: &Catalog, part: usize) -> PartRows {
             ts += rng.random_range(3600..(14 * 24 * 3600));
         }
     }
-    rows
+    done += rows.timestamp.len() as u64;
+    flush(rows)?;
+    Ok(done)
+}
+
+/// Streams one part to `path` (atomically: temp file, then rename) in row groups.
+fn write_part_streaming(
+    cfg: &SynthConfig,
+    cat: &Catalog,
+    part: usize,
+    path: &Path,
+) -> Result<(u64, u64), DataprepError> {
+    let tmp = path.with_extension("parquet.tmp");
+    let pe = |e: PolarsError| DataprepError::Parquet { path: tmp.clone(), message: e.to_string() };
+    let file = std::fs::File::create(&tmp).map_err(|source| DataprepError::Io {
+        action: "create",
+        path: tmp.clone(),
+        source,
+    })?;
+    let mut writer: Option<BatchedWriter<std::fs::File>> = None;
+    let mut file = Some(file);
+    let written = generate_part_chunks(cfg, cat, part, CHUNK_ROWS, &mut |chunk| {
+        let df = to_frame(chunk).map_err(pe)?;
+        if writer.is_none() {
+            let f = file.take().ok_or_else(|| DataprepError::InvalidArguments("writer already finished".into()))?;
+            writer = Some(
+                ParquetWriter::new(f)
+                    .with_compression(ParquetCompression::Zstd(None))
+                    .with_row_group_size(Some(256 * 1024))
+                    .batched(df.schema())
+                    .map_err(pe)?,
+            );
+        }
+        if let Some(w) = writer.as_mut() {
+            w.write_batch(&df).map_err(pe)?;
+        }
+        Ok(())
+    });
+    let rows = match written.and_then(|n| writer.as_ref().map(|w| w.finish().map_err(pe)).transpose().map(|_| n)) {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    drop(writer);
+    std::fs::rename(&tmp, path).map_err(|source| DataprepError::Io {
+        action: "rename into place",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok((rows, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)))
 }
 
 fn to_frame(rows: PartRows) -> PolarsResult<DataFrame> {
@@ -236,7 +312,8 @@ impl SynthSummary {
     }
 }
 
-/// Generates the dataset into `dir` as `part-00000.parquet`…, parts in parallel.
+/// Generates the dataset into `dir` as `part-00000.parquet`…, parts in parallel, each streamed
+/// in chunks of 512k rows (memory stays bounded at any scale: about one chunk per core).
 /// Refuses a non-empty `dir` unless `force`; a dataset is never left half-written: parts go to
 /// a sibling temp directory that is renamed into place when complete.
 pub fn generate_dataset(cfg: &SynthConfig, dir: &Path, force: bool) -> Result<SynthSummary, DataprepError> {
@@ -266,16 +343,7 @@ pub fn generate_dataset(cfg: &SynthConfig, dir: &Path, force: bool) -> Result<Sy
     let cat = Catalog::new(cfg)?;
     let written: Result<Vec<(u64, u64)>, DataprepError> = (0..cfg.parts)
         .into_par_iter()
-        .map(|p| {
-            let rows = generate_part(cfg, &cat, p);
-            let n = rows.timestamp.len() as u64;
-            let mut df = to_frame(rows).map_err(|e| DataprepError::Parquet {
-                path: tmp_dir.join(part_file_name(p)),
-                message: e.to_string(),
-            })?;
-            let bytes = write_parquet_atomic(&mut df, &tmp_dir.join(part_file_name(p)))?;
-            Ok((n, bytes))
-        })
+        .map(|p| write_part_streaming(cfg, &cat, p, &tmp_dir.join(part_file_name(p))))
         .collect();
     let written = match written {
         Ok(w) => w,
@@ -340,6 +408,38 @@ mod tests {
         let count = |e: &str| r.event.iter().filter(|x| **x == e).count();
         assert!(count("view") > count("addtocart") && count("addtocart") > 0 && count("transaction") > 0);
         assert!(r.categoryid.iter().any(|c| c == "999"));
+    }
+
+    #[test]
+    fn chunked_generation_equals_the_whole_part() {
+        let cfg = SynthConfig { n_items: 1_000, ..SynthConfig::new(30_000, 2) };
+        let cat = Catalog::new(&cfg).unwrap();
+        let whole = generate_part(&cfg, &cat, 1);
+        let mut chunks = Vec::new();
+        let n = generate_part_chunks(&cfg, &cat, 1, 1_000, &mut |c| {
+            chunks.push(c);
+            Ok(())
+        })
+        .unwrap();
+        assert!(chunks.len() > 10, "{} chunks", chunks.len());
+        assert_eq!(n as usize, whole.timestamp.len());
+        let cat_ts: Vec<i64> = chunks.iter().flat_map(|c| c.timestamp.clone()).collect();
+        let cat_v: Vec<i64> = chunks.iter().flat_map(|c| c.visitorid.clone()).collect();
+        let cat_c: Vec<String> = chunks.iter().flat_map(|c| c.categoryid.clone()).collect();
+        assert_eq!((cat_ts, cat_v, cat_c), (whole.timestamp, whole.visitorid, whole.categoryid));
+    }
+
+    #[test]
+    fn the_streamed_file_holds_exactly_the_generated_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SynthConfig { n_items: 1_000, ..SynthConfig::new(1_200_000, 1) };
+        let cat = Catalog::new(&cfg).unwrap();
+        let path = dir.path().join("p.parquet");
+        let (rows, _) = write_part_streaming(&cfg, &cat, 0, &path).unwrap();
+        let read = ParquetReader::new(std::fs::File::open(&path).unwrap()).finish().unwrap();
+        let want = generate_frame(&cfg, 0).unwrap();
+        assert_eq!(rows as usize, want.height());
+        assert!(read.equals_missing(&want), "streamed in 3 chunks of 512k rows, same rows in the same order");
     }
 
     #[test]

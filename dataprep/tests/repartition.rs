@@ -139,6 +139,12 @@ fn bad_input_fails_clearly_and_leaves_nothing() {
     let mut df = df!("u" => [Some(1i64), None, Some(2)], "ts" => [1i64, 2, 3]).unwrap();
     write(&mut df, &tmp.path().join("nulls.parquet"));
     check(&RepartitionConfig::new(vec![tmp.path().join("nulls.parquet")], "u", &out), "null");
+    let mut drop = RepartitionConfig::new(vec![tmp.path().join("nulls.parquet")], "u", &tmp.path().join("dropped"));
+    drop.drop_null_groups = true;
+    drop.parts = Some(2);
+    let s = repartition(&drop, &|_, _, _| {}).unwrap();
+    assert_eq!((s.rows, s.dropped_null_groups), (2, 1), "null group rows dropped with a count");
+    std::fs::remove_dir_all(tmp.path().join("dropped")).unwrap();
     check(&RepartitionConfig::new(vec![tmp.path().join("nulls.parquet")], "user", &out), "'user' not found");
     let mut f = df!("u" => [1.5f64, 2.5], "ts" => [1i64, 2]).unwrap();
     write(&mut f, &tmp.path().join("float.parquet"));

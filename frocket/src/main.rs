@@ -148,6 +148,9 @@ pub enum DataprepCommand {
         /// Replace a non-empty output directory.
         #[arg(long)]
         force: bool,
+        /// Drop rows with a null group id (reported) instead of failing.
+        #[arg(long)]
+        drop_null_groups: bool,
     },
     /// Build the denormalized RetailRocket events dataset from the Kaggle files (events.csv,
     /// item_properties_part1/2.csv, category_tree.csv), partitioned by visitor.

@@ -52,7 +52,16 @@ pub fn run(cmd: DataprepCommand, quiet: bool) -> Result<u8> {
         }
     };
     let res = match cmd {
-        DataprepCommand::Repartition { inputs, group_column, timestamp_column, parts, part_size_mb, output, force } => {
+        DataprepCommand::Repartition {
+            inputs,
+            group_column,
+            timestamp_column,
+            parts,
+            part_size_mb,
+            output,
+            force,
+            drop_null_groups,
+        } => {
             let files = expand(&inputs)?;
             if files.is_empty() {
                 eprintln!("error: no input files match {inputs:?}");
@@ -63,13 +72,15 @@ pub fn run(cmd: DataprepCommand, quiet: bool) -> Result<u8> {
             cfg.parts = parts;
             cfg.target_part_bytes = part_size_mb << 20;
             cfg.force = force;
+            cfg.drop_null_groups = drop_null_groups;
             let t = std::time::Instant::now();
             repartition(&cfg, &progress).map(|s| {
                 format!(
-                    "wrote {} parts ({} rows, {} groups, {:.1} MB from {:.1} MB) to {} in {:.1}s",
+                    "wrote {} parts ({} rows, {} groups, {} rows with null group ids dropped, {:.1} MB from {:.1} MB) to {} in {:.1}s",
                     s.parts,
                     s.rows,
                     s.groups,
+                    s.dropped_null_groups,
                     s.output_bytes as f64 / 1e6,
                     s.input_bytes as f64 / 1e6,
                     output.display(),
