@@ -51,7 +51,8 @@ struct PartRows {
     transactionid: Vec<Option<f64>>,
     price: Vec<f64>,
     available: Vec<bool>,
-    categoryid: Vec<String>,
+    /// Category index into `Catalog::category_names` (names are materialised per chunk).
+    categoryid: Vec<u32>,
 }
 
 struct Catalog {
@@ -99,7 +100,7 @@ fn push(rows: &mut PartRows, cat: &Catalog, ts: i64, visitor: i64, event: &'stat
     rows.transactionid.push(tx);
     rows.price.push(cat.price[item]);
     rows.available.push(cat.available[item]);
-    rows.categoryid.push(cat.category_names[cat.category[item] as usize].clone());
+    rows.categoryid.push(cat.category[item]);
 }
 
 /// Rows per chunk when streaming a part to Parquet (bounds memory at any scale).
@@ -193,7 +194,7 @@ fn write_part_streaming(
     let mut writer: Option<BatchedWriter<std::fs::File>> = None;
     let mut file = Some(file);
     let written = generate_part_chunks(cfg, cat, part, CHUNK_ROWS, &mut |chunk| {
-        let df = to_frame(chunk).map_err(pe)?;
+        let df = to_frame(chunk, cat).map_err(pe)?;
         if writer.is_none() {
             let f = file.take().ok_or_else(|| DataprepError::InvalidArguments("writer already finished".into()))?;
             writer = Some(
@@ -225,7 +226,8 @@ fn write_part_streaming(
     Ok((rows, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)))
 }
 
-fn to_frame(rows: PartRows) -> PolarsResult<DataFrame> {
+fn to_frame(rows: PartRows, cat: &Catalog) -> PolarsResult<DataFrame> {
+    let names: Vec<&str> = rows.categoryid.iter().map(|&c| cat.category_names[c as usize].as_str()).collect();
     DataFrame::new_infer_height(vec![
         Column::new("timestamp".into(), rows.timestamp),
         Column::new("visitorid".into(), rows.visitorid),
@@ -234,7 +236,7 @@ fn to_frame(rows: PartRows) -> PolarsResult<DataFrame> {
         Column::new("transactionid".into(), rows.transactionid),
         Column::new("price".into(), rows.price),
         Column::new("available".into(), rows.available),
-        Column::new("categoryid".into(), rows.categoryid),
+        Column::new("categoryid".into(), names),
     ])
 }
 
@@ -242,7 +244,7 @@ fn to_frame(rows: PartRows) -> PolarsResult<DataFrame> {
 pub fn generate_frame(cfg: &SynthConfig, part: usize) -> Result<DataFrame, DataprepError> {
     validate(cfg)?;
     let cat = Catalog::new(cfg)?;
-    to_frame(generate_part(cfg, &cat, part))
+    to_frame(generate_part(cfg, &cat, part), &cat)
         .map_err(|e| DataprepError::Parquet { path: PathBuf::new(), message: e.to_string() })
 }
 
@@ -407,7 +409,7 @@ mod tests {
         assert!(max as f64 > 20.0 * mean, "max {max} vs mean {mean}");
         let count = |e: &str| r.event.iter().filter(|x| **x == e).count();
         assert!(count("view") > count("addtocart") && count("addtocart") > 0 && count("transaction") > 0);
-        assert!(r.categoryid.iter().any(|c| c == "999"));
+        assert!(r.categoryid.iter().any(|&c| cat.category_names[c as usize] == "999"));
     }
 
     #[test]
@@ -425,7 +427,7 @@ mod tests {
         assert_eq!(n as usize, whole.timestamp.len());
         let cat_ts: Vec<i64> = chunks.iter().flat_map(|c| c.timestamp.clone()).collect();
         let cat_v: Vec<i64> = chunks.iter().flat_map(|c| c.visitorid.clone()).collect();
-        let cat_c: Vec<String> = chunks.iter().flat_map(|c| c.categoryid.clone()).collect();
+        let cat_c: Vec<u32> = chunks.iter().flat_map(|c| c.categoryid.clone()).collect();
         assert_eq!((cat_ts, cat_v, cat_c), (whole.timestamp, whole.visitorid, whole.categoryid));
     }
 
