@@ -313,7 +313,7 @@ async fn dispatch(app: &App, command: Command) -> Result<u8> {
             register,
             force,
         }) => crate::prep::retailrocket(app, &input, &output, parts, skip_bad_lines, upload, register, force).await?,
-        Command::Dataprep(cmd) => crate::prep::run(cmd, app.quiet)?,
+        Command::Dataprep(cmd) => crate::prep::run_with_remote_inputs(app, cmd).await?,
     })
 }
 

@@ -42,6 +42,70 @@ fn expand(inputs: &[String]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Downloads `s3://bucket/prefix/glob` inputs into `staging`; returns the local files.
+async fn fetch_s3_inputs(app: &crate::app::App, input: &str, staging: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let (dir, pattern) = match input.rsplit_once('/') {
+        Some((d, p)) if p.contains(['*', '?', '[']) => (d.to_string(), p.to_string()),
+        _ => (input.trim_end_matches('/').to_string(), "*.parquet".to_string()),
+    };
+    let base = storage::Location::parse(&dir)?;
+    let store = app.stores.for_location(&base)?.clone();
+    let glob = storage::glob::compile(&pattern)?;
+    let listing = store.list(&base).await.with_context(|| format!("list {dir}"))?;
+    let mut out = Vec::new();
+    for o in listing.into_iter().filter(|o| glob.is_match(&o.name)) {
+        let dest = staging.join(o.name.replace('/', "_"));
+        store.download(&base.join(&o.name), &dest).await.with_context(|| format!("download {dir}/{}", o.name))?;
+        out.push(dest);
+    }
+    Ok(out)
+}
+
+/// `frocket dataprep repartition` with S3 inputs: download, then repartition locally.
+pub async fn run_with_remote_inputs(app: &crate::app::App, cmd: DataprepCommand) -> Result<u8> {
+    let DataprepCommand::Repartition { inputs, output, .. } = &cmd else { return run(cmd, app.quiet) };
+    if !inputs.iter().any(|i| i.starts_with("s3://")) {
+        return run(cmd, app.quiet);
+    }
+    let staging = tempfile_dir(output)?;
+    let mut local = Vec::new();
+    for i in inputs {
+        if i.starts_with("s3://") {
+            local.extend(fetch_s3_inputs(app, i, &staging).await?.into_iter().map(|p| p.display().to_string()));
+        } else {
+            local.push(i.clone());
+        }
+    }
+    let DataprepCommand::Repartition {
+        group_column,
+        timestamp_column,
+        parts,
+        part_size_mb,
+        output,
+        force,
+        drop_null_groups,
+        ..
+    } = cmd
+    else {
+        unreachable!("matched above")
+    };
+    let res = run(
+        DataprepCommand::Repartition {
+            inputs: local,
+            group_column,
+            timestamp_column,
+            parts,
+            part_size_mb,
+            output,
+            force,
+            drop_null_groups,
+        },
+        app.quiet,
+    );
+    let _ = std::fs::remove_dir_all(&staging);
+    res
+}
+
 pub fn run(cmd: DataprepCommand, quiet: bool) -> Result<u8> {
     let bar = (!quiet).then(|| crate::output::progress_bar("preparing"));
     let progress = |stage: &str, done: u64, total: u64| {

@@ -284,3 +284,49 @@ fn retailrocket_ingestion_end_to_end() {
     assert_eq!(v["counters"]["query:users"], json!(2), "visitors 1 and 3: {v}");
     assert_eq!(v["counters"]["query:rows"], json!(3));
 }
+
+#[test]
+fn repartition_reads_s3_inputs() {
+    let home = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let orig = data.path().join("orig");
+    let cfg = dataprep::synth::SynthConfig { n_items: 1000, ..dataprep::synth::SynthConfig::new(8_000, 2) };
+    let rows = dataprep::synth::generate_dataset(&cfg, &orig, false).unwrap().rows;
+    let s3 = integration_tests::S3Server::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        s3.create_bucket("raw-events").await;
+        s3.upload_dir(&orig, "raw-events", "in").await;
+    });
+    let out = data.path().join("re");
+    let o = Command::new(env!("CARGO_BIN_EXE_frocket"))
+        .args([
+            "dataprep",
+            "repartition",
+            "s3://raw-events/in/*.parquet",
+            "--group-column",
+            "visitorid",
+            "--parts",
+            "3",
+            "--output",
+            out.to_str().unwrap(),
+        ])
+        .env("FROCKET_HOME", home.path())
+        .env("AWS_ENDPOINT_URL", &s3.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("({rows} rows")),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 3);
+    let staging = std::fs::read_dir(data.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+        .count();
+    assert_eq!(staging, 0, "downloads cleaned up");
+}
