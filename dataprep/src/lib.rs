@@ -2,6 +2,7 @@
 //! holding disjoint groups, sorted by group and time) and [`synth`], a deterministic generator
 //! of realistic user-activity data written as group-partitioned Parquet parts.
 
+pub mod csv_input;
 pub mod error;
 pub mod repartition;
 pub mod retailrocket;

@@ -128,8 +128,9 @@ pub enum Command {
 
 #[derive(Subcommand)]
 pub enum DataprepCommand {
-    /// Repartition Parquet files so that every group id is in exactly one part, rows sorted by
-    /// (group id, timestamp). Inputs: files, directories (their *.parquet) or globs.
+    /// Repartition Parquet (or CSV) files so that every group id is in exactly one part, rows
+    /// sorted by (group id, timestamp). Inputs: files, directories (their *.parquet) or globs,
+    /// local or s3://.
     Repartition {
         #[arg(required = true)]
         inputs: Vec<String>,
@@ -151,6 +152,9 @@ pub enum DataprepCommand {
         /// Drop rows with a null group id (reported) instead of failing.
         #[arg(long)]
         drop_null_groups: bool,
+        /// CSV inputs: skip malformed lines (counted) instead of failing.
+        #[arg(long)]
+        skip_bad_lines: bool,
     },
     /// Build the denormalized RetailRocket events dataset from the Kaggle files (events.csv,
     /// item_properties_part1/2.csv, category_tree.csv), partitioned by visitor.

@@ -61,22 +61,12 @@ async fn fetch_s3_inputs(app: &crate::app::App, input: &str, staging: &std::path
     Ok(out)
 }
 
-/// `frocket dataprep repartition` with S3 inputs: download, then repartition locally.
+/// `frocket dataprep repartition` with S3 and/or CSV inputs: S3 inputs are downloaded and CSV
+/// files converted to Parquet chunks in a staging directory next to the output, then all is
+/// repartitioned locally; the staging directory is removed afterwards.
 pub async fn run_with_remote_inputs(app: &crate::app::App, cmd: DataprepCommand) -> Result<u8> {
-    let DataprepCommand::Repartition { inputs, output, .. } = &cmd else { return run(cmd, app.quiet) };
-    if !inputs.iter().any(|i| i.starts_with("s3://")) {
-        return run(cmd, app.quiet);
-    }
-    let staging = tempfile_dir(output)?;
-    let mut local = Vec::new();
-    for i in inputs {
-        if i.starts_with("s3://") {
-            local.extend(fetch_s3_inputs(app, i, &staging).await?.into_iter().map(|p| p.display().to_string()));
-        } else {
-            local.push(i.clone());
-        }
-    }
     let DataprepCommand::Repartition {
+        inputs,
         group_column,
         timestamp_column,
         parts,
@@ -84,24 +74,61 @@ pub async fn run_with_remote_inputs(app: &crate::app::App, cmd: DataprepCommand)
         output,
         force,
         drop_null_groups,
-        ..
+        skip_bad_lines,
     } = cmd
     else {
-        unreachable!("matched above")
+        return run(cmd, app.quiet);
     };
-    let res = run(
-        DataprepCommand::Repartition {
-            inputs: local,
-            group_column,
-            timestamp_column,
-            parts,
-            part_size_mb,
-            output,
-            force,
-            drop_null_groups,
-        },
-        app.quiet,
-    );
+    let is_csv = |p: &str| p.to_ascii_lowercase().ends_with(".csv");
+    let needs_staging = inputs.iter().any(|i| i.starts_with("s3://") || is_csv(i));
+    let rebuild = |inputs: Vec<String>| DataprepCommand::Repartition {
+        inputs,
+        group_column: group_column.clone(),
+        timestamp_column: timestamp_column.clone(),
+        parts,
+        part_size_mb,
+        output: output.clone(),
+        force,
+        drop_null_groups,
+        skip_bad_lines,
+    };
+    if !needs_staging {
+        return run(rebuild(inputs), app.quiet);
+    }
+    let staging = tempfile_dir(&output)?;
+    let prepared = async {
+        let mut local: Vec<String> = Vec::new();
+        for i in &inputs {
+            if i.starts_with("s3://") {
+                local.extend(fetch_s3_inputs(app, i, &staging).await?.into_iter().map(|p| p.display().to_string()));
+            } else {
+                local.push(i.clone());
+            }
+        }
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for f in expand(&local)? {
+            if is_csv(&f.display().to_string()) {
+                let (chunks, s) = dataprep::csv_input::csv_to_parquet_chunks(&f, &staging, 1 << 20, skip_bad_lines)?;
+                skipped += s;
+                out.extend(chunks.into_iter().map(|p| p.display().to_string()));
+            } else {
+                out.push(f.display().to_string());
+            }
+        }
+        if skipped > 0 && !app.quiet {
+            eprintln!("skipped {skipped} malformed CSV lines");
+        }
+        anyhow::Ok(out)
+    }
+    .await;
+    let res = match prepared {
+        Ok(files) => run(rebuild(files), app.quiet),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Ok(USAGE)
+        }
+    };
     let _ = std::fs::remove_dir_all(&staging);
     res
 }
@@ -125,6 +152,7 @@ pub fn run(cmd: DataprepCommand, quiet: bool) -> Result<u8> {
             output,
             force,
             drop_null_groups,
+            skip_bad_lines: _,
         } => {
             let files = expand(&inputs)?;
             if files.is_empty() {

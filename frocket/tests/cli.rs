@@ -330,3 +330,43 @@ fn repartition_reads_s3_inputs() {
         .count();
     assert_eq!(staging, 0, "downloads cleaned up");
 }
+
+#[test]
+fn repartition_reads_csv_inputs() {
+    let home = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut a = String::from("user,ts,event\n");
+    let mut b = String::from("user,ts,event\n");
+    for i in 0..300 {
+        let line = format!("u{},{},{}\n", i % 40, 1000 + i, if i % 3 == 0 { "buy" } else { "view" });
+        if i % 2 == 0 { a.push_str(&line) } else { b.push_str(&line) }
+    }
+    std::fs::write(data.path().join("a.csv"), a).unwrap();
+    std::fs::write(data.path().join("b.csv"), b).unwrap();
+    let out = data.path().join("parts");
+    let glob = format!("{}/*.csv", data.path().display());
+    let o = frocket(
+        home.path(),
+        &[
+            "dataprep",
+            "repartition",
+            &glob,
+            "--group-column",
+            "user",
+            "--timestamp-column",
+            "ts",
+            "--parts",
+            "2",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(frocket(home.path(), &["register", "c", out.to_str().unwrap(), "user", "ts", "-q"]).status.success());
+    let v = json_out(&frocket(
+        home.path(),
+        &["run", "c", "--string", r#"{"query": {"conditions": [{"filter": ["event", "==", "buy"]}]}}"#, "--json"],
+    ));
+    assert_eq!(v["query"]["matchingGroups"], json!(40), "every user has a buy: i%3==0 covers all i%40");
+    assert_eq!(v["query"]["matchingGroupRows"], json!(300));
+}
