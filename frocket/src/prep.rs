@@ -133,6 +133,16 @@ pub async fn run_with_remote_inputs(app: &crate::app::App, cmd: DataprepCommand)
     res
 }
 
+/// Peak resident memory of this process (Linux `VmHWM`), for the summary line.
+fn peak_memory() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_string()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+        .map(|kb| format!(", peak memory {:.0} MB", kb as f64 / 1024.0))
+        .unwrap_or_default()
+}
+
 pub fn run(cmd: DataprepCommand, quiet: bool) -> Result<u8> {
     let bar = (!quiet).then(|| crate::output::progress_bar("preparing"));
     let progress = |stage: &str, done: u64, total: u64| {
@@ -193,7 +203,7 @@ pub fn run(cmd: DataprepCommand, quiet: bool) -> Result<u8> {
     }
     match res {
         Ok(msg) => {
-            println!("{msg}");
+            println!("{msg}{}", peak_memory());
             Ok(OK)
         }
         Err(e @ (DataprepError::InvalidArguments(_) | DataprepError::OutputNotEmpty(_))) => {

@@ -370,3 +370,67 @@ fn repartition_reads_csv_inputs() {
     assert_eq!(v["query"]["matchingGroups"], json!(40), "every user has a buy: i%3==0 covers all i%40");
     assert_eq!(v["query"]["matchingGroupRows"], json!(300));
 }
+
+/// Runs frocket under a file-size limit (SIGXFSZ ignored, so writes fail with EFBIG as on a
+/// full disk) — portable, no root needed.
+fn frocket_with_small_disk(home: &Path, args: &[&str], limit_kb: u32) -> Output {
+    let mut script = format!("trap '' XFSZ; ulimit -f {limit_kb}; exec '{}'", env!("CARGO_BIN_EXE_frocket"));
+    for a in args {
+        script.push_str(&format!(" '{a}'"));
+    }
+    Command::new("sh").args(["-c", &script]).env("FROCKET_HOME", home).output().expect("run sh")
+}
+
+#[test]
+fn a_full_disk_fails_cleanly_and_leaves_no_half_written_dataset() {
+    let home = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let out = data.path().join("synth");
+    let o = frocket_with_small_disk(
+        home.path(),
+        &["dataprep", "synth", "--rows", "300000", "--parts", "2", "--output", out.to_str().unwrap()],
+        200,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("error:") && err.contains(".parquet"), "names the file: {err}");
+    assert!(!out.exists(), "no half-written dataset");
+    let hidden = std::fs::read_dir(data.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+        .count();
+    assert_eq!(hidden, 0, "temp directory removed");
+    // Repartitioning hits the same limit while spilling or writing parts.
+    let small = data.path().join("small");
+    assert!(
+        frocket(
+            home.path(),
+            &["dataprep", "synth", "--rows", "300000", "--parts", "2", "--output", small.to_str().unwrap()]
+        )
+        .status
+        .success()
+    );
+    let re = data.path().join("re");
+    let o = frocket_with_small_disk(
+        home.path(),
+        &[
+            "dataprep",
+            "repartition",
+            small.to_str().unwrap(),
+            "--group-column",
+            "visitorid",
+            "--parts",
+            "2",
+            "--output",
+            re.to_str().unwrap(),
+        ],
+        300,
+    );
+    assert_ne!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!re.exists(), "no half-written output");
+    let hidden = std::fs::read_dir(data.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+        .count();
+    assert_eq!(hidden, 0, "work directory removed");
+}

@@ -108,6 +108,34 @@ fn bench(args: &[String]) -> Result<()> {
         c.args(["bench", "--package", package, "--bench", bench, "--"]).args(args);
         run(c, &format!("{package} benchmarks ({bench})"))?;
     }
+    // Data preparation at 10M rows: throughput and peak memory (printed by the commands).
+    let data = root().join("target/bench-data");
+    let (synth, re) = (data.join("synth-10m"), data.join("repartitioned-10m"));
+    let (synth, re) = (synth.to_string_lossy().into_owned(), re.to_string_lossy().into_owned());
+    let steps: [(&str, Vec<&str>); 2] = [
+        ("synthesize 10M rows", vec!["synth", "--rows", "10000000", "--parts", "8", "--force", "--output", &synth]),
+        (
+            "repartition 10M rows",
+            vec![
+                "repartition",
+                &synth,
+                "--group-column",
+                "visitorid",
+                "--timestamp-column",
+                "timestamp",
+                "--parts",
+                "8",
+                "--force",
+                "--output",
+                &re,
+            ],
+        ),
+    ];
+    for (what, args) in steps {
+        let mut c = cargo();
+        c.args(["run", "--quiet", "--profile", "bench", "--package", "frocket", "--", "dataprep"]).args(args);
+        run(c, what)?;
+    }
     Ok(())
 }
 
