@@ -126,36 +126,39 @@ pub enum Command {
     },
 }
 
+#[derive(clap::Args, Clone)]
+pub struct RepartitionArgs {
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+    #[arg(long)]
+    pub group_column: String,
+    #[arg(long)]
+    pub timestamp_column: Option<String>,
+    /// Number of parts (default: from --part-size-mb).
+    #[arg(long)]
+    pub parts: Option<usize>,
+    /// Target Parquet size of a part.
+    #[arg(long, default_value_t = 64)]
+    pub part_size_mb: u64,
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Replace a non-empty output directory.
+    #[arg(long)]
+    pub force: bool,
+    /// Drop rows with a null group id (reported) instead of failing.
+    #[arg(long)]
+    pub drop_null_groups: bool,
+    /// CSV inputs: skip malformed lines (counted) instead of failing.
+    #[arg(long)]
+    pub skip_bad_lines: bool,
+}
+
 #[derive(Subcommand)]
 pub enum DataprepCommand {
     /// Repartition Parquet (or CSV) files so that every group id is in exactly one part, rows
     /// sorted by (group id, timestamp). Inputs: files, directories (their *.parquet) or globs,
     /// local or s3://.
-    Repartition {
-        #[arg(required = true)]
-        inputs: Vec<String>,
-        #[arg(long)]
-        group_column: String,
-        #[arg(long)]
-        timestamp_column: Option<String>,
-        /// Number of parts (default: from --part-size-mb).
-        #[arg(long)]
-        parts: Option<usize>,
-        /// Target Parquet size of a part.
-        #[arg(long, default_value_t = 64)]
-        part_size_mb: u64,
-        #[arg(long)]
-        output: PathBuf,
-        /// Replace a non-empty output directory.
-        #[arg(long)]
-        force: bool,
-        /// Drop rows with a null group id (reported) instead of failing.
-        #[arg(long)]
-        drop_null_groups: bool,
-        /// CSV inputs: skip malformed lines (counted) instead of failing.
-        #[arg(long)]
-        skip_bad_lines: bool,
-    },
+    Repartition(RepartitionArgs),
     /// Build the denormalized RetailRocket events dataset from the Kaggle files (events.csv,
     /// item_properties_part1/2.csv, category_tree.csv), partitioned by visitor.
     Retailrocket {

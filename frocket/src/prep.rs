@@ -65,36 +65,12 @@ async fn fetch_s3_inputs(app: &crate::app::App, input: &str, staging: &std::path
 /// files converted to Parquet chunks in a staging directory next to the output, then all is
 /// repartitioned locally; the staging directory is removed afterwards.
 pub async fn run_with_remote_inputs(app: &crate::app::App, cmd: DataprepCommand) -> Result<u8> {
-    let DataprepCommand::Repartition {
-        inputs,
-        group_column,
-        timestamp_column,
-        parts,
-        part_size_mb,
-        output,
-        force,
-        drop_null_groups,
-        skip_bad_lines,
-    } = cmd
-    else {
-        return run(cmd, app.quiet);
-    };
+    let DataprepCommand::Repartition(mut args) = cmd else { return run(cmd, app.quiet) };
     let is_csv = |p: &str| p.to_ascii_lowercase().ends_with(".csv");
-    let needs_staging = inputs.iter().any(|i| i.starts_with("s3://") || is_csv(i));
-    let rebuild = |inputs: Vec<String>| DataprepCommand::Repartition {
-        inputs,
-        group_column: group_column.clone(),
-        timestamp_column: timestamp_column.clone(),
-        parts,
-        part_size_mb,
-        output: output.clone(),
-        force,
-        drop_null_groups,
-        skip_bad_lines,
-    };
-    if !needs_staging {
-        return run(rebuild(inputs), app.quiet);
+    if !args.inputs.iter().any(|i| i.starts_with("s3://") || is_csv(i)) {
+        return run(DataprepCommand::Repartition(args), app.quiet);
     }
+    let (inputs, output, skip_bad_lines) = (args.inputs.clone(), args.output.clone(), args.skip_bad_lines);
     let staging = tempfile_dir(&output)?;
     let prepared = async {
         let mut local: Vec<String> = Vec::new();
@@ -123,7 +99,10 @@ pub async fn run_with_remote_inputs(app: &crate::app::App, cmd: DataprepCommand)
     }
     .await;
     let res = match prepared {
-        Ok(files) => run(rebuild(files), app.quiet),
+        Ok(files) => {
+            args.inputs = files;
+            run(DataprepCommand::Repartition(args), app.quiet)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             Ok(USAGE)
@@ -153,7 +132,7 @@ pub fn run(cmd: DataprepCommand, quiet: bool) -> Result<u8> {
         }
     };
     let res = match cmd {
-        DataprepCommand::Repartition {
+        DataprepCommand::Repartition(crate::RepartitionArgs {
             inputs,
             group_column,
             timestamp_column,
@@ -163,7 +142,7 @@ pub fn run(cmd: DataprepCommand, quiet: bool) -> Result<u8> {
             force,
             drop_null_groups,
             skip_bad_lines: _,
-        } => {
+        }) => {
             let files = expand(&inputs)?;
             if files.is_empty() {
                 eprintln!("error: no input files match {inputs:?}");
