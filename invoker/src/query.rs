@@ -6,7 +6,7 @@ use crate::job::JobPolicy;
 use crate::stats::job_stats;
 use crate::{InvokerError, new_request_id, unix_now};
 use protocol::PartialResult;
-use protocol::task::{DatasetPartId, QueryTaskRequest, QueryTaskResult};
+use protocol::task::{DatasetPartId, QueryTaskRequest, QueryTaskResult, TaskHeader};
 use protocol::validate_query_value;
 use serde_json::Value;
 use storage::{Datastore, Location};
@@ -72,17 +72,19 @@ pub async fn run_query_job(
     let expanded = vq.query.to_json();
     let invoke_time = unix_now();
     let make = |i: usize, attempt: u32| QueryTaskRequest {
-        request_id: request_id.clone(),
-        invoke_time,
-        attempt_no: attempt,
-        task_index: i,
-        part: DatasetPartId {
-            dataset_id: record.info.id.clone(),
-            path: base.join(&record.parts.filenames[i]).to_string(),
-            part_idx: i,
+        header: TaskHeader {
+            request_id: request_id.clone(),
+            invoke_time,
+            attempt_no: attempt,
+            task_index: i,
+            part: DatasetPartId {
+                dataset_id: record.info.id.clone(),
+                path: base.join(&record.parts.filenames[i]).to_string(),
+                part_idx: i,
+            },
+            group_id_column: record.info.group_id_column.clone(),
+            timestamp_column: record.info.timestamp_column.clone(),
         },
-        group_id_column: record.info.group_id_column.clone(),
-        timestamp_column: record.info.timestamp_column.clone(),
         used_columns: used.clone(),
         query: expanded.clone(),
         select_part: false,
@@ -90,7 +92,7 @@ pub async fn run_query_job(
         preflight_sleep: 0.0,
     };
     let n = record.parts.filenames.len();
-    let parts: Vec<DatasetPartId> = (0..n).map(|i| make(i, 0).part).collect();
+    let parts: Vec<DatasetPartId> = (0..n).map(|i| make(i, 0).header.part).collect();
     executor
         .prepare_request(&request_id, &parts)
         .await

@@ -182,20 +182,14 @@ impl QueueExecutor {
 }
 
 fn failed_query(req: &QueryTaskRequest, e: TaskError) -> QueryTaskResult {
-    QueryTaskResult {
-        request_id: req.request_id.clone(),
-        task_index: req.task_index,
-        attempt_no: req.attempt_no,
-        outcome: Err(e),
-        metrics: TaskMetrics::default(),
-    }
+    QueryTaskResult::for_request(&req.header, Err(e), TaskMetrics::default())
 }
 
 #[async_trait]
 impl TaskExecutor for QueueExecutor {
     async fn run_query(&self, req: QueryTaskRequest) -> QueryTaskResult {
         let mut env = req.clone();
-        env.select_part = self.self_select && req.attempt_no == 0;
+        env.select_part = self.self_select && req.header.attempt_no == 0;
         match self.run(TaskEnvelope::Query(env)).await {
             Ok(ResultEnvelope::Query(r)) => r,
             Ok(_) => failed_query(
@@ -207,13 +201,7 @@ impl TaskExecutor for QueueExecutor {
     }
 
     async fn run_registration(&self, req: RegistrationTaskRequest) -> RegistrationTaskResult {
-        let fail = |e: TaskError| RegistrationTaskResult {
-            request_id: req.request_id.clone(),
-            task_index: req.task_index,
-            attempt_no: req.attempt_no,
-            outcome: Err(e),
-            metrics: TaskMetrics::default(),
-        };
+        let fail = |e: TaskError| RegistrationTaskResult::for_request(&req.header, Err(e), TaskMetrics::default());
         match self.run(TaskEnvelope::Registration(req.clone())).await {
             Ok(ResultEnvelope::Registration(r)) => r,
             Ok(_) => {

@@ -6,7 +6,7 @@ use crate::executor::{ProgressFn, TaskExecutor, run_all};
 use crate::job::JobPolicy;
 use crate::{InvokerError, new_request_id, unix_now};
 use protocol::dataset::*;
-use protocol::task::{DatasetPartId, GroupIds, PartDescription, RegistrationTaskRequest};
+use protocol::task::{DatasetPartId, GroupIds, PartDescription, RegistrationTaskRequest, TaskHeader};
 use rand::SeedableRng;
 use std::collections::BTreeMap;
 use storage::glob::{compile, format_running_number, is_running_number};
@@ -287,17 +287,19 @@ pub async fn register_dataset(
     let uniques = uniques && sample.len() > 1;
     let invoke_time = unix_now();
     let make = |i: usize, attempt: u32| RegistrationTaskRequest {
-        request_id: request_id.clone(),
-        invoke_time,
-        attempt_no: attempt,
-        task_index: i,
-        part: DatasetPartId {
-            dataset_id: id.clone(),
-            path: base.join(&names[sample[i]]).to_string(),
-            part_idx: sample[i],
+        header: TaskHeader {
+            request_id: request_id.clone(),
+            invoke_time,
+            attempt_no: attempt,
+            task_index: i,
+            part: DatasetPartId {
+                dataset_id: id.clone(),
+                path: base.join(&names[sample[i]]).to_string(),
+                part_idx: sample[i],
+            },
+            group_id_column: args.group_id_column.clone(),
+            timestamp_column: args.timestamp_column.clone(),
         },
-        group_id_column: args.group_id_column.clone(),
-        timestamp_column: args.timestamp_column.clone(),
         return_group_ids: uniques,
     };
     let ran = run_all(

@@ -16,10 +16,11 @@ pub struct DatasetPartId {
     pub part_idx: usize,
 }
 
-/// Run an (expanded, validated) query on one part.
+/// What every task request carries: which attempt of which task of which request, on which
+/// part of which dataset layout. Flattened into the requests (the JSON is unchanged).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct QueryTaskRequest {
+pub struct TaskHeader {
     pub request_id: String,
     /// Unix seconds when the invoker created the request (workers reject stale requests).
     pub invoke_time: f64,
@@ -28,6 +29,21 @@ pub struct QueryTaskRequest {
     pub part: DatasetPartId,
     pub group_id_column: String,
     pub timestamp_column: String,
+}
+
+impl TaskHeader {
+    /// (request id, task index, attempt, invoke time).
+    pub fn ids(&self) -> (&str, usize, u32, f64) {
+        (&self.request_id, self.task_index, self.attempt_no, self.invoke_time)
+    }
+}
+
+/// Run an (expanded, validated) query on one part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryTaskRequest {
+    #[serde(flatten)]
+    pub header: TaskHeader,
     /// Columns to load (group, timestamp, then referenced columns).
     pub used_columns: Vec<String>,
     /// The canonical expanded query JSON (re-validated by the worker).
@@ -48,13 +64,8 @@ pub struct QueryTaskRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationTaskRequest {
-    pub request_id: String,
-    pub invoke_time: f64,
-    pub attempt_no: u32,
-    pub task_index: usize,
-    pub part: DatasetPartId,
-    pub group_id_column: String,
-    pub timestamp_column: String,
+    #[serde(flatten)]
+    pub header: TaskHeader,
     /// Return the part's distinct group ids (for the cross-part uniqueness check).
     pub return_group_ids: bool,
 }
@@ -125,6 +136,19 @@ pub struct QueryTaskResult {
     pub metrics: TaskMetrics,
 }
 
+impl QueryTaskResult {
+    /// The result of the attempt described by `h`.
+    pub fn for_request(h: &TaskHeader, outcome: Result<PartialResult, TaskError>, metrics: TaskMetrics) -> Self {
+        QueryTaskResult {
+            request_id: h.request_id.clone(),
+            task_index: h.task_index,
+            attempt_no: h.attempt_no,
+            outcome,
+            metrics,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationTaskResult {
@@ -147,8 +171,8 @@ impl TaskEnvelope {
     /// (request id, task index, attempt, invoke time).
     pub fn ids(&self) -> (&str, usize, u32, f64) {
         match self {
-            TaskEnvelope::Query(r) => (&r.request_id, r.task_index, r.attempt_no, r.invoke_time),
-            TaskEnvelope::Registration(r) => (&r.request_id, r.task_index, r.attempt_no, r.invoke_time),
+            TaskEnvelope::Query(r) => r.header.ids(),
+            TaskEnvelope::Registration(r) => r.header.ids(),
         }
     }
 }
@@ -168,5 +192,67 @@ impl ResultEnvelope {
             ResultEnvelope::Query(r) => (r.task_index, r.attempt_no, r.outcome.is_ok()),
             ResultEnvelope::Registration(r) => (r.task_index, r.attempt_no, r.outcome.is_ok()),
         }
+    }
+}
+
+impl RegistrationTaskResult {
+    /// The result of the attempt described by `h`.
+    pub fn for_request(h: &TaskHeader, outcome: Result<PartDescription, TaskError>, metrics: TaskMetrics) -> Self {
+        RegistrationTaskResult {
+            request_id: h.request_id.clone(),
+            task_index: h.task_index,
+            attempt_no: h.attempt_no,
+            outcome,
+            metrics,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::DatasetId;
+
+    #[test]
+    fn the_header_is_flattened_on_the_wire_and_round_trips_in_envelopes() {
+        let header = TaskHeader {
+            request_id: "1-abc".into(),
+            invoke_time: 12.5,
+            attempt_no: 2,
+            task_index: 7,
+            part: DatasetPartId {
+                dataset_id: DatasetId { name: "d".into(), registered_at: "t".into() },
+                path: "s3://b/p.parquet".into(),
+                part_idx: 7,
+            },
+            group_id_column: "u".into(),
+            timestamp_column: "ts".into(),
+        };
+        let req = RegistrationTaskRequest { header: header.clone(), return_group_ids: true };
+        let v = serde_json::to_value(&req).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "requestId",
+                "invokeTime",
+                "attemptNo",
+                "taskIndex",
+                "part",
+                "groupIdColumn",
+                "timestampColumn",
+                "returnGroupIds"
+            ]
+        );
+        let env = TaskEnvelope::Registration(req);
+        let back: TaskEnvelope = serde_json::from_str(&serde_json::to_string(&env).unwrap()).unwrap();
+        assert_eq!(back, env);
+        assert_eq!(back.ids(), ("1-abc", 7, 2, 12.5));
+        let r = RegistrationTaskResult::for_request(
+            &header,
+            Err(TaskError { message: "x".into(), retryable: true }),
+            TaskMetrics::default(),
+        );
+        assert_eq!((r.request_id.as_str(), r.task_index, r.attempt_no), ("1-abc", 7, 2));
     }
 }

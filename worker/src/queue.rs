@@ -64,7 +64,7 @@ async fn select_part(
     req: &mut QueryTaskRequest,
 ) -> Result<bool, String> {
     let list = redis
-        .part_list(&req.request_id)
+        .part_list(&req.header.request_id)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the request's part list has expired")?;
@@ -75,7 +75,7 @@ async fn select_part(
     };
     let mut chosen = None;
     for &c in &candidates {
-        if redis.take_part(&req.request_id, c).await.map_err(|e| e.to_string())? {
+        if redis.take_part(&req.header.request_id, c).await.map_err(|e| e.to_string())? {
             chosen = Some((c, "specific_candidate"));
             break;
         }
@@ -83,19 +83,19 @@ async fn select_part(
     let mut slept = 0.0;
     if chosen.is_none() {
         if candidates.is_empty() {
-            let wait = req.invoke_time + cfg.preflight.as_secs_f64() - now();
+            let wait = req.header.invoke_time + cfg.preflight.as_secs_f64() - now();
             if wait > 0.0 {
                 tokio::time::sleep(Duration::from_secs_f64(wait)).await;
                 slept = wait;
             }
         }
         let how = if candidates.is_empty() { "random_no_candidates" } else { "random_candidates_taken" };
-        chosen = redis.take_any_part(&req.request_id).await.map_err(|e| e.to_string())?.map(|i| (i, how));
+        chosen = redis.take_any_part(&req.header.request_id).await.map_err(|e| e.to_string())?.map(|i| (i, how));
     }
     let Some((idx, how)) = chosen else { return Ok(false) };
     let part = parts.into_iter().find(|p| p.part_idx == idx).ok_or("selected part not in the part list")?;
-    req.part = part;
-    req.task_index = idx;
+    req.header.part = part;
+    req.header.task_index = idx;
     req.select_part = false;
     req.preflight_sleep = slept;
     req.selected_how = Some(how.to_string());
@@ -117,11 +117,11 @@ pub async fn handle(worker: &Arc<Worker>, redis: &RedisStore, cfg: &QueueWorkerC
         match select_part(worker, redis, cfg, req).await {
             Ok(true) => {}
             Ok(false) => {
-                info!(request_id = %req.request_id, "no part left to select: another worker took the last one");
+                info!(request_id = %req.header.request_id, "no part left to select: another worker took the last one");
                 return false;
             }
             Err(e) => {
-                warn!(request_id = %req.request_id, "part selection failed: {e}");
+                warn!(request_id = %req.header.request_id, "part selection failed: {e}");
                 return false;
             }
         }

@@ -24,17 +24,18 @@ impl Worker {
     }
 
     async fn query(&self, req: &QueryTaskRequest, m: &mut TaskMetrics) -> Result<protocol::PartialResult, WorkerError> {
+        let h = &req.header;
         let q = validate_query_value(&req.query, None)
-            .map_err(|e| WorkerError::InvalidRequest(format!("query of request {}: {e}", req.request_id)))?;
+            .map_err(|e| WorkerError::InvalidRequest(format!("query of request {}: {e}", req.header.request_id)))?;
         let columns = q.query.referenced_columns();
-        let loaded = self.loader.load_frame(&req.part, &req.group_id_column, &req.timestamp_column, &columns).await?;
+        let loaded = self.loader.load_frame(&h.part, &h.group_id_column, &h.timestamp_column, &columns).await?;
         m.task_download_seconds = loaded.download_seconds;
         m.task_total_load_seconds = loaded.load_seconds;
         m.load_from = Some(loaded.source);
         let t = Instant::now();
         let opts = self.engine;
         let frame = loaded.frame;
-        let path = req.part.path.clone();
+        let path = h.part.path.clone();
         let result = tokio::task::spawn_blocking(move || execute(&frame, &q.query, &opts))
             .await
             .map_err(|e| WorkerError::Internal(format!("query task panicked: {e}")))?
@@ -54,17 +55,12 @@ impl Worker {
         metrics.part_select_method = Some(req.selected_how.clone().unwrap_or_else(|| "set_by_invoker".into()));
         metrics.task_preflight_sleep_seconds = req.preflight_sleep;
         if let Err(e) = &outcome {
-            warn!(request_id = %req.request_id, task_index = req.task_index, attempt = req.attempt_no, part = %req.part.path, "query task failed: {e}");
+            let h = &req.header;
+            warn!(request_id = %h.request_id, task_index = h.task_index, attempt = h.attempt_no, part = %h.part.path, "query task failed: {e}");
         } else {
-            debug!(request_id = %req.request_id, task_index = req.task_index, "query task done");
+            debug!(request_id = %req.header.request_id, task_index = req.header.task_index, "query task done");
         }
-        QueryTaskResult {
-            request_id: req.request_id.clone(),
-            task_index: req.task_index,
-            attempt_no: req.attempt_no,
-            outcome: outcome.map_err(|e| e.to_task_error()),
-            metrics,
-        }
+        QueryTaskResult::for_request(&req.header, outcome.map_err(|e| e.to_task_error()), metrics)
     }
 
     async fn register(
@@ -73,12 +69,16 @@ impl Worker {
         m: &mut TaskMetrics,
     ) -> Result<protocol::task::PartDescription, WorkerError> {
         let t = Instant::now();
-        let (path, source, download) = self.loader.local_file(&req.part).await?;
+        let (path, source, download) = self.loader.local_file(&req.header.part).await?;
         m.task_download_seconds = download;
         m.load_from = Some(source);
-        let (g, ts, ids, opts) =
-            (req.group_id_column.clone(), req.timestamp_column.clone(), req.return_group_ids, self.describe);
-        let part_path = req.part.path.clone();
+        let (g, ts, ids, opts) = (
+            req.header.group_id_column.clone(),
+            req.header.timestamp_column.clone(),
+            req.return_group_ids,
+            self.describe,
+        );
+        let part_path = req.header.part.path.clone();
         let d = tokio::task::spawn_blocking(move || -> Result<_, WorkerError> {
             let df = read_parquet(path, None)?;
             describe_part(&df, &g, &ts, ids, &opts)
@@ -97,12 +97,6 @@ impl Worker {
         let mut metrics = TaskMetrics::default();
         let outcome = self.register(req, &mut metrics).await;
         metrics.task_total_run_seconds = t.elapsed().as_secs_f64();
-        RegistrationTaskResult {
-            request_id: req.request_id.clone(),
-            task_index: req.task_index,
-            attempt_no: req.attempt_no,
-            outcome: outcome.map_err(|e| e.to_task_error()),
-            metrics,
-        }
+        RegistrationTaskResult::for_request(&req.header, outcome.map_err(|e| e.to_task_error()), metrics)
     }
 }
