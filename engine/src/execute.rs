@@ -38,6 +38,11 @@ pub fn execute(frame: &Frame, query: &Query, opts: &EngineOptions) -> Result<Par
     match &frame.ts {
         Timestamps::Int(ts) => run(frame, ts, query, opts),
         Timestamps::Float(ts) => run(frame, ts, query, opts),
+        Timestamps::Absent if query.needs_timestamps() => {
+            Err(EngineError::Internal("the part was prepared without timestamps, but the query needs them".into()))
+        }
+        // No timeframe, sequence or funnel: nothing reads a timestamp.
+        Timestamps::Absent => run::<i64>(frame, &[], query, opts),
     }
 }
 
@@ -47,8 +52,9 @@ fn active_ranges<T: TsExt>(frame: &Frame, ts: &[T], tf: Option<&Timeframe>) -> V
     let n_groups = frame.n_groups();
     let mut out = Vec::with_capacity(n_groups);
     let (from, to) = match tf {
-        Some(t) => (t.from.as_ref(), t.to.as_ref()),
-        None => (None, None),
+        Some(t) if t.from.is_some() || t.to.is_some() => (t.from.as_ref(), t.to.as_ref()),
+        // Every group's whole run (timestamps are not touched: they may be absent).
+        _ => return starts.windows(2).filter(|w| w[0] < w[1]).map(|w| (w[0], w[1])).collect(),
     };
     for g in 0..n_groups {
         let (s, e) = (starts[g] as usize, starts[g + 1] as usize);

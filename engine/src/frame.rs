@@ -4,6 +4,7 @@
 use crate::EngineError;
 use hashbrown::HashMap;
 use polars::prelude::*;
+use polars_arrow::array::Array as _;
 
 /// A column of the frame, in row order of the frame.
 #[derive(Debug, Clone)]
@@ -46,11 +47,13 @@ impl Col {
     }
 }
 
-/// Timestamps in frame row order: integers stay exact; floats are f64.
+/// Timestamps in frame row order: integers stay exact; floats are f64. `Absent` when the frame
+/// was prepared for queries that do not need them ([`Frame::prepare_without_timestamps`]).
 #[derive(Debug, Clone)]
 pub enum Timestamps {
     Int(Vec<i64>),
     Float(Vec<f64>),
+    Absent,
 }
 
 /// Whether a frame's timestamps are integers or floats.
@@ -113,40 +116,87 @@ fn extract_float(name: &str, s: &Series) -> Result<Col, EngineError> {
     Ok(Col::Float { values })
 }
 
-fn encode_strings<'a>(iter: impl Iterator<Item = Option<&'a str>>, len: usize) -> (Vec<u32>, Vec<String>) {
-    let mut map: HashMap<&'a str, u32> = HashMap::new();
+/// Dictionary codes of a string column, reading Arrow string views directly: a string of at
+/// most 12 bytes lives inside its 16-byte view, so the view itself is the hash key (no string
+/// is touched per row); longer strings are hashed as strings. A new view is checked against
+/// the strings already seen, so equal strings always get one code whatever the view padding.
+fn encode_string_views(ca: &StringChunked) -> (Vec<u32>, Vec<String>) {
+    let mut by_view: HashMap<u128, u32> = HashMap::new();
+    let mut by_str: HashMap<&str, u32> = HashMap::new();
     let mut dict: Vec<String> = Vec::new();
-    let mut codes = Vec::with_capacity(len);
-    for v in iter {
-        codes.push(match v {
-            None => NULL_CODE,
-            Some(s) => *map.entry(s).or_insert_with(|| {
-                dict.push(s.to_string());
-                (dict.len() - 1) as u32
-            }),
-        });
+    let mut codes = Vec::with_capacity(ca.len());
+    for arr in ca.downcast_iter() {
+        let validity = arr.validity();
+        for (i, view) in arr.views().iter().enumerate() {
+            if validity.is_some_and(|b| !b.get_bit(i)) {
+                codes.push(NULL_CODE);
+                continue;
+            }
+            let code = if view.length <= 12 {
+                match by_view.get(&view.as_u128()) {
+                    Some(&c) => c,
+                    None => {
+                        let s = arr.value(i);
+                        let c = *by_str.entry(s).or_insert_with(|| {
+                            dict.push(s.to_string());
+                            (dict.len() - 1) as u32
+                        });
+                        by_view.insert(view.as_u128(), c);
+                        c
+                    }
+                }
+            } else {
+                let s = arr.value(i);
+                *by_str.entry(s).or_insert_with(|| {
+                    dict.push(s.to_string());
+                    (dict.len() - 1) as u32
+                })
+            };
+            codes.push(code);
+        }
     }
     (codes, dict)
 }
 
-/// Dense codes for a categorical column from its category ids (a cheap integer hash per row
-/// instead of materialising and hashing every string).
+/// Dense codes for a categorical column from its category ids: a table lookup per row (ids
+/// index a per-column table; very sparse ids fall back to a hash map).
 fn encode_category_ids<'a>(
     ids: impl Iterator<Item = Option<u32>>,
     len: usize,
+    max_id: Option<u32>,
     lookup: impl Fn(u32) -> Option<&'a str>,
 ) -> (Vec<u32>, Vec<String>) {
-    let mut map: HashMap<u32, u32> = HashMap::new();
     let mut dict: Vec<String> = Vec::new();
     let mut codes = Vec::with_capacity(len);
-    for id in ids {
-        codes.push(match id {
-            None => NULL_CODE,
-            Some(id) => *map.entry(id).or_insert_with(|| {
-                dict.push(lookup(id).unwrap_or_default().to_string());
-                (dict.len() - 1) as u32
-            }),
-        });
+    let new_code = |id: u32, dict: &mut Vec<String>| {
+        dict.push(lookup(id).unwrap_or_default().to_string());
+        (dict.len() - 1) as u32
+    };
+    match max_id {
+        Some(m) if (m as usize) <= len.max(1 << 16) => {
+            let mut table = vec![NULL_CODE; m as usize + 1];
+            for id in ids {
+                codes.push(match id {
+                    None => NULL_CODE,
+                    Some(id) => {
+                        let slot = &mut table[id as usize];
+                        if *slot == NULL_CODE {
+                            *slot = new_code(id, &mut dict);
+                        }
+                        *slot
+                    }
+                });
+            }
+        }
+        _ => {
+            let mut map: HashMap<u32, u32> = HashMap::new();
+            for id in ids {
+                codes.push(match id {
+                    None => NULL_CODE,
+                    Some(id) => *map.entry(id).or_insert_with(|| new_code(id, &mut dict)),
+                });
+            }
+        }
     }
     (codes, dict)
 }
@@ -155,13 +205,15 @@ fn extract_categorical(s: &Series) -> Option<Col> {
     let n = s.len();
     let (codes, dict) = if let Ok(ca) = s.cat32() {
         let m = ca.get_mapping();
-        encode_category_ids(ca.physical().iter(), n, |id| m.cat_to_str(id))
+        encode_category_ids(ca.physical().iter(), n, ca.physical().max(), |id| m.cat_to_str(id))
     } else if let Ok(ca) = s.cat16() {
         let m = ca.get_mapping();
-        encode_category_ids(ca.physical().iter().map(|v| v.map(u32::from)), n, |id| m.cat_to_str(id))
+        let max = ca.physical().max().map(u32::from);
+        encode_category_ids(ca.physical().iter().map(|v| v.map(u32::from)), n, max, |id| m.cat_to_str(id))
     } else if let Ok(ca) = s.cat8() {
         let m = ca.get_mapping();
-        encode_category_ids(ca.physical().iter().map(|v| v.map(u32::from)), n, |id| m.cat_to_str(id))
+        let max = ca.physical().max().map(u32::from);
+        encode_category_ids(ca.physical().iter().map(|v| v.map(u32::from)), n, max, |id| m.cat_to_str(id))
     } else {
         return None;
     };
@@ -182,7 +234,7 @@ fn extract_str(name: &str, s: &Series) -> Result<Col, EngineError> {
         &owned
     };
     let ca = s.str().map_err(|e| polars_err(name, e))?;
-    let (codes, dict) = encode_strings(ca.iter(), ca.len());
+    let (codes, dict) = encode_string_views(ca);
     Ok(Col::Str { codes, dict })
 }
 
@@ -203,6 +255,28 @@ pub(crate) fn extract(name: &str, s: &Series) -> Result<Col, EngineError> {
     }
 }
 
+/// The timestamp column in the engine's form (numeric, no nulls or NaN).
+fn extract_timestamps(df: &DataFrame, timestamp_column: &str) -> Result<Timestamps, EngineError> {
+    let tss = series(df, timestamp_column)?;
+    Ok(match extract(timestamp_column, tss)? {
+        Col::Int { values, valid: None } => Timestamps::Int(values),
+        Col::Float { values } if !values.iter().any(|v| v.is_nan()) => Timestamps::Float(values),
+        Col::Int { .. } | Col::Float { .. } => {
+            return Err(EngineError::InvalidData {
+                column: timestamp_column.to_string(),
+                problem: "the timestamp column has null or NaN values".to_string(),
+            });
+        }
+        other => {
+            return Err(EngineError::TypeMismatch {
+                column: timestamp_column.to_string(),
+                found: other.type_name().to_string(),
+                usage: "as a timestamp (numeric required)".to_string(),
+            });
+        }
+    })
+}
+
 /// Group ids: integers compare by value; strings by first-appearance code.
 enum GroupKeys {
     Int(Vec<i64>),
@@ -215,6 +289,26 @@ impl Frame {
         df: &DataFrame,
         group_column: &str,
         timestamp_column: &str,
+        columns: &[String],
+    ) -> Result<Frame, EngineError> {
+        Frame::prepare_with(df, group_column, Some(timestamp_column), columns)
+    }
+
+    /// Prepares `df` for queries that do not need timestamps ([`protocol::Query::needs_timestamps`]
+    /// is false): the timestamp column is neither read nor checked, and rows of a group keep
+    /// their order in the part. [`crate::execute`] refuses queries that need timestamps on it.
+    pub fn prepare_without_timestamps(
+        df: &DataFrame,
+        group_column: &str,
+        columns: &[String],
+    ) -> Result<Frame, EngineError> {
+        Frame::prepare_with(df, group_column, None, columns)
+    }
+
+    fn prepare_with(
+        df: &DataFrame,
+        group_column: &str,
+        timestamp_column: Option<&str>,
         columns: &[String],
     ) -> Result<Frame, EngineError> {
         let n_rows = df.height();
@@ -231,6 +325,25 @@ impl Frame {
                 problem: format!("the group column has {} null values", gs.null_count()),
             });
         }
+        let ts = match timestamp_column {
+            None => Timestamps::Absent,
+            Some(timestamp_column) => extract_timestamps(df, timestamp_column)?,
+        };
+        // Referenced columns (the group and timestamp columns too, when a query filters or
+        // aggregates on them) in the engine's form.
+        let mut cols = HashMap::new();
+        for c in columns {
+            if !cols.contains_key(c) {
+                cols.insert(c.clone(), extract(c, series(df, c)?)?);
+            }
+        }
+        // The common case, parts written by our dataprep: i64 group ids already in order. The
+        // group runs are read straight from the column, without copying it.
+        if let Ok(ca) = gs.i64()
+            && let Some(group_starts) = sorted_int_runs(ca, &ts)
+        {
+            return Ok(Frame { n_rows, group_starts, ts, columns: cols, was_sorted: true });
+        }
         let keys = match extract(group_column, gs)? {
             Col::Int { values, .. } => GroupKeys::Int(values),
             Col::Str { codes, .. } => GroupKeys::Codes(codes),
@@ -242,32 +355,6 @@ impl Frame {
                 });
             }
         };
-        let tss = series(df, timestamp_column)?;
-        let ts = match extract(timestamp_column, tss)? {
-            Col::Int { values, valid: None } => Timestamps::Int(values),
-            Col::Float { values } if !values.iter().any(|v| v.is_nan()) => Timestamps::Float(values),
-            Col::Int { .. } | Col::Float { .. } => {
-                return Err(EngineError::InvalidData {
-                    column: timestamp_column.to_string(),
-                    problem: "the timestamp column has null or NaN values".to_string(),
-                });
-            }
-            other => {
-                return Err(EngineError::TypeMismatch {
-                    column: timestamp_column.to_string(),
-                    found: other.type_name().to_string(),
-                    usage: "as a timestamp (numeric required)".to_string(),
-                });
-            }
-        };
-        // Referenced columns (the group and timestamp columns too, when a query filters or
-        // aggregates on them) in the engine's form.
-        let mut cols = HashMap::new();
-        for c in columns {
-            if !cols.contains_key(c) {
-                cols.insert(c.clone(), extract(c, series(df, c)?)?);
-            }
-        }
         let mut frame = Frame { n_rows, group_starts: Vec::new(), ts, columns: cols, was_sorted: true };
         let sorted = match &keys {
             GroupKeys::Int(k) => frame.is_sorted_by(k),
@@ -302,6 +389,7 @@ impl Frame {
         match &self.ts {
             Timestamps::Int(t) => check(keys, t, |a, b| a <= b),
             Timestamps::Float(t) => check(keys, t, |a, b| a <= b),
+            Timestamps::Absent => keys.windows(2).all(|k| k[0] <= k[1]),
         }
     }
 
@@ -312,6 +400,8 @@ impl Frame {
             Timestamps::Float(t) => perm.sort_unstable_by(|&a, &b| {
                 keys[a as usize].cmp(&keys[b as usize]).then(t[a as usize].total_cmp(&t[b as usize]))
             }),
+            // Stable: rows of a group keep their order in the part.
+            Timestamps::Absent => perm.sort_by_key(|&i| keys[i as usize]),
         }
         perm
     }
@@ -320,6 +410,7 @@ impl Frame {
         self.ts = match &self.ts {
             Timestamps::Int(t) => Timestamps::Int(perm.iter().map(|&i| t[i as usize]).collect()),
             Timestamps::Float(t) => Timestamps::Float(perm.iter().map(|&i| t[i as usize]).collect()),
+            Timestamps::Absent => Timestamps::Absent,
         };
         for c in self.columns.values_mut() {
             *c = c.gather(perm);
@@ -336,15 +427,50 @@ impl Frame {
     pub fn was_sorted(&self) -> bool {
         self.was_sorted
     }
-    pub fn timestamp_kind(&self) -> TimestampKind {
+    /// The kind of the frame's timestamps (`None`: prepared without them).
+    pub fn timestamp_kind(&self) -> Option<TimestampKind> {
         match self.ts {
-            Timestamps::Int(_) => TimestampKind::Int,
-            Timestamps::Float(_) => TimestampKind::Float,
+            Timestamps::Int(_) => Some(TimestampKind::Int),
+            Timestamps::Float(_) => Some(TimestampKind::Float),
+            Timestamps::Absent => None,
         }
+    }
+    /// Whether the frame holds timestamps (see [`Frame::prepare_without_timestamps`]).
+    pub fn has_timestamps(&self) -> bool {
+        !matches!(self.ts, Timestamps::Absent)
     }
     pub(crate) fn column(&self, name: &str) -> Result<&Col, EngineError> {
         self.columns.get(name).ok_or_else(|| EngineError::MissingColumn(name.to_string()))
     }
+}
+
+/// Group run starts of an i64 group column (no nulls) read chunk by chunk, when the rows are
+/// ordered by (group, timestamp); `None` when they are not (the caller sorts).
+fn sorted_int_runs(ca: &Int64Chunked, ts: &Timestamps) -> Option<Vec<u32>> {
+    let mut starts = Vec::with_capacity(ca.len() / 4 + 2);
+    let mut prev: Option<i64> = None;
+    let mut i = 0u32;
+    for arr in ca.downcast_iter() {
+        for &k in arr.values().iter() {
+            match prev {
+                Some(p) if k == p => {}
+                Some(p) if k < p => return None,
+                _ => starts.push(i),
+            }
+            prev = Some(k);
+            i += 1;
+        }
+    }
+    starts.push(i);
+    fn runs_sorted<T: PartialOrd>(starts: &[u32], t: &[T]) -> bool {
+        starts.windows(2).all(|w| t[w[0] as usize..w[1] as usize].is_sorted())
+    }
+    let in_order = match ts {
+        Timestamps::Int(t) => runs_sorted(&starts, t),
+        Timestamps::Float(t) => runs_sorted(&starts, t),
+        Timestamps::Absent => true,
+    };
+    in_order.then_some(starts)
 }
 
 fn run_starts<K: PartialEq>(keys: &[K]) -> Vec<u32> {
@@ -396,7 +522,8 @@ impl Frame {
                 Col::Str { codes, dict } => codes.len() * 4 + dict.iter().map(|s| s.len() + 24).sum::<usize>(),
             })
             .sum();
-        self.n_rows * 8 + self.group_starts.len() * 4 + cols
+        let ts = if self.has_timestamps() { self.n_rows * 8 } else { 0 };
+        ts + self.group_starts.len() * 4 + cols
     }
 
     /// Whether the frame holds every one of `columns`.

@@ -432,6 +432,14 @@ impl Query {
         self.query.as_ref().and_then(|q| q.aggregations.as_deref())
     }
 
+    /// Whether running the query needs each row's timestamp: a timeframe, a sequence condition
+    /// or a funnel. Other queries can run on parts loaded without the timestamp column.
+    pub fn needs_timestamps(&self) -> bool {
+        self.timeframe.is_some()
+            || self.funnel.is_some()
+            || self.conditions().iter().any(|c| matches!(c, Condition::Sequence { .. }))
+    }
+
     /// Every column the query reads, in order of first appearance, without duplicates
     /// (the group and timestamp columns are not included: the caller adds them).
     pub fn referenced_columns(&self) -> Vec<String> {

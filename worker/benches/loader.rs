@@ -22,14 +22,14 @@ fn bench(c: &mut Criterion) {
     let warm =
         PartLoader::new(Stores::local_only(), &LoaderConfig { memory_cache_bytes: 1 << 30, ..LoaderConfig::default() })
             .unwrap();
-    rt.block_on(warm.load_frame(&part, "visitorid", "timestamp", &cols)).unwrap();
+    rt.block_on(warm.load_frame(&part, "visitorid", "timestamp", &cols, true)).unwrap();
     let mut g = c.benchmark_group("load_1M_rows_3_columns");
     g.sample_size(10);
     g.bench_function("parquet_decode_and_prepare", |b| {
-        b.iter(|| rt.block_on(cold.load_frame(&part, "visitorid", "timestamp", &cols)).unwrap())
+        b.iter(|| rt.block_on(cold.load_frame(&part, "visitorid", "timestamp", &cols, true)).unwrap())
     });
     g.bench_function("memory_cache_hit", |b| {
-        b.iter(|| rt.block_on(warm.load_frame(&part, "visitorid", "timestamp", &cols)).unwrap())
+        b.iter(|| rt.block_on(warm.load_frame(&part, "visitorid", "timestamp", &cols, true)).unwrap())
     });
     g.finish();
 }

@@ -151,12 +151,12 @@ impl PartLoader {
         }
     }
 
-    fn cached_frame(&self, key: &str, columns: &[String]) -> Option<Arc<Frame>> {
+    fn cached_frame(&self, key: &str, columns: &[String], needs_timestamps: bool) -> Option<Arc<Frame>> {
         let mut fc = self.frames.lock().unwrap_or_else(|p| p.into_inner());
         fc.clock += 1;
         let now = fc.clock;
         let (frame, _, used) = fc.frames.get_mut(key)?;
-        if !frame.has_columns(columns) {
+        if !frame.has_columns(columns) || (needs_timestamps && !frame.has_timestamps()) {
             return None;
         }
         *used = now;
@@ -185,18 +185,20 @@ impl PartLoader {
         }
     }
 
-    /// Loads and prepares the part for a query that references `columns`.
+    /// Loads and prepares the part for a query that references `columns`; the timestamp
+    /// column is read only when `needs_timestamps` (see `Query::needs_timestamps`).
     pub async fn load_frame(
         &self,
         part: &DatasetPartId,
         group_column: &str,
         timestamp_column: &str,
         columns: &[String],
+        needs_timestamps: bool,
     ) -> Result<Loaded, WorkerError> {
         let t = Instant::now();
         let key = format!("{}|{group_column}|{timestamp_column}", cache_key(part));
         if self.memory_capacity > 0
-            && let Some(frame) = self.cached_frame(&key, columns)
+            && let Some(frame) = self.cached_frame(&key, columns, needs_timestamps)
         {
             return Ok(Loaded {
                 frame,
@@ -208,7 +210,7 @@ impl PartLoader {
         let (path, source, download_seconds) = self.local_file(part).await?;
         let (g, ts, cols) = (group_column.to_string(), timestamp_column.to_string(), columns.to_vec());
         let mut projection = vec![g.clone()];
-        for c in std::iter::once(&ts).chain(cols.iter()) {
+        for c in std::iter::once(&ts).filter(|_| needs_timestamps).chain(cols.iter()) {
             if !projection.contains(c) {
                 projection.push(c.clone());
             }
@@ -216,8 +218,12 @@ impl PartLoader {
         let part_path = part.path.clone();
         let frame = tokio::task::spawn_blocking(move || -> Result<Frame, WorkerError> {
             let df = read_parquet(path, Some(projection))?;
-            Frame::prepare(&df, &g, &ts, &cols)
-                .map_err(|e| WorkerError::Engine { context: format!("prepare part {part_path}"), source: e })
+            let frame = if needs_timestamps {
+                Frame::prepare(&df, &g, &ts, &cols)
+            } else {
+                Frame::prepare_without_timestamps(&df, &g, &cols)
+            };
+            frame.map_err(|e| WorkerError::Engine { context: format!("prepare part {part_path}"), source: e })
         })
         .await
         .map_err(|e| WorkerError::Internal(format!("load task panicked: {e}")))??;
@@ -226,5 +232,77 @@ impl PartLoader {
             self.remember_frame(key, frame.clone());
         }
         Ok(Loaded { frame, source, download_seconds, load_seconds: t.elapsed().as_secs_f64() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::{Column, ParquetWriter};
+    use protocol::dataset::DatasetId;
+
+    /// A part whose rows are not sorted by (group, timestamp): 3 groups, 6 rows.
+    fn write_part(dir: &std::path::Path) -> DatasetPartId {
+        let mut df = DataFrame::new_infer_height(vec![
+            Column::new("u".into(), [2i64, 1, 2, 3, 1, 2]),
+            Column::new("ts".into(), [5i64, 9, 1, 4, 2, 3]),
+            Column::new("ev".into(), ["a", "b", "a", "c", "a", "b"]),
+            Column::new("x".into(), [1.5f64, 2.0, 3.0, 4.0, 5.0, 6.0]),
+        ])
+        .unwrap();
+        let path = dir.join("p.parquet");
+        ParquetWriter::new(std::fs::File::create(&path).unwrap()).finish(&mut df).unwrap();
+        DatasetPartId {
+            dataset_id: DatasetId { name: "t".into(), registered_at: "1".into() },
+            path: path.display().to_string(),
+            part_idx: 0,
+        }
+    }
+
+    fn loader(memory_cache_bytes: u64) -> PartLoader {
+        let cfg = LoaderConfig { memory_cache_bytes, ..LoaderConfig::default() };
+        PartLoader::new(Stores::local_only(), &cfg).unwrap()
+    }
+
+    fn cols(c: &[&str]) -> Vec<String> {
+        c.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn the_timestamp_column_is_read_only_when_needed_and_the_memory_cache_knows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = write_part(dir.path());
+        let l = loader(1 << 20);
+        let a = l.load_frame(&part, "u", "ts", &cols(&["ev"]), false).await.unwrap();
+        assert_eq!(a.source, LoadSource::Source);
+        assert!(!a.frame.has_timestamps());
+        assert_eq!((a.frame.n_rows(), a.frame.n_groups()), (6, 3));
+        // Same needs: a memory hit.
+        let b = l.load_frame(&part, "u", "ts", &cols(&["ev"]), false).await.unwrap();
+        assert_eq!(b.source, LoadSource::MemoryCache);
+        // Timestamps needed now: the cached frame cannot serve, the part is read again.
+        let c = l.load_frame(&part, "u", "ts", &cols(&["ev"]), true).await.unwrap();
+        assert_eq!(c.source, LoadSource::Source);
+        assert!(c.frame.has_timestamps());
+        // A frame with timestamps serves queries without them, and any subset of its columns.
+        let d = l.load_frame(&part, "u", "ts", &[], false).await.unwrap();
+        assert_eq!(d.source, LoadSource::MemoryCache);
+        assert!(d.frame.has_timestamps());
+        // A column the cached frame lacks: read again, with both columns.
+        let e = l.load_frame(&part, "u", "ts", &cols(&["ev", "x"]), false).await.unwrap();
+        assert_eq!(e.source, LoadSource::Source);
+        assert!(e.frame.has_columns(&cols(&["ev", "x"])));
+    }
+
+    #[tokio::test]
+    async fn without_a_memory_cache_every_load_reads_the_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = write_part(dir.path());
+        let l = loader(0);
+        for _ in 0..2 {
+            let a = l.load_frame(&part, "u", "ts", &cols(&["ev"]), true).await.unwrap();
+            assert_eq!(a.source, LoadSource::Source);
+            assert!(!a.frame.was_sorted());
+        }
     }
 }

@@ -28,7 +28,10 @@ impl Worker {
         let q = validate_query_value(&req.query, None)
             .map_err(|e| WorkerError::InvalidRequest(format!("query of request {}: {e}", req.header.request_id)))?;
         let columns = q.query.referenced_columns();
-        let loaded = self.loader.load_frame(&h.part, &h.group_id_column, &h.timestamp_column, &columns).await?;
+        let loaded = self
+            .loader
+            .load_frame(&h.part, &h.group_id_column, &h.timestamp_column, &columns, q.query.needs_timestamps())
+            .await?;
         m.task_download_seconds = loaded.download_seconds;
         m.task_total_load_seconds = loaded.load_seconds;
         m.load_from = Some(loaded.source);

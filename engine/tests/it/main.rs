@@ -12,11 +12,22 @@ use engine::{EngineOptions, Frame, execute};
 use protocol::{AggOptions, PartialResult, ValidQuery, validate_query_value};
 use serde_json::Value;
 
-/// The one place tests touch the engine API: prepare + execute on one part.
+/// The one place tests touch the engine API: prepare + execute on one part. Queries that do not
+/// need timestamps also run on a frame prepared without them, which must give the same result.
 pub fn run_part(d: &TestData, q: &ValidQuery, opts: &EngineOptions) -> Result<PartialResult, engine::EngineError> {
     let df = d.to_df();
-    let frame = Frame::prepare(&df, &d.group, &d.ts, &q.query.referenced_columns())?;
-    execute(&frame, &q.query, opts)
+    let columns = q.query.referenced_columns();
+    let frame = Frame::prepare(&df, &d.group, &d.ts, &columns)?;
+    let result = execute(&frame, &q.query, opts)?;
+    if !q.query.needs_timestamps() {
+        let bare = Frame::prepare_without_timestamps(&df, &d.group, &columns)?;
+        assert!(!bare.has_timestamps());
+        assert_eq!(execute(&bare, &q.query, opts)?, result, "without timestamps: {}", q.query.to_json());
+    } else {
+        let bare = Frame::prepare_without_timestamps(&df, &d.group, &columns)?;
+        assert!(execute(&bare, &q.query, opts).is_err(), "a query needing timestamps must be refused without them");
+    }
+    Ok(result)
 }
 
 pub fn validate(q: &Value) -> ValidQuery {
