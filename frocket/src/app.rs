@@ -178,6 +178,55 @@ pub async fn run_query(app: &App, name: &str, query: &Value, json: bool) -> u8 {
     }
 }
 
+/// The part of a result that must not change between runs (stats hold timings).
+fn answer(v: &Value) -> Value {
+    json!({"query": v.get("query"), "funnel": v.get("funnel")})
+}
+
+/// `frocket run --repeat N`: N runs in this process, each timed (wall clock, whole job); the
+/// JSON form also gives the process's peak resident memory.
+pub async fn run_query_repeated(app: &App, name: &str, query: &Value, json: bool, repeat: u32) -> u8 {
+    let opts = app.query_options();
+    let mut seconds = Vec::with_capacity(repeat as usize);
+    let mut last: Option<Value> = None;
+    for i in 0..repeat {
+        let t = std::time::Instant::now();
+        let res = invoker::run_query_job(&*app.datastore, &*app.executor, name, query, &opts, None).await;
+        seconds.push(t.elapsed().as_secs_f64());
+        let v = match res {
+            Ok(v) => v,
+            Err(e) => return report(&e, json),
+        };
+        if let Some(prev) = &last
+            && answer(prev) != answer(&v)
+        {
+            let msg = format!("run {} returned a different result than run {i}", i + 1);
+            if json {
+                println!("{}", json!({"success": false, "errorMessage": msg}));
+            } else {
+                eprintln!("error: {msg}");
+            }
+            return JOB_FAILED;
+        }
+        last = Some(v);
+    }
+    app.export_metrics();
+    let v = last.unwrap_or_default();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"seconds": seconds, "peakMemoryBytes": crate::prep::peak_memory_bytes(), "result": v})
+            )
+            .unwrap_or_default()
+        );
+    } else {
+        print!("{}", output::query_summary(name, &v));
+        print!("{}", output::run_times(&seconds));
+    }
+    OK
+}
+
 async fn register(app: &App, args: RegisterArgs, json: bool) -> u8 {
     let (progress, bar) = app.progress("validating parts", json);
     let res = invoker::register_dataset(&app.stores, &*app.datastore, &*app.executor, &args, progress).await;
@@ -275,18 +324,20 @@ async fn dispatch(app: &App, command: Command) -> Result<u8> {
                 OK
             }
         },
-        Command::Run { name, file, string, empty, json } => match read_query(file.as_deref(), string.as_deref(), empty)
-        {
-            Ok(q) => run_query(app, &name, &q, json).await,
-            Err((msg, code)) => {
-                if json {
-                    println!("{}", json!({"success": false, "errorMessage": msg}));
-                } else {
-                    eprintln!("error: {msg}");
+        Command::Run { name, file, string, empty, json, repeat } => {
+            match read_query(file.as_deref(), string.as_deref(), empty) {
+                Ok(q) if repeat > 1 => run_query_repeated(app, &name, &q, json, repeat).await,
+                Ok(q) => run_query(app, &name, &q, json).await,
+                Err((msg, code)) => {
+                    if json {
+                        println!("{}", json!({"success": false, "errorMessage": msg}));
+                    } else {
+                        eprintln!("error: {msg}");
+                    }
+                    code
                 }
-                code
             }
-        },
+        }
         Command::Config { json } => {
             let mut settings = app.config.settings.clone();
             settings.insert(

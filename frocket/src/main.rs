@@ -15,6 +15,12 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: the engine allocates large column buffers per
+/// part, and glibc returns those to the OS and faults fresh pages in for every part (a quarter
+/// of the cold-load time on a 1M-row part; docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "frocket", version, about = "Funnel Rocket: fast user-centric funnel queries over Parquet")]
 pub struct Cli {
@@ -100,6 +106,12 @@ pub enum Command {
         /// Print exactly the result JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Run the query N times in this process and report each run's wall time (the first run
+        /// is cold; later runs are warm: they reuse prepared parts when the memory cache is on,
+        /// FROCKET_WORKER_MEMORY_CACHE_SIZE_MB). With --json the output is
+        /// `{"seconds": [...], "peakMemoryBytes": N, "result": <last result>}`. Runs must agree, or the command fails.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        repeat: u32,
     },
     /// Print the effective configuration and where each value came from.
     Config {

@@ -184,3 +184,53 @@ pub fn config_table(settings: &BTreeMap<String, crate::config::Setting>) -> Stri
     }
     format!("{t}\n")
 }
+
+/// Median of `xs` (mean of the middle two for an even count); 0 when empty.
+pub fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The timing line of `frocket run --repeat N`: the cold first run and the warm median.
+pub fn run_times(seconds: &[f64]) -> String {
+    let ms = |x: f64| format!("{:.1} ms", x * 1e3);
+    match seconds {
+        [] => String::new(),
+        [cold] => format!("runs: 1, {}\n", ms(*cold)),
+        [cold, warm @ ..] => {
+            let (lo, hi) = warm.iter().fold((f64::MAX, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+            format!(
+                "runs: {}; first (cold) {}; later runs (warm) median {} (min {}, max {})\n",
+                seconds.len(),
+                ms(*cold),
+                ms(median(warm)),
+                ms(lo),
+                ms(hi)
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod timing_tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
+
+    #[test]
+    fn run_times_separates_the_cold_run() {
+        let s = run_times(&[0.5, 0.03, 0.01, 0.02]);
+        assert!(s.contains("first (cold) 500.0 ms"), "{s}");
+        assert!(s.contains("median 20.0 ms (min 10.0 ms, max 30.0 ms)"), "{s}");
+    }
+}

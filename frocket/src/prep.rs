@@ -112,14 +112,18 @@ pub async fn run_with_remote_inputs(app: &crate::app::App, cmd: DataprepCommand)
     res
 }
 
-/// Peak resident memory of this process (Linux `VmHWM`), for the summary line.
-fn peak_memory() -> String {
+/// Peak resident memory of this process in bytes (Linux `VmHWM`; `None` elsewhere).
+pub fn peak_memory_bytes() -> Option<u64> {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_string()))
         .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
-        .map(|kb| format!(", peak memory {:.0} MB", kb as f64 / 1024.0))
-        .unwrap_or_default()
+        .map(|kb| kb * 1024)
+}
+
+/// Peak resident memory for a summary line.
+fn peak_memory() -> String {
+    peak_memory_bytes().map(|b| format!(", peak memory {:.0} MB", b as f64 / 1048576.0)).unwrap_or_default()
 }
 
 pub fn run(cmd: DataprepCommand, quiet: bool) -> Result<u8> {
