@@ -226,21 +226,17 @@ fn write_part_streaming(
     Ok((rows, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)))
 }
 
-/// The part as a DataFrame; `event` and `categoryid` are categoricals, so they are written as
-/// Parquet dictionaries with the Arrow dictionary type recorded (as `repartition` writes
-/// low-cardinality strings).
 fn to_frame(rows: PartRows, cat: &Catalog) -> PolarsResult<DataFrame> {
     let names: Vec<&str> = rows.categoryid.iter().map(|&c| cat.category_names[c as usize].as_str()).collect();
-    let categorical = DataType::from_categories(Categories::global());
     DataFrame::new_infer_height(vec![
         Column::new("timestamp".into(), rows.timestamp),
         Column::new("visitorid".into(), rows.visitorid),
-        Column::new("event".into(), rows.event).cast(&categorical)?,
+        Column::new("event".into(), rows.event),
         Column::new("itemid".into(), rows.itemid),
         Column::new("transactionid".into(), rows.transactionid),
         Column::new("price".into(), rows.price),
         Column::new("available".into(), rows.available),
-        Column::new("categoryid".into(), names).cast(&categorical)?,
+        Column::new("categoryid".into(), names),
     ])
 }
 

@@ -32,6 +32,85 @@ impl Col {
         }
     }
 
+    /// Appends the rows of `other` (the same column's next chunk): values are copied, string
+    /// codes re-mapped into this column's dictionary.
+    fn append(&mut self, other: Col, name: &str) -> Result<(), EngineError> {
+        let n = self.len();
+        match (self, other) {
+            (Col::Int { values, valid }, Col::Int { values: v2, valid: m2 }) => {
+                match (valid.as_mut(), m2) {
+                    (Some(m), Some(m2)) => m.extend_from_slice(&m2),
+                    (Some(m), None) => m.resize(n + v2.len(), true),
+                    (None, Some(m2)) => {
+                        let mut m = vec![true; n];
+                        m.extend_from_slice(&m2);
+                        *valid = Some(m);
+                    }
+                    (None, None) => {}
+                }
+                values.extend_from_slice(&v2);
+            }
+            (Col::Float { values }, Col::Float { values: v2 }) => values.extend_from_slice(&v2),
+            (Col::Bool { values }, Col::Bool { values: v2 }) => values.extend_from_slice(&v2),
+            (Col::Str { codes, dict }, Col::Str { codes: c2, dict: d2 }) => {
+                let mut index: HashMap<&str, u32> = HashMap::with_capacity(dict.len());
+                for (i, s) in dict.iter().enumerate() {
+                    index.insert(s.as_str(), i as u32);
+                }
+                let mut added: Vec<String> = Vec::new();
+                let remap: Vec<u32> = d2
+                    .into_iter()
+                    .map(|s| match index.get(s.as_str()) {
+                        Some(&c) => c,
+                        None => {
+                            added.push(s);
+                            (dict.len() + added.len() - 1) as u32
+                        }
+                    })
+                    .collect();
+                drop(index);
+                dict.extend(added);
+                codes.extend(c2.iter().map(|&c| if c == NULL_CODE { NULL_CODE } else { remap[c as usize] }));
+            }
+            (me, other) => {
+                return Err(EngineError::InvalidData {
+                    column: name.to_string(),
+                    problem: format!(
+                        "its type changes within the part ({} then {})",
+                        me.type_name(),
+                        other.type_name()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Col::Int { values, .. } => values.len(),
+            Col::Float { values } => values.len(),
+            Col::Bool { values } => values.len(),
+            Col::Str { codes, .. } => codes.len(),
+        }
+    }
+
+    /// Reserves room for `total` rows (a part read in chunks knows its size up front).
+    fn reserve_total(&mut self, total: usize) {
+        let more = total.saturating_sub(self.len());
+        match self {
+            Col::Int { values, valid } => {
+                values.reserve_exact(more);
+                if let Some(v) = valid {
+                    v.reserve_exact(more);
+                }
+            }
+            Col::Float { values } => values.reserve_exact(more),
+            Col::Bool { values } => values.reserve_exact(more),
+            Col::Str { codes, .. } => codes.reserve_exact(more),
+        }
+    }
+
     fn gather(&self, perm: &[u32]) -> Col {
         fn take<T: Copy>(v: &[T], perm: &[u32]) -> Vec<T> {
             perm.iter().map(|&i| v[i as usize]).collect()
@@ -256,9 +335,8 @@ pub(crate) fn extract(name: &str, s: &Series) -> Result<Col, EngineError> {
 }
 
 /// The timestamp column in the engine's form (numeric, no nulls or NaN).
-fn extract_timestamps(df: &DataFrame, timestamp_column: &str) -> Result<Timestamps, EngineError> {
-    let tss = series(df, timestamp_column)?;
-    Ok(match extract(timestamp_column, tss)? {
+fn to_timestamps(timestamp_column: &str, col: Col) -> Result<Timestamps, EngineError> {
+    Ok(match col {
         Col::Int { values, valid: None } => Timestamps::Int(values),
         Col::Float { values } if !values.iter().any(|v| v.is_nan()) => Timestamps::Float(values),
         Col::Int { .. } | Col::Float { .. } => {
@@ -275,6 +353,142 @@ fn extract_timestamps(df: &DataFrame, timestamp_column: &str) -> Result<Timestam
             });
         }
     })
+}
+
+/// Builds a [`Frame`] from a part delivered in row chunks, in order (e.g. one DataFrame per
+/// Parquet row group): each chunk is converted and appended, so the decoded chunk's buffers
+/// are freed (and reused by the allocator) before the next is read. Cheaper than decoding the
+/// whole part first: fresh memory is what a cold load pays for most (docs/benchmarks.md).
+#[derive(Debug)]
+pub struct FrameBuilder {
+    group_column: String,
+    timestamp_column: Option<String>,
+    columns: Vec<String>,
+    total_rows: usize,
+    keys: Option<Col>,
+    ts: Option<Col>,
+    cols: Vec<(String, Col)>,
+}
+
+impl FrameBuilder {
+    /// `timestamp_column: None` builds a frame without timestamps (see
+    /// [`Frame::prepare_without_timestamps`]); `total_rows` is a capacity hint.
+    pub fn new(group_column: &str, timestamp_column: Option<&str>, columns: &[String], total_rows: usize) -> Self {
+        let mut unique: Vec<String> = Vec::new();
+        for c in columns {
+            if !unique.contains(c) {
+                unique.push(c.clone());
+            }
+        }
+        FrameBuilder {
+            group_column: group_column.to_string(),
+            timestamp_column: timestamp_column.map(str::to_string),
+            columns: unique,
+            total_rows,
+            keys: None,
+            ts: None,
+            cols: Vec::new(),
+        }
+    }
+
+    fn add(slot: &mut Option<Col>, col: Col, name: &str, total: usize) -> Result<(), EngineError> {
+        match slot {
+            Some(acc) => acc.append(col, name),
+            None => {
+                let mut col = col;
+                col.reserve_total(total);
+                *slot = Some(col);
+                Ok(())
+            }
+        }
+    }
+
+    /// Converts and appends the next chunk of rows.
+    pub fn push(&mut self, df: &DataFrame) -> Result<(), EngineError> {
+        let total = self.total_rows;
+        let first = self.keys.is_none();
+        let gs = series(df, &self.group_column)?;
+        if gs.null_count() > 0 {
+            return Err(EngineError::InvalidData {
+                column: self.group_column.clone(),
+                problem: format!("the group column has {} null values", gs.null_count()),
+            });
+        }
+        Self::add(&mut self.keys, extract(&self.group_column, gs)?, &self.group_column, total)?;
+        if let Some(t) = &self.timestamp_column {
+            Self::add(&mut self.ts, extract(t, series(df, t)?)?, t, total)?;
+        }
+        if first {
+            for name in &self.columns {
+                let mut col = extract(name, series(df, name)?)?;
+                col.reserve_total(total);
+                self.cols.push((name.clone(), col));
+            }
+        } else {
+            for (name, acc) in self.cols.iter_mut() {
+                acc.append(extract(name, series(df, name)?)?, name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The prepared frame: rows ordered by (group, timestamp), group runs found.
+    pub fn finish(self) -> Result<Frame, EngineError> {
+        let group_column = self.group_column;
+        let keys = match self.keys {
+            None => GroupKeys::Int(Vec::new()),
+            Some(Col::Int { values, .. }) => GroupKeys::Int(values),
+            Some(Col::Str { codes, .. }) => GroupKeys::Codes(codes),
+            Some(other) => {
+                return Err(EngineError::TypeMismatch {
+                    column: group_column,
+                    found: other.type_name().to_string(),
+                    usage: "as a group id (integer or string required)".to_string(),
+                });
+            }
+        };
+        let n_rows = match &keys {
+            GroupKeys::Int(k) => k.len(),
+            GroupKeys::Codes(k) => k.len(),
+        };
+        if n_rows > u32::MAX as usize - 1 {
+            return Err(EngineError::InvalidData {
+                column: group_column,
+                problem: format!("a part may hold at most {} rows, this one has {n_rows}", u32::MAX - 1),
+            });
+        }
+        let ts = match (&self.timestamp_column, self.ts) {
+            (None, _) => Timestamps::Absent,
+            (Some(_), None) => Timestamps::Int(Vec::new()),
+            (Some(name), Some(col)) => to_timestamps(name, col)?,
+        };
+        let columns: HashMap<String, Col> = self.cols.into_iter().collect();
+        let mut frame = Frame { n_rows, group_starts: Vec::new(), ts, columns, was_sorted: true };
+        let sorted = match &keys {
+            GroupKeys::Int(k) => frame.is_sorted_by(k),
+            // First-appearance codes are non-decreasing exactly when groups are contiguous.
+            GroupKeys::Codes(k) => frame.is_sorted_by(k),
+        };
+        let keys = if sorted {
+            keys
+        } else {
+            frame.was_sorted = false;
+            let perm = match &keys {
+                GroupKeys::Int(k) => frame.sort_permutation(k),
+                GroupKeys::Codes(k) => frame.sort_permutation(k),
+            };
+            frame.apply(&perm);
+            match keys {
+                GroupKeys::Int(k) => GroupKeys::Int(perm.iter().map(|&i| k[i as usize]).collect()),
+                GroupKeys::Codes(k) => GroupKeys::Codes(perm.iter().map(|&i| k[i as usize]).collect()),
+            }
+        };
+        frame.group_starts = match &keys {
+            GroupKeys::Int(k) => run_starts(k),
+            GroupKeys::Codes(k) => run_starts(k),
+        };
+        Ok(frame)
+    }
 }
 
 /// Group ids: integers compare by value; strings by first-appearance code.
@@ -311,75 +525,9 @@ impl Frame {
         timestamp_column: Option<&str>,
         columns: &[String],
     ) -> Result<Frame, EngineError> {
-        let n_rows = df.height();
-        if n_rows > u32::MAX as usize - 1 {
-            return Err(EngineError::InvalidData {
-                column: group_column.to_string(),
-                problem: format!("a part may hold at most {} rows, this one has {n_rows}", u32::MAX - 1),
-            });
-        }
-        let gs = series(df, group_column)?;
-        if gs.null_count() > 0 {
-            return Err(EngineError::InvalidData {
-                column: group_column.to_string(),
-                problem: format!("the group column has {} null values", gs.null_count()),
-            });
-        }
-        let ts = match timestamp_column {
-            None => Timestamps::Absent,
-            Some(timestamp_column) => extract_timestamps(df, timestamp_column)?,
-        };
-        // Referenced columns (the group and timestamp columns too, when a query filters or
-        // aggregates on them) in the engine's form.
-        let mut cols = HashMap::new();
-        for c in columns {
-            if !cols.contains_key(c) {
-                cols.insert(c.clone(), extract(c, series(df, c)?)?);
-            }
-        }
-        // The common case, parts written by our dataprep: i64 group ids already in order. The
-        // group runs are read straight from the column, without copying it.
-        if let Ok(ca) = gs.i64()
-            && let Some(group_starts) = sorted_int_runs(ca, &ts)
-        {
-            return Ok(Frame { n_rows, group_starts, ts, columns: cols, was_sorted: true });
-        }
-        let keys = match extract(group_column, gs)? {
-            Col::Int { values, .. } => GroupKeys::Int(values),
-            Col::Str { codes, .. } => GroupKeys::Codes(codes),
-            other => {
-                return Err(EngineError::TypeMismatch {
-                    column: group_column.to_string(),
-                    found: other.type_name().to_string(),
-                    usage: "as a group id (integer or string required)".to_string(),
-                });
-            }
-        };
-        let mut frame = Frame { n_rows, group_starts: Vec::new(), ts, columns: cols, was_sorted: true };
-        let sorted = match &keys {
-            GroupKeys::Int(k) => frame.is_sorted_by(k),
-            // First-appearance codes are non-decreasing exactly when groups are contiguous.
-            GroupKeys::Codes(k) => frame.is_sorted_by(k),
-        };
-        let keys = if sorted {
-            keys
-        } else {
-            frame.was_sorted = false;
-            let perm = match &keys {
-                GroupKeys::Int(k) => frame.sort_permutation(k),
-                GroupKeys::Codes(k) => frame.sort_permutation(k),
-            };
-            frame.apply(&perm);
-            match keys {
-                GroupKeys::Int(k) => GroupKeys::Int(perm.iter().map(|&i| k[i as usize]).collect()),
-                GroupKeys::Codes(k) => GroupKeys::Codes(perm.iter().map(|&i| k[i as usize]).collect()),
-            }
-        };
-        frame.group_starts = match &keys {
-            GroupKeys::Int(k) => run_starts(k),
-            GroupKeys::Codes(k) => run_starts(k),
-        };
-        Ok(frame)
+        let mut b = FrameBuilder::new(group_column, timestamp_column, columns, df.height());
+        b.push(df)?;
+        b.finish()
     }
 
     fn is_sorted_by<K: Ord + Copy>(&self, keys: &[K]) -> bool {
@@ -442,35 +590,6 @@ impl Frame {
     pub(crate) fn column(&self, name: &str) -> Result<&Col, EngineError> {
         self.columns.get(name).ok_or_else(|| EngineError::MissingColumn(name.to_string()))
     }
-}
-
-/// Group run starts of an i64 group column (no nulls) read chunk by chunk, when the rows are
-/// ordered by (group, timestamp); `None` when they are not (the caller sorts).
-fn sorted_int_runs(ca: &Int64Chunked, ts: &Timestamps) -> Option<Vec<u32>> {
-    let mut starts = Vec::with_capacity(ca.len() / 4 + 2);
-    let mut prev: Option<i64> = None;
-    let mut i = 0u32;
-    for arr in ca.downcast_iter() {
-        for &k in arr.values().iter() {
-            match prev {
-                Some(p) if k == p => {}
-                Some(p) if k < p => return None,
-                _ => starts.push(i),
-            }
-            prev = Some(k);
-            i += 1;
-        }
-    }
-    starts.push(i);
-    fn runs_sorted<T: PartialOrd>(starts: &[u32], t: &[T]) -> bool {
-        starts.windows(2).all(|w| t[w[0] as usize..w[1] as usize].is_sorted())
-    }
-    let in_order = match ts {
-        Timestamps::Int(t) => runs_sorted(&starts, t),
-        Timestamps::Float(t) => runs_sorted(&starts, t),
-        Timestamps::Absent => true,
-    };
-    in_order.then_some(starts)
 }
 
 fn run_starts<K: PartialEq>(keys: &[K]) -> Vec<u32> {

@@ -23,7 +23,7 @@ mod sequence;
 pub use describe::{DescribeOptions, describe_part};
 pub use error::EngineError;
 pub use execute::{EngineOptions, execute};
-pub use frame::{Frame, TimestampKind, describe, query_type};
+pub use frame::{Frame, FrameBuilder, TimestampKind, describe, query_type};
 
 use polars::prelude::DataFrame;
 use protocol::{PartialResult, ValidQuery};

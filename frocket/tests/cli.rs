@@ -49,9 +49,7 @@ fn register_list_info_run_unregister() {
 
     let info = json_out(&frocket(h, &["info", "d", "--json"]));
     assert_eq!(info["schema"]["columns"]["event"], json!("STRING"));
-    // The synthetic generator writes `event` as a dictionary (categorical) column.
-    assert!(info["schema"]["sourceCategoricals"].as_array().unwrap().contains(&json!("event")));
-    assert!(!info["schema"]["potentialCategoricals"].as_array().unwrap().contains(&json!("event")));
+    assert!(info["schema"]["potentialCategoricals"].as_array().unwrap().contains(&json!("event")));
     let full = json_out(&frocket(h, &["info", "d", "--full", "--json"]));
     assert_eq!(full["schema"]["columns"]["visitorid"]["colattrs"]["numericMin"], json!(0.0));
 

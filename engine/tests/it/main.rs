@@ -8,7 +8,7 @@ mod props;
 mod reference;
 
 use data::TestData;
-use engine::{EngineOptions, Frame, execute};
+use engine::{EngineOptions, Frame, FrameBuilder, execute};
 use protocol::{AggOptions, PartialResult, ValidQuery, validate_query_value};
 use serde_json::Value;
 
@@ -19,6 +19,13 @@ pub fn run_part(d: &TestData, q: &ValidQuery, opts: &EngineOptions) -> Result<Pa
     let columns = q.query.referenced_columns();
     let frame = Frame::prepare(&df, &d.group, &d.ts, &columns)?;
     let result = execute(&frame, &q.query, opts)?;
+    // The same part delivered in uneven chunks (as Parquet row groups are) builds the same frame.
+    let n = df.height() as i64;
+    let mut b = FrameBuilder::new(&d.group, Some(&d.ts), &columns, df.height());
+    for (offset, len) in [(0, n / 3), (n / 3, 1), (n / 3 + 1, n)] {
+        b.push(&df.slice(offset, len as usize))?;
+    }
+    assert_eq!(execute(&b.finish()?, &q.query, opts)?, result, "chunked: {}", q.query.to_json());
     if !q.query.needs_timestamps() {
         let bare = Frame::prepare_without_timestamps(&df, &d.group, &columns)?;
         assert!(!bare.has_timestamps());
