@@ -3,8 +3,11 @@
 //!
 //! - `cargo xtask demo [ARGS]`  build and run `frocket demo` (the README's main command)
 //! - `cargo xtask test`         formatting, lints and the whole test suite (the README's test command)
-//! - `cargo xtask bench [ARGS]` criterion benchmarks of the engine (release build)
+//! - `cargo xtask bench [ARGS]` the query suite against peer engines (see `bench.rs`);
+//!   `bench scaling` the scaling figures and plot; `bench kernels` the criterion benches
+//! - `cargo xtask dataprep ARGS` `frocket dataprep` from a release-like build
 
+mod bench;
 mod tidy;
 
 use anyhow::{Context, Result, bail};
@@ -37,8 +40,8 @@ fn has_nextest() -> bool {
 /// Python tools the integration tests run as real services, pinned, in the project venv.
 const PY_TOOLS: &[&str] = &["moto[server]==5.2.5"];
 
-/// Creates `.venv` and installs the pinned Python tools when missing; returns the venv's bin.
-fn ensure_python_tools() -> Result<PathBuf> {
+/// Creates the project venv (`.venv`) when missing; returns its bin directory.
+fn ensure_venv() -> Result<PathBuf> {
     let venv = root().join(".venv");
     let bin = venv.join("bin");
     if !bin.join("python").exists() {
@@ -46,6 +49,12 @@ fn ensure_python_tools() -> Result<PathBuf> {
         c.args(["-m", "venv"]).arg(&venv);
         run(c, "create the project venv (.venv)")?;
     }
+    Ok(bin)
+}
+
+/// Creates `.venv` and installs the pinned Python tools when missing; returns the venv's bin.
+fn ensure_python_tools() -> Result<PathBuf> {
+    let bin = ensure_venv()?;
     if !bin.join("moto_server").exists() {
         let mut c = Command::new(bin.join("python"));
         c.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PY_TOOLS);
@@ -102,6 +111,15 @@ fn demo(args: &[String]) -> Result<()> {
 }
 
 fn bench(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("kernels") => kernels(&args[1..]),
+        Some("scaling") => bench::scaling(&args[1..]),
+        _ => bench::suite(args),
+    }
+}
+
+/// Criterion benches (engine kernels, part loading, queue overhead) and dataprep figures.
+fn kernels(args: &[String]) -> Result<()> {
     ensure_redis_server()?;
     for (package, bench) in [("engine", "engine"), ("worker", "loader"), ("integration-tests", "queue")] {
         let mut c = cargo();
@@ -152,7 +170,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo [--rows N --parts N --json] | test | bench [criterion args] | dataprep <repartition|synth> ...>"
+                "usage: cargo xtask <demo [--rows N --parts N --json] | test | bench [--rows 10M --parts 8 --runs 5 --peers duckdb,chdb,polars|none --write] | bench scaling [--rows 1M,10M,100M --parts 1,2,4,8,16 --write] | bench kernels [criterion args] | dataprep <repartition|synth|retailrocket> ...>"
             );
             return ExitCode::from(2);
         }

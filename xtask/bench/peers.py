@@ -1,0 +1,310 @@
+"""Peer engines for `cargo xtask bench`: the benchmark suite on DuckDB, chDB (ClickHouse) and polars.
+
+Usage: python peers.py ENGINE QUERY DATA_DIR RUNS
+Prints one JSON object: {"engine", "version", "seconds": [per run], "result": {...}}.
+
+One process per (engine, query): run 1 is the cold first query after start (Parquet read from
+local disk, nothing cached but the OS page cache); runs 2..RUNS are warm. Import and connection
+setup are not timed. Every formulation is exact for Funnel Rocket's semantics (strict "after",
+greedy funnels, existential windows, includeZero off) and is the fastest exact one known on
+each engine (see docs/benchmarks.md); queries read the Parquet parts directly.
+
+Result shape (compared with frocket's by the xtask):
+  groups, rows                      matching users and their rows
+  funnel: [[groups, rows], ...]     per funnel step (q5)
+  countPerValue, sumPerValue: {key: value}; groupsPerValue: [[key, value], ...] top 10 (q7)
+"""
+
+import json
+import sys
+import time
+
+COLUMNS = {"visitorid": "Int64", "timestamp": "Int64", "event": "String", "categoryid": "String", "price": "Float64"}
+
+
+def top10(pairs):
+    """Top 10 by value desc, then key asc (as strings): Funnel Rocket's order."""
+    return [[k, v] for k, v in sorted(pairs, key=lambda kv: (-kv[1], str(kv[0])))[:10]]
+
+
+def agg_result(groups, rows, per_event, per_cat):
+    return {
+        "groups": int(groups),
+        "rows": int(rows or 0),
+        "countPerValue": {str(e): int(c) for e, c, _ in per_event},
+        "sumPerValue": {str(e): float(s or 0.0) for e, _, s in per_event},
+        "groupsPerValue": top10([(str(k), int(v)) for k, v in per_cat]),
+    }
+
+
+# ---------------------------------------------------------------- DuckDB
+DUCK = {
+    "q1": """
+WITH u AS MATERIALIZED (SELECT visitorid FROM t WHERE event='transaction' GROUP BY visitorid HAVING count(*) >= 3)
+SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM t WHERE visitorid IN (SELECT visitorid FROM u))""",
+    "q2": """
+WITH u AS MATERIALIZED (SELECT visitorid FROM t WHERE event='transaction' GROUP BY visitorid HAVING count(*) >= 3),
+     c AS MATERIALIZED (SELECT visitorid, count(*) n, count(*) FILTER (WHERE event='view') nv FROM t
+                        WHERE visitorid IN (SELECT visitorid FROM u) GROUP BY visitorid)
+SELECT count(*), coalesce(sum(n), 0) FROM c WHERE nv BETWEEN 1 AND 49""",
+    "q3": """
+WITH u AS MATERIALIZED (SELECT DISTINCT visitorid FROM t WHERE event='transaction' AND price >= 100000)
+SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM t WHERE visitorid IN (SELECT visitorid FROM u))""",
+    "q4": """
+WITH u AS MATERIALIZED (SELECT visitorid FROM t WHERE event='transaction' AND categoryid='999'
+                        GROUP BY visitorid HAVING sum(price) > 100000)
+SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM t WHERE visitorid IN (SELECT visitorid FROM u))""",
+    "q5": """
+WITH u  AS MATERIALIZED (SELECT visitorid, count(*) n FROM t GROUP BY visitorid
+                         HAVING count(*) FILTER (WHERE event='view') >= 5),
+     st AS MATERIALIZED (SELECT visitorid, timestamp ts, event FROM t
+                         WHERE event IN ('addtocart','transaction') AND visitorid IN (SELECT visitorid FROM u)),
+     atc AS (SELECT visitorid, ts FROM st WHERE event='addtocart'),
+     tx  AS (SELECT visitorid, ts FROM st WHERE event='transaction'),
+     s0 AS MATERIALIZED (SELECT visitorid, min(ts) t FROM atc GROUP BY visitorid),
+     s1 AS MATERIALIZED (SELECT p.visitorid, x.ts t FROM s0 p ASOF JOIN tx  x ON p.visitorid=x.visitorid AND x.ts > p.t),
+     s2 AS MATERIALIZED (SELECT p.visitorid, x.ts t FROM s1 p ASOF JOIN atc x ON p.visitorid=x.visitorid AND x.ts > p.t),
+     s3 AS MATERIALIZED (SELECT p.visitorid, x.ts t FROM s2 p ASOF JOIN tx  x ON p.visitorid=x.visitorid AND x.ts > p.t)
+SELECT (SELECT count(*) FROM u), (SELECT sum(n) FROM u),
+       (SELECT count(*) FROM s0), (SELECT coalesce(sum(n), 0) FROM u JOIN s0 USING (visitorid)),
+       (SELECT count(*) FROM s1), (SELECT coalesce(sum(n), 0) FROM u JOIN s1 USING (visitorid)),
+       (SELECT count(*) FROM s2), (SELECT coalesce(sum(n), 0) FROM u JOIN s2 USING (visitorid)),
+       (SELECT count(*) FROM s3), (SELECT coalesce(sum(n), 0) FROM u JOIN s3 USING (visitorid))""",
+    "q6": """
+WITH cand AS MATERIALIZED (SELECT visitorid FROM t WHERE event IN ('addtocart','transaction') GROUP BY visitorid
+                           HAVING count(*) FILTER (WHERE event='addtocart') > 0
+                              AND count(*) FILTER (WHERE event='transaction') > 0),
+     r  AS MATERIALIZED (SELECT visitorid, timestamp ts, event FROM t WHERE visitorid IN (SELECT visitorid FROM cand)),
+     a AS (SELECT visitorid, ts FROM r WHERE event='addtocart'),
+     v AS (SELECT visitorid, ts FROM r WHERE event='view'),
+     x AS (SELECT visitorid, ts FROM r WHERE event='transaction'),
+     av  AS (SELECT a.visitorid, a.ts, v.ts vts FROM a ASOF JOIN v ON a.visitorid=v.visitorid AND v.ts < a.ts),
+     avx AS (SELECT av.visitorid, av.vts, x.ts xts FROM av ASOF JOIN x ON av.visitorid=x.visitorid AND x.ts > av.ts),
+     m AS (SELECT DISTINCT visitorid FROM avx WHERE xts - vts <= 3600)
+SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM r WHERE visitorid IN (SELECT visitorid FROM m))""",
+}
+
+
+def duckdb_runner(data):
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{data}/*.parquet')")
+
+    def run(q):
+        if q == "q7":
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE m AS SELECT visitorid, event, categoryid, price FROM t WHERE visitorid IN "
+                "(SELECT visitorid FROM t WHERE event='transaction' GROUP BY visitorid HAVING count(*) >= 3)"
+            )
+            g, r = con.execute("SELECT count(DISTINCT visitorid), count(*) FROM m").fetchone()
+            ev = con.execute("SELECT event, count(*), sum(price) FROM m GROUP BY event").fetchall()
+            cat = con.execute(
+                "SELECT categoryid, count(DISTINCT visitorid) c FROM m WHERE categoryid IS NOT NULL GROUP BY categoryid"
+            ).fetchall()
+            con.execute("DROP TABLE m")
+            return agg_result(g, r, ev, cat)
+        row = con.execute(DUCK[q]).fetchone()
+        return shape(q, row)
+
+    return duckdb.__version__, run
+
+
+def shape(q, row):
+    """(groups, rows[, step groups, step rows ...]) -> the result shape."""
+    out = {"groups": int(row[0]), "rows": int(row[1] or 0)}
+    if q == "q5":
+        out["funnel"] = [[int(row[i]), int(row[i + 1] or 0)] for i in range(2, len(row), 2)]
+    return out
+
+
+# ---------------------------------------------------------------- chDB (ClickHouse)
+def ch_sql(q, table):
+    u = {
+        "q1": f"SELECT visitorid FROM {table} WHERE event='transaction' GROUP BY visitorid HAVING count() >= 3",
+        "q3": f"SELECT DISTINCT visitorid FROM {table} WHERE event='transaction' AND price >= 100000",
+        "q4": f"SELECT visitorid FROM {table} WHERE event='transaction' AND categoryid='999' "
+        "GROUP BY visitorid HAVING sum(price) > 100000",
+    }
+    if q in u:
+        return f"SELECT uniqExact(visitorid), count() FROM {table} WHERE visitorid IN ({u[q]})"
+    if q == "q2":
+        return (
+            f"SELECT count(), sum(n) FROM (SELECT visitorid, count() n, countIf(event='view') nv FROM {table} "
+            f"WHERE visitorid IN ({u['q1']}) GROUP BY visitorid) WHERE nv BETWEEN 1 AND 49"
+        )
+    if q == "q5":
+        return f"""
+SELECT count(), sum(n), countIf(ok0), sumIf(n, ok0), countIf(ok1), sumIf(n, ok1),
+       countIf(ok2), sumIf(n, ok2), countIf(ok3), sumIf(n, ok3) FROM (
+  SELECT n, notEmpty(a) ok0, arrayMin(a) t0,
+         arrayFilter(e -> e > t0, x) x1, ok0 AND notEmpty(x1) ok1, arrayMin(x1) t1,
+         arrayFilter(e -> e > t1, a) a2, ok1 AND notEmpty(a2) ok2, arrayMin(a2) t2,
+         arrayFilter(e -> e > t2, x) x3, ok2 AND notEmpty(x3) ok3
+  FROM (SELECT count() n, groupArrayIf(timestamp, event='addtocart') a,
+               groupArrayIf(timestamp, event='transaction') x
+        FROM {table} GROUP BY visitorid HAVING countIf(event='view') >= 5))"""
+    if q == "q6":
+        # Default (non-strict) windowFunnel over ts' = 4*ts + (3 - step): at equal timestamps a
+        # later step sorts first and cannot chain, which makes it exactly the strict existential
+        # semantics here (every row matches at most one step); window 4*3600 - 2.
+        return f"""
+SELECT count(), sum(n) FROM (
+  SELECT count() n, windowFunnel(14398)(toUInt64(timestamp * 4 + multiIf(event='view', 3, event='addtocart', 2, 1)),
+                                        event='view', event='addtocart', event='transaction') lvl
+  FROM {table} GROUP BY visitorid) WHERE lvl = 3"""
+    if q == "q7":
+        return f"""
+SELECT event, categoryid, count(), sum(price), uniqExact(visitorid) FROM {table}
+WHERE visitorid IN ({u['q1']}) GROUP BY GROUPING SETS ((event), (categoryid), ())
+SETTINGS group_by_use_nulls = 1"""
+    raise ValueError(q)
+
+
+def chdb_runner(data):
+    import chdb
+    from chdb import session
+
+    sess = session.Session()
+    schema = ", ".join(f"{c} {t}" for c, t in COLUMNS.items())
+    table = f"file('{data}/*.parquet', Parquet, '{schema}')"
+
+    def run(q):
+        text = sess.query(ch_sql(q, table), "JSONCompact").bytes().decode()
+        rows = json.loads(text)["data"]
+        if q == "q7":
+            ev, cat, g, r = [], [], 0, 0
+            for e, c, n, s, users in rows:
+                if e is None and c is None:
+                    g, r = int(users), int(n)
+                elif e is not None:
+                    ev.append((e, int(n), float(s)))
+                else:
+                    cat.append((c, int(users)))
+            return agg_result(g, r, ev, cat)
+        return shape(q, [int(x) if x is not None else 0 for x in rows[0]])
+
+    return chdb.__version__, run
+
+
+# ---------------------------------------------------------------- polars
+def polars_runner(data):
+    import polars as pl
+
+    def scan():
+        return pl.scan_parquet(f"{data}/*.parquet").select(list(COLUMNS))
+
+    ev = pl.col("event")
+
+    def tx3(t):
+        return t.filter(ev == "transaction").group_by("visitorid").len().filter(pl.col("len") >= 3).select("visitorid")
+
+    def matched(t, u):
+        return t.join(u, on="visitorid", how="semi").select(pl.col("visitorid").n_unique().alias("g"), pl.len().alias("r"))
+
+    def run(q):
+        t = scan()
+        if q in ("q1", "q3", "q4"):
+            if q == "q1":
+                u = tx3(t)
+            elif q == "q3":
+                u = t.filter((ev == "transaction") & (pl.col("price") >= 100000)).select("visitorid").unique()
+            else:
+                u = (
+                    t.filter((ev == "transaction") & (pl.col("categoryid") == "999"))
+                    .group_by("visitorid")
+                    .agg(pl.col("price").sum().alias("s"))
+                    .filter(pl.col("s") > 100000)
+                    .select("visitorid")
+                )
+            g, r = matched(t, u).collect().row(0)
+            return {"groups": int(g), "rows": int(r)}
+        if q == "q2":
+            c = (
+                t.join(tx3(t), on="visitorid", how="semi")
+                .group_by("visitorid")
+                .agg(pl.len().alias("n"), (ev == "view").sum().alias("nv"))
+                .filter(pl.col("nv").is_between(1, 49))
+                .select(pl.len(), pl.col("n").sum())
+            )
+            g, r = c.collect().row(0)
+            return {"groups": int(g), "rows": int(r or 0)}
+        if q == "q5":
+            u = (
+                t.group_by("visitorid")
+                .agg(pl.len().alias("n"), (ev == "view").sum().alias("nv"))
+                .filter(pl.col("nv") >= 5)
+                .select("visitorid", "n")
+            )
+            st = t.filter(ev.is_in(["addtocart", "transaction"])).join(u, on="visitorid", how="semi")
+            atc = st.filter(ev == "addtocart").select("visitorid", pl.col("timestamp").alias("ts"))
+            tx = st.filter(ev == "transaction").select("visitorid", pl.col("timestamp").alias("ts"))
+            s = atc.group_by("visitorid").agg(pl.col("ts").min().alias("t"))
+            steps = [s]
+            for nxt in (tx, atc, tx):
+                s = (
+                    s.join(nxt, on="visitorid")
+                    .filter(pl.col("ts") > pl.col("t"))
+                    .group_by("visitorid")
+                    .agg(pl.col("ts").min().alias("t"))
+                )
+                steps.append(s)
+            frames = [u.select(pl.len(), pl.col("n").sum())] + [
+                x.join(u, on="visitorid").select(pl.len(), pl.col("n").sum()) for x in steps
+            ]
+            rows = [f.row(0) for f in pl.collect_all(frames)]
+            out = {"groups": int(rows[0][0]), "rows": int(rows[0][1] or 0)}
+            out["funnel"] = [[int(g), int(r or 0)] for g, r in rows[1:]]
+            return out
+        if q == "q6":
+            cand = (
+                t.filter(ev.is_in(["addtocart", "transaction"]))
+                .group_by("visitorid")
+                .agg((ev == "addtocart").any().alias("a"), (ev == "transaction").any().alias("x"))
+                .filter(pl.col("a") & pl.col("x"))
+                .select("visitorid")
+            )
+            r = t.join(cand, on="visitorid", how="semi").select("visitorid", pl.col("timestamp").alias("ts"), "event")
+            a = r.filter(ev == "addtocart").select("visitorid", "ts").sort("ts")
+            v = r.filter(ev == "view").select("visitorid", pl.col("ts").alias("vts")).sort("vts")
+            x = r.filter(ev == "transaction").select("visitorid", pl.col("ts").alias("xts")).sort("xts")
+            av = a.join_asof(v, left_on="ts", right_on="vts", by="visitorid", strategy="backward", allow_exact_matches=False)
+            avx = av.join_asof(x, left_on="ts", right_on="xts", by="visitorid", strategy="forward", allow_exact_matches=False)
+            m = avx.filter((pl.col("xts") - pl.col("vts")) <= 3600).select("visitorid").unique()
+            g, rows = matched(r, m).collect().row(0)
+            return {"groups": int(g), "rows": int(rows)}
+        if q == "q7":
+            m = t.join(tx3(t), on="visitorid", how="semi")
+            tot, per_ev, per_cat = pl.collect_all(
+                [
+                    m.select(pl.col("visitorid").n_unique(), pl.len()),
+                    m.group_by(ev.cast(pl.String)).agg(pl.len(), pl.col("price").sum()),
+                    m.drop_nulls("categoryid").group_by(pl.col("categoryid").cast(pl.String)).agg(pl.col("visitorid").n_unique()),
+                ]
+            )
+            g, r = tot.row(0)
+            return agg_result(g, r, per_ev.rows(), per_cat.rows())
+        raise ValueError(q)
+
+    return pl.__version__, run
+
+
+RUNNERS = {"duckdb": duckdb_runner, "chdb": chdb_runner, "polars": polars_runner}
+
+
+def main():
+    engine, query, data, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    version, run = RUNNERS[engine](data)
+    seconds, result = [], None
+    for i in range(runs):
+        t0 = time.perf_counter()
+        r = run(query)
+        seconds.append(time.perf_counter() - t0)
+        if result is not None and r != result:
+            sys.exit(f"{engine} {query}: run {i + 1} returned a different result")
+        result = r
+    print(json.dumps({"engine": engine, "version": version, "seconds": seconds, "result": result}))
+
+
+if __name__ == "__main__":
+    main()

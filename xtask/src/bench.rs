@@ -1,0 +1,622 @@
+//! `cargo xtask bench`: the query suite on frocket (embedded) and its peers, side by side.
+//!
+//! - `cargo xtask bench [--rows 10M] [--parts 8] [--runs 5] [--peers duckdb,chdb,polars|none] [--write]`
+//!   generates (or reuses) a synthetic dataset with `frocket dataprep synth`, registers it in a
+//!   private FROCKET_HOME, runs every suite query (xtask/bench/queries) as one `frocket run
+//!   --repeat` process per query (run 1 = cold, the first query after start; warm = median of
+//!   the next `--runs`), the same on each peer (xtask/bench/peers.py, one process per query,
+//!   in the project venv with pinned versions), checks that every engine returns the same
+//!   answer, prints a table of times and ratios, and with `--write` puts it in
+//!   docs/benchmarks.md with the machine, date and versions.
+//! - `cargo xtask bench scaling [--rows 1M,10M,100M] [--parts 1,2,4,8,16] [--parts-rows 10M]`:
+//!   frocket at several sizes and part counts (time and peak memory), plotted to
+//!   docs/bench-scaling.png; `--write` puts the table in docs/benchmarks.md.
+//! - `cargo xtask bench kernels [criterion args]`: the criterion benches (engine kernels, part
+//!   loading, queue overhead) and the 10M-row data preparation figures.
+
+use crate::{cargo, root, run};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Peer engines, pinned (plus matplotlib for the scaling plot).
+const PEER_PACKAGES: &[&str] =
+    &["duckdb==2.0.1", "chdb==4.4.0", "polars==2.1.0", "pyarrow==26.0.1", "matplotlib==3.11.2"];
+pub const ALL_PEERS: &[&str] = &["duckdb", "chdb", "polars"];
+
+/// The suite: id, file, title.
+pub const SUITE: &[(&str, &str, &str)] = &[
+    ("q1", "q1-tx3.json", ">= 3 transactions"),
+    ("q2", "q2-tx3-views-lt50.json", "q1 and < 50 views"),
+    ("q3", "q3-expensive-tx.json", "a transaction with price >= 100000"),
+    ("q4", "q4-cat999-sum.json", "sum(price) of transactions in category '999' > 100000"),
+    ("q5", "q5-funnel.json", ">= 5 views, funnel addtocart > transaction > addtocart > transaction"),
+    ("q6", "q6-seq-window.json", "view > addtocart > transaction within 3600 s"),
+    ("q7", "q7-aggregations.json", "aggregations over the q1 users"),
+];
+
+/// Parses `10M`, `1m`, `500k`, `2G` or a plain number.
+pub fn parse_count(s: &str) -> Result<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last().map(|c| c.to_ascii_lowercase()) {
+        Some('k') => (&s[..s.len() - 1], 1_000),
+        Some('m') => (&s[..s.len() - 1], 1_000_000),
+        Some('g') => (&s[..s.len() - 1], 1_000_000_000),
+        _ => (s, 1),
+    };
+    let n: f64 = num.replace('_', "").parse().with_context(|| format!("not a count: {s:?} (e.g. 10M, 500k, 1000)"))?;
+    if !(n.is_finite() && n >= 1.0) {
+        bail!("not a positive count: {s:?}");
+    }
+    Ok((n * mult as f64).round() as u64)
+}
+
+/// `10000000` → `10M`.
+pub fn short_count(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 && n % 1_000_000_000 == 0 => format!("{}G", n / 1_000_000_000),
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Cold and warm seconds of one engine on one query, with its answer.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    pub cold: f64,
+    pub warm: f64,
+    pub peak_bytes: Option<u64>,
+    pub answer: Value,
+}
+
+impl Timing {
+    fn from_runs(seconds: &[f64], peak_bytes: Option<u64>, answer: Value) -> Result<Timing> {
+        let Some((cold, warm)) = seconds.split_first() else { bail!("no runs") };
+        Ok(Timing { cold: *cold, warm: median(warm), peak_bytes, answer })
+    }
+}
+
+/// Runs `one` (a fresh process each time) `processes` times: cold = median of the processes'
+/// first runs, warm = median of their warm medians, peak memory = the largest. Every process
+/// must return the same answer.
+fn over_processes(processes: usize, mut one: impl FnMut() -> Result<Timing>) -> Result<Timing> {
+    let mut all: Vec<Timing> = Vec::new();
+    for _ in 0..processes.max(1) {
+        let t = one()?;
+        if let Some(first) = all.first()
+            && !same_answer(&first.answer, &t.answer)
+        {
+            bail!("two processes returned different answers: {} vs {}", first.answer, t.answer);
+        }
+        all.push(t);
+    }
+    let cold = median(&all.iter().map(|t| t.cold).collect::<Vec<_>>());
+    let warm = median(&all.iter().map(|t| t.warm).collect::<Vec<_>>());
+    let peak_bytes = all.iter().filter_map(|t| t.peak_bytes).max();
+    let answer = all.swap_remove(0).answer;
+    Ok(Timing { cold, warm, peak_bytes, answer })
+}
+
+/// frocket's result JSON in the peers' result shape (see peers.py).
+pub fn normalize_frocket(query: &str, v: &Value) -> Value {
+    let q = &v["query"];
+    let mut out = json!({"groups": q["matchingGroups"], "rows": q["matchingGroupRows"]});
+    if let Some(steps) = v["funnel"]["sequence"].as_array() {
+        out["funnel"] = steps.iter().map(|s| json!([s["matchingGroups"], s["matchingGroupRows"]])).collect();
+    }
+    if query == "q7" {
+        for a in q["aggregations"].as_array().into_iter().flatten() {
+            let value = &a["value"];
+            match a["type"].as_str() {
+                Some("countPerValue") => out["countPerValue"] = value.clone(),
+                Some("sumPerValue") => {
+                    let m: serde_json::Map<String, Value> = value
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, x)| (k.clone(), json!(x.as_f64().unwrap_or(f64::NAN))))
+                        .collect();
+                    out["sumPerValue"] = Value::Object(m);
+                }
+                Some("groupsPerValue") => {
+                    let mut pairs: Vec<(String, i64)> = value
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, x)| (k.clone(), x.as_i64().unwrap_or(-1)))
+                        .collect();
+                    pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                    pairs.truncate(10);
+                    out["groupsPerValue"] = pairs.into_iter().map(|(k, x)| json!([k, x])).collect();
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Whether two answers agree: integers exactly, floats to a relative 1e-9 (peers sum floats in
+/// arbitrary order; frocket sums exactly and rounds once).
+pub fn same_answer(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_answer(v, w)))
+        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same_answer(v, w)),
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+        }
+        (x, y) => x == y,
+    }
+}
+
+fn bench_dir() -> PathBuf {
+    root().join("target/bench-data")
+}
+
+fn frocket_bin() -> PathBuf {
+    root().join("target/release/frocket")
+}
+
+fn build_frocket() -> Result<()> {
+    let mut c = cargo();
+    c.args(["build", "--quiet", "--profile", "bench", "--package", "frocket"]);
+    run(c, "build frocket (bench profile)")
+}
+
+/// `frocket` with a private home, embedded mode and a memory cache for warm runs.
+fn frocket() -> Command {
+    let mut c = Command::new(frocket_bin());
+    c.current_dir(root())
+        .env("FROCKET_HOME", bench_dir().join("home"))
+        .env("FROCKET_WORKER_MEMORY_CACHE_SIZE_MB", "16384")
+        .env_remove("FROCKET_REDIS_URL")
+        .env_remove("FROCKET_REDIS_HOST")
+        .env_remove("RUST_LOG");
+    c
+}
+
+fn output_json(mut cmd: Command, what: &str) -> Result<Value> {
+    let out = cmd.output().with_context(|| format!("start {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| format!("parse the output of {what}"))
+}
+
+/// Generates the synthetic dataset once per (rows, parts) and registers it; returns its name
+/// and directory.
+fn dataset(rows: u64, parts: usize) -> Result<(String, PathBuf)> {
+    let name = format!("bench-{}-{parts}", short_count(rows));
+    let dir = bench_dir().join(format!("synth-{}-{parts}", short_count(rows)));
+    let marker = dir.join("_bench_complete");
+    // Bump when the generator's output changes, so stale datasets are regenerated.
+    let stamp = format!("rows={rows} parts={parts} synth=3\n");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(stamp.as_str()) {
+        let mut c = frocket();
+        c.args(["dataprep", "synth", "--rows", &rows.to_string(), "--parts", &parts.to_string(), "--force"])
+            .arg("--output")
+            .arg(&dir);
+        run(c, &format!("generate {} rows in {parts} parts", short_count(rows)))?;
+        std::fs::write(&marker, &stamp).context("write the dataset marker")?;
+    }
+    let mut c = frocket();
+    c.args(["-q", "register", &name]).arg(&dir).args(["visitorid", "timestamp", "--validation", "single"]);
+    c.arg("--skip-uniques");
+    let out = c.output().context("start frocket register")?;
+    if !out.status.success() {
+        bail!("register {name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok((name, dir))
+}
+
+fn run_frocket(dataset: &str, file: &Path, query: &str, runs: usize) -> Result<Timing> {
+    let mut c = frocket();
+    c.args(["-q", "run", dataset, "--json", "--repeat", &(runs + 1).to_string(), "--file"]).arg(file);
+    let v = output_json(c, &format!("frocket {query}"))?;
+    let seconds: Vec<f64> = v["seconds"].as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
+    Timing::from_runs(&seconds, v["peakMemoryBytes"].as_u64(), normalize_frocket(query, &v["result"]))
+}
+
+/// Creates the venv and installs the pinned peer packages when missing; returns its python.
+fn peer_python() -> Result<PathBuf> {
+    let bin = crate::ensure_venv()?;
+    let py = bin.join("python");
+    let check = Command::new(&py).args(["-c", "import duckdb, chdb, polars, matplotlib"]).output();
+    if !check.is_ok_and(|o| o.status.success()) {
+        let mut c = Command::new(&py);
+        c.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PEER_PACKAGES);
+        run(c, "install the pinned peer engines")?;
+    }
+    Ok(py)
+}
+
+fn run_peer(py: &Path, engine: &str, query: &str, data: &Path, runs: usize) -> Result<(Timing, String)> {
+    let mut c = Command::new(py);
+    c.arg(root().join("xtask/bench/peers.py")).args([engine, query]).arg(data).arg((runs + 1).to_string());
+    let v = output_json(c, &format!("{engine} {query}"))?;
+    let seconds: Vec<f64> = v["seconds"].as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
+    let t = Timing::from_runs(&seconds, None, v["result"].clone())?;
+    Ok((t, v["version"].as_str().unwrap_or("?").to_string()))
+}
+
+fn cmd_stdout(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// One line on the machine: CPU model, cores, memory, OS.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<u64>().ok()))
+        .map(|kb| format!("{:.0} GiB", kb as f64 / 1048576.0))
+        .unwrap_or_default();
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("PRETTY_NAME=")).map(|l| l[12..].trim_matches('"').to_string()))
+        .unwrap_or_default();
+    format!("{cpu}, {} cores, {mem}, {os}", std::thread::available_parallelism().map_or(0, |n| n.get()))
+}
+
+fn secs(x: f64) -> String {
+    if x < 0.1 { format!("{:.1} ms", x * 1e3) } else { format!("{x:.2} s") }
+}
+
+/// Replaces the text between `<!-- xtask:{key}:start -->` and `<!-- xtask:{key}:end -->` in
+/// docs/benchmarks.md (appends the section when the markers are missing).
+fn write_doc_section(key: &str, body: &str) -> Result<()> {
+    let path = root().join("docs/benchmarks.md");
+    let doc = std::fs::read_to_string(&path).context("read docs/benchmarks.md")?;
+    let (start, end) = (format!("<!-- xtask:{key}:start -->"), format!("<!-- xtask:{key}:end -->"));
+    let section = format!("{start}\n{body}{end}");
+    let new = match (doc.find(&start), doc.find(&end)) {
+        (Some(a), Some(b)) if a < b => format!("{}{section}{}", &doc[..a], &doc[b + end.len()..]),
+        _ => format!("{}\n{section}\n", doc.trim_end()),
+    };
+    std::fs::write(&path, new).context("write docs/benchmarks.md")?;
+    eprintln!("xtask: wrote the {key} table to {}", path.display());
+    Ok(())
+}
+
+struct SuiteArgs {
+    rows: u64,
+    parts: usize,
+    runs: usize,
+    processes: usize,
+    peers: Vec<String>,
+    write: bool,
+}
+
+fn parse_suite_args(args: &[String]) -> Result<SuiteArgs> {
+    let mut a = SuiteArgs {
+        rows: 10_000_000,
+        parts: 8,
+        runs: 5,
+        processes: 3,
+        peers: ALL_PEERS.iter().map(|s| s.to_string()).collect(),
+        write: false,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--rows" => a.rows = parse_count(value()?)?,
+            "--parts" => a.parts = parse_count(value()?)? as usize,
+            "--runs" => a.runs = parse_count(value()?)? as usize,
+            "--processes" => a.processes = parse_count(value()?)? as usize,
+            "--peers" => {
+                let v = value()?;
+                a.peers = if v == "none" { vec![] } else { v.split(',').map(|s| s.trim().to_string()).collect() };
+                if let Some(bad) = a.peers.iter().find(|p| !ALL_PEERS.contains(&p.as_str())) {
+                    bail!("unknown peer {bad:?}: expected some of {} or none", ALL_PEERS.join(","));
+                }
+            }
+            "--original" => bail!(
+                "--original (Funnel Rocket 0.5.3) is not supported by this xtask: see docs/benchmarks.md for why and for the figures the reference reports"
+            ),
+            "--write" => a.write = true,
+            other => bail!("unknown argument {other:?} (see `cargo xtask help`)"),
+        }
+    }
+    Ok(a)
+}
+
+/// The suite on frocket and the peers; returns an error when any answer differs.
+pub fn suite(args: &[String]) -> Result<()> {
+    let a = parse_suite_args(args)?;
+    build_frocket()?;
+    let py = if a.peers.is_empty() { None } else { Some(peer_python()?) };
+    let (name, dir) = dataset(a.rows, a.parts)?;
+    let qdir = root().join("xtask/bench/queries");
+    let mut versions: BTreeMap<String, String> = BTreeMap::new();
+    versions.insert(
+        "frocket".into(),
+        format!("{} ({})", env!("CARGO_PKG_VERSION"), cmd_stdout("git", &["rev-parse", "--short", "HEAD"])),
+    );
+    versions.insert("rustc".into(), cmd_stdout("rustc", &["--version"]));
+    let mut rows_out: Vec<(String, Timing, BTreeMap<String, Timing>)> = Vec::new();
+    let mut mismatches = Vec::new();
+    for (id, file, title) in SUITE {
+        eprintln!("xtask: {id}: {title}");
+        let ours = over_processes(a.processes, || run_frocket(&name, &qdir.join(file), id, a.runs))?;
+        let mut peers = BTreeMap::new();
+        for p in &a.peers {
+            let py = py.as_deref().unwrap_or(Path::new("python3"));
+            let t = over_processes(a.processes, || {
+                let (t, v) = run_peer(py, p, id, &dir, a.runs)?;
+                versions.insert(p.clone(), v);
+                Ok(t)
+            })?;
+            if !same_answer(&ours.answer, &t.answer) {
+                mismatches.push(format!("{id}: frocket {} vs {p} {}", ours.answer, t.answer));
+            }
+            peers.insert(p.clone(), t);
+        }
+        eprintln!("xtask:   frocket cold {} warm {}  answer {}", secs(ours.cold), secs(ours.warm), ours.answer);
+        rows_out.push((id.to_string(), ours, peers));
+    }
+    let table = suite_table(&a, &rows_out, &versions, &mismatches);
+    print!("{table}");
+    let results = bench_dir().join(format!("suite-{}-{}.md", short_count(a.rows), a.parts));
+    std::fs::write(&results, &table).context("write the results file")?;
+    eprintln!("xtask: results in {}", results.display());
+    if a.write {
+        write_doc_section("suite", &table)?;
+    }
+    if !mismatches.is_empty() {
+        bail!("engines disagree:\n{}", mismatches.join("\n"));
+    }
+    Ok(())
+}
+
+fn suite_table(
+    a: &SuiteArgs,
+    rows: &[(String, Timing, BTreeMap<String, Timing>)],
+    versions: &BTreeMap<String, String>,
+    mismatches: &[String],
+) -> String {
+    let mut s = String::new();
+    let peers_arg = if a.peers.is_empty() { "none".to_string() } else { a.peers.join(",") };
+    let _ = writeln!(
+        s,
+        "Measured {} by `cargo xtask bench --rows {} --parts {} --runs {} --peers {peers_arg}{}`.",
+        cmd_stdout("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        short_count(a.rows),
+        a.parts,
+        a.runs,
+        if a.write { " --write" } else { "" }
+    );
+    let _ = writeln!(s, "Machine: {}.", machine());
+    let v: Vec<String> = versions.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(s, "Versions: {}.", v.join("; "));
+    let _ = writeln!(
+        s,
+        "Cold = the first query of a new process (Parquet on local disk, OS page cache warm), median over {} processes; warm = median of the next {} runs in each process (median over the processes). \
+         Speed-up = best peer / frocket (warm target >= 2x, cold target >= 1x).\n",
+        a.processes, a.runs
+    );
+    let mut head = vec!["query".to_string(), "frocket cold".into(), "frocket warm".into()];
+    for p in &a.peers {
+        head.push(format!("{p} cold"));
+        head.push(format!("{p} warm"));
+    }
+    if !a.peers.is_empty() {
+        head.extend(["speed-up cold".into(), "speed-up warm".into()]);
+    }
+    let _ = writeln!(s, "| {} |", head.join(" | "));
+    let _ = writeln!(s, "|{}", "---|".repeat(head.len()));
+    for (id, ours, peers) in rows {
+        let mut cells = vec![id.clone(), secs(ours.cold), secs(ours.warm)];
+        for p in &a.peers {
+            cells.push(secs(peers[p].cold));
+            cells.push(secs(peers[p].warm));
+        }
+        if !peers.is_empty() {
+            let best_cold = peers.values().map(|t| t.cold).fold(f64::INFINITY, f64::min);
+            let best_warm = peers.values().map(|t| t.warm).fold(f64::INFINITY, f64::min);
+            let (rc, rw) = (best_cold / ours.cold, best_warm / ours.warm);
+            cells.push(format!("{rc:.1}x{}", if rc >= 1.0 { "" } else { " (below target)" }));
+            cells.push(format!("{rw:.1}x{}", if rw >= 2.0 { "" } else { " (below target)" }));
+        }
+        let _ = writeln!(s, "| {} |", cells.join(" | "));
+    }
+    let answers = if mismatches.is_empty() {
+        if a.peers.is_empty() {
+            "no peers ran".to_string()
+        } else {
+            "every engine returned the same answer for every query".to_string()
+        }
+    } else {
+        format!("MISMATCHES: {}", mismatches.join("; "))
+    };
+    let _ = writeln!(s, "\nAnswers: {answers}.");
+    if let Some((_, t, _)) = rows.first() {
+        let _ = writeln!(s, "q1 answer: {} users, {} rows.", t.answer["groups"], t.answer["rows"]);
+    }
+    s
+}
+
+/// frocket at several sizes and part counts: cold/warm per query and peak memory, plotted.
+pub fn scaling(args: &[String]) -> Result<()> {
+    let mut sizes = vec![1_000_000u64, 10_000_000, 100_000_000];
+    let mut part_counts = vec![1usize, 2, 4, 8, 16];
+    let mut parts_rows = 10_000_000u64;
+    let (mut runs, mut write) = (3usize, false);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--rows" => sizes = value()?.split(',').map(parse_count).collect::<Result<_>>()?,
+            "--parts" => {
+                part_counts = value()?.split(',').map(|p| parse_count(p).map(|n| n as usize)).collect::<Result<_>>()?
+            }
+            "--parts-rows" => parts_rows = parse_count(value()?)?,
+            "--runs" => runs = parse_count(value()?)? as usize,
+            "--write" => write = true,
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    build_frocket()?;
+    let qdir = root().join("xtask/bench/queries");
+    let mut points = Vec::new();
+    let mut configs: Vec<(u64, usize, &str)> = sizes.iter().map(|&r| (r, 8usize, "rows")).collect();
+    configs.extend(part_counts.iter().map(|&p| (parts_rows, p, "parts")));
+    for (rows, parts, series) in configs {
+        let (name, _) = dataset(rows, parts)?;
+        for (id, file, _) in SUITE {
+            let t = run_frocket(&name, &qdir.join(file), id, runs)?;
+            eprintln!(
+                "xtask: {} rows, {parts} parts, {id}: cold {} warm {}",
+                short_count(rows),
+                secs(t.cold),
+                secs(t.warm)
+            );
+            points.push(json!({"series": series, "rows": rows, "parts": parts, "query": id, "cold": t.cold, "warm": t.warm, "peakBytes": t.peak_bytes}));
+        }
+    }
+    let data = bench_dir().join("scaling.json");
+    std::fs::write(&data, serde_json::to_string_pretty(&points)?).context("write scaling.json")?;
+    let png = root().join("docs/bench-scaling.png");
+    let py = peer_python()?;
+    let mut c = Command::new(py);
+    c.arg(root().join("xtask/bench/plot.py")).arg(&data).arg(&png);
+    run(c, "plot the scaling figures")?;
+    let table = scaling_table(&points, runs);
+    print!("{table}");
+    if write {
+        write_doc_section("scaling", &table)?;
+    }
+    Ok(())
+}
+
+fn scaling_table(points: &[Value], runs: usize) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Measured {} by `cargo xtask bench scaling` (warm = median of {runs}).",
+        cmd_stdout("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
+    );
+    let _ = writeln!(s, "Machine: {}. Plot: [bench-scaling.png](bench-scaling.png).\n", machine());
+    let _ = writeln!(
+        s,
+        "| series | rows | parts | {} | peak memory (max) |",
+        SUITE.iter().map(|(id, _, _)| format!("{id} cold / warm")).collect::<Vec<_>>().join(" | ")
+    );
+    let _ = writeln!(s, "|{}", "---|".repeat(SUITE.len() + 4));
+    let mut keys: Vec<(String, u64, u64)> = Vec::new();
+    for p in points {
+        let k = (
+            p["series"].as_str().unwrap_or("").to_string(),
+            p["rows"].as_u64().unwrap_or(0),
+            p["parts"].as_u64().unwrap_or(0),
+        );
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    for (series, rows, parts) in keys {
+        let mine: Vec<&Value> = points
+            .iter()
+            .filter(|p| p["series"] == series.as_str() && p["rows"] == rows && p["parts"] == parts)
+            .collect();
+        let cells: Vec<String> = mine
+            .iter()
+            .map(|p| {
+                format!("{} / {}", secs(p["cold"].as_f64().unwrap_or(0.0)), secs(p["warm"].as_f64().unwrap_or(0.0)))
+            })
+            .collect();
+        let peak = mine.iter().filter_map(|p| p["peakBytes"].as_u64()).max().unwrap_or(0);
+        let _ = writeln!(
+            s,
+            "| {series} | {} | {parts} | {} | {:.0} MB |",
+            short_count(rows),
+            cells.join(" | "),
+            peak as f64 / 1048576.0
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_parse_with_suffixes_and_print_back() {
+        assert_eq!(parse_count("10M").unwrap(), 10_000_000);
+        assert_eq!(parse_count("500k").unwrap(), 500_000);
+        assert_eq!(parse_count("1.5m").unwrap(), 1_500_000);
+        assert_eq!(parse_count("42").unwrap(), 42);
+        assert!(parse_count("ten").is_err());
+        assert!(parse_count("0").is_err());
+        assert_eq!(short_count(100_000_000), "100M");
+        assert_eq!(short_count(1_500_000), "1500k");
+        assert_eq!(short_count(1234), "1234");
+    }
+
+    #[test]
+    fn answers_compare_floats_relatively_and_integers_exactly() {
+        let a = json!({"groups": 3, "sumPerValue": {"view": 1.0e12}});
+        assert!(same_answer(&a, &json!({"groups": 3, "sumPerValue": {"view": 1.0e12 + 1.0}})));
+        assert!(!same_answer(&a, &json!({"groups": 3, "sumPerValue": {"view": 1.0e12 + 1e4}})));
+        assert!(!same_answer(&a, &json!({"groups": 4, "sumPerValue": {"view": 1.0e12}})));
+        assert!(!same_answer(&a, &json!({"groups": 3, "sumPerValue": {"view": 1.0e12, "x": 0.0}})));
+    }
+
+    #[test]
+    fn frocket_results_take_the_peer_shape() {
+        let v = json!({
+            "query": {"matchingGroups": 2, "matchingGroupRows": 9, "aggregations": [
+                {"type": "countPerValue", "column": "event", "value": {"view": 7, "transaction": 2}},
+                {"type": "groupsPerValue", "column": "categoryid", "value": {"b": 2, "a": 2, "c": 5}},
+                {"type": "sumPerValue", "column": "event", "value": {"view": 3, "transaction": 1.5}}
+            ]},
+            "funnel": {"sequence": [{"matchingGroups": 2, "matchingGroupRows": 9}, {"matchingGroups": 1, "matchingGroupRows": 4}]}
+        });
+        let n = normalize_frocket("q7", &v);
+        assert_eq!(n["groupsPerValue"], json!([["c", 5], ["a", 2], ["b", 2]]));
+        assert_eq!(n["funnel"], json!([[2, 9], [1, 4]]));
+        assert!(same_answer(&n["sumPerValue"], &json!({"view": 3.0, "transaction": 1.5})));
+        assert_eq!(n["countPerValue"], json!({"view": 7, "transaction": 2}));
+    }
+
+    #[test]
+    fn median_of_warm_runs() {
+        assert_eq!(median(&[5.0, 1.0, 3.0]), 3.0);
+        assert_eq!(median(&[1.0, 2.0]), 1.5);
+    }
+}
