@@ -365,7 +365,8 @@ pub struct FrameBuilder {
     timestamp_column: Option<String>,
     columns: Vec<String>,
     total_rows: usize,
-    keys: Option<Col>,
+    keys: Keys,
+    chunks: usize,
     ts: Option<Col>,
     cols: Vec<(String, Col)>,
 }
@@ -385,7 +386,8 @@ impl FrameBuilder {
             timestamp_column: timestamp_column.map(str::to_string),
             columns: unique,
             total_rows,
-            keys: None,
+            keys: Keys::Runs { run_keys: Vec::new(), starts: Vec::new(), rows: 0 },
+            chunks: 0,
             ts: None,
             cols: Vec::new(),
         }
@@ -406,7 +408,8 @@ impl FrameBuilder {
     /// Converts and appends the next chunk of rows.
     pub fn push(&mut self, df: &DataFrame) -> Result<(), EngineError> {
         let total = self.total_rows;
-        let first = self.keys.is_none();
+        let first = self.chunks == 0;
+        self.chunks += 1;
         let gs = series(df, &self.group_column)?;
         if gs.null_count() > 0 {
             return Err(EngineError::InvalidData {
@@ -414,7 +417,7 @@ impl FrameBuilder {
                 problem: format!("the group column has {} null values", gs.null_count()),
             });
         }
-        Self::add(&mut self.keys, extract(&self.group_column, gs)?, &self.group_column, total)?;
+        self.keys.push(gs, &self.group_column, total)?;
         if let Some(t) = &self.timestamp_column {
             Self::add(&mut self.ts, extract(t, series(df, t)?)?, t, total)?;
         }
@@ -435,11 +438,31 @@ impl FrameBuilder {
     /// The prepared frame: rows ordered by (group, timestamp), group runs found.
     pub fn finish(self) -> Result<Frame, EngineError> {
         let group_column = self.group_column;
+        let ts = match (&self.timestamp_column, self.ts) {
+            (None, _) => Timestamps::Absent,
+            (Some(_), None) => Timestamps::Int(Vec::new()),
+            (Some(name), Some(col)) => to_timestamps(name, col)?,
+        };
+        // Sorted i64 group ids arrive as runs: when the timestamps are in order within each
+        // run too (parts written by our dataprep), the runs are the frame's groups as they are.
         let keys = match self.keys {
-            None => GroupKeys::Int(Vec::new()),
-            Some(Col::Int { values, .. }) => GroupKeys::Int(values),
-            Some(Col::Str { codes, .. }) => GroupKeys::Codes(codes),
-            Some(other) => {
+            Keys::Runs { run_keys, starts, rows } => {
+                let in_order = match &ts {
+                    Timestamps::Int(t) => runs_in_order(&starts, t),
+                    Timestamps::Float(t) => runs_in_order(&starts, t),
+                    Timestamps::Absent => true,
+                };
+                if in_order {
+                    let mut group_starts = starts;
+                    group_starts.push(rows as u32);
+                    let columns: HashMap<String, Col> = self.cols.into_iter().collect();
+                    return Ok(Frame { n_rows: rows, group_starts, ts, columns, was_sorted: true });
+                }
+                GroupKeys::Int(expand_runs(&run_keys, &starts, rows))
+            }
+            Keys::Full(Col::Int { values, .. }) => GroupKeys::Int(values),
+            Keys::Full(Col::Str { codes, .. }) => GroupKeys::Codes(codes),
+            Keys::Full(other) => {
                 return Err(EngineError::TypeMismatch {
                     column: group_column,
                     found: other.type_name().to_string(),
@@ -457,11 +480,6 @@ impl FrameBuilder {
                 problem: format!("a part may hold at most {} rows, this one has {n_rows}", u32::MAX - 1),
             });
         }
-        let ts = match (&self.timestamp_column, self.ts) {
-            (None, _) => Timestamps::Absent,
-            (Some(_), None) => Timestamps::Int(Vec::new()),
-            (Some(name), Some(col)) => to_timestamps(name, col)?,
-        };
         let columns: HashMap<String, Col> = self.cols.into_iter().collect();
         let mut frame = Frame { n_rows, group_starts: Vec::new(), ts, columns, was_sorted: true };
         let sorted = match &keys {
@@ -489,6 +507,81 @@ impl FrameBuilder {
         };
         Ok(frame)
     }
+}
+
+/// Group ids as they arrive: runs of equal i64 ids while they are non-decreasing (no per-row
+/// copy), or every row's id once they are not (or are strings, or other integer types).
+#[derive(Debug)]
+enum Keys {
+    Runs { run_keys: Vec<i64>, starts: Vec<u32>, rows: usize },
+    Full(Col),
+}
+
+impl Keys {
+    fn push(&mut self, gs: &Series, name: &str, total: usize) -> Result<(), EngineError> {
+        if let Keys::Runs { run_keys, starts, rows } = self {
+            if let Ok(ca) = gs.i64() {
+                let (k0, s0) = (run_keys.len(), starts.len());
+                let mut i = *rows;
+                let mut ok = true;
+                'chunks: for arr in ca.downcast_iter() {
+                    for &k in arr.values().iter() {
+                        match run_keys.last() {
+                            Some(&last) if k == last => {}
+                            Some(&last) if k < last => {
+                                ok = false;
+                                break 'chunks;
+                            }
+                            _ => {
+                                run_keys.push(k);
+                                starts.push(i as u32);
+                            }
+                        }
+                        i += 1;
+                    }
+                }
+                if ok {
+                    *rows = i;
+                    return Ok(());
+                }
+                run_keys.truncate(k0);
+                starts.truncate(s0);
+            }
+            // Out of order, or not i64: every row's id from here on.
+            let mut full = Col::Int { values: expand_runs(run_keys, starts, *rows), valid: None };
+            full.reserve_total(total);
+            *self = Keys::Full(full);
+        }
+        let Keys::Full(acc) = self else { unreachable!("converted above") };
+        let col = extract(name, gs)?;
+        if acc.len() == 0 {
+            let mut col = col;
+            col.reserve_total(total);
+            *acc = col;
+            Ok(())
+        } else {
+            acc.append(col, name)
+        }
+    }
+}
+
+/// Every row's group id from runs.
+fn expand_runs(run_keys: &[i64], starts: &[u32], rows: usize) -> Vec<i64> {
+    let mut out = Vec::with_capacity(rows);
+    for (g, &k) in run_keys.iter().enumerate() {
+        let end = starts.get(g + 1).map_or(rows, |&e| e as usize);
+        out.resize(end, k);
+    }
+    out
+}
+
+/// Whether the timestamps are non-decreasing within every run.
+fn runs_in_order<T: PartialOrd>(starts: &[u32], t: &[T]) -> bool {
+    let mut bounds = starts.iter().map(|&s| s as usize).skip(1).chain(std::iter::once(t.len()));
+    starts.iter().all(|&s| {
+        let e = bounds.next().unwrap_or(t.len());
+        t[s as usize..e].is_sorted()
+    })
 }
 
 /// Group ids: integers compare by value; strings by first-appearance code.
@@ -648,5 +741,64 @@ impl Frame {
     /// Whether the frame holds every one of `columns`.
     pub fn has_columns(&self, columns: &[String]) -> bool {
         columns.iter().all(|c| self.columns.contains_key(c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn df(u: &[i64], ts: &[i64], v: &[i64]) -> DataFrame {
+        DataFrame::new_infer_height(vec![
+            Column::new("u".into(), u.to_vec()),
+            Column::new("ts".into(), ts.to_vec()),
+            Column::new("v".into(), v.to_vec()),
+        ])
+        .unwrap()
+    }
+
+    /// (group of each row, ts, v) in frame order.
+    fn rows(f: &Frame) -> Vec<(usize, i64, i64)> {
+        let (Timestamps::Int(ts), Some(Col::Int { values, .. })) = (&f.ts, f.columns.get("v")) else { panic!() };
+        (0..f.n_groups())
+            .flat_map(|g| (f.group_starts[g]..f.group_starts[g + 1]).map(move |r| (g, r as usize)))
+            .map(|(g, r)| (g, ts[r], values[r]))
+            .collect()
+    }
+
+    #[test]
+    fn runs_expand_and_check_order() {
+        assert_eq!(expand_runs(&[4, 7, 9], &[0, 2, 3], 5), vec![4, 4, 7, 9, 9]);
+        assert_eq!(expand_runs(&[], &[], 0), Vec::<i64>::new());
+        assert!(runs_in_order(&[0, 2], &[5, 6, 1, 1]));
+        assert!(!runs_in_order(&[0, 2], &[5, 6, 2, 1]));
+    }
+
+    #[test]
+    fn chunks_that_break_the_order_late_give_the_same_frame_as_one_chunk() {
+        let cols = ["v".to_string()];
+        let cases: [(&[i64], &[i64]); 3] = [
+            // Sorted groups and times: kept as is.
+            (&[1, 1, 2, 3, 3, 3], &[1, 2, 1, 1, 5, 9]),
+            // Groups go back in the third chunk.
+            (&[1, 1, 2, 3, 1, 2], &[1, 2, 1, 1, 0, 3]),
+            // Sorted groups, times out of order within a group.
+            (&[1, 1, 2, 2, 3, 3], &[2, 1, 1, 2, 9, 5]),
+        ];
+        for (u, ts) in cases {
+            let v: Vec<i64> = (0..u.len() as i64).collect();
+            let whole = df(u, ts, &v);
+            let one = Frame::prepare(&whole, "u", "ts", &cols).unwrap();
+            let mut b = FrameBuilder::new("u", Some("ts"), &cols, u.len());
+            for (o, l) in [(0, 2), (2, 2), (4, 2)] {
+                b.push(&whole.slice(o, l)).unwrap();
+            }
+            let chunked = b.finish().unwrap();
+            assert_eq!(rows(&chunked), rows(&one), "{u:?} {ts:?}");
+            assert_eq!(chunked.was_sorted(), one.was_sorted());
+            let sorted =
+                u.windows(2).all(|w| w[0] <= w[1]) && (0..u.len() - 1).all(|i| u[i] != u[i + 1] || ts[i] <= ts[i + 1]);
+            assert_eq!(one.was_sorted(), sorted);
+        }
     }
 }

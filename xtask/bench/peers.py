@@ -1,6 +1,6 @@
 """Peer engines for `cargo xtask bench`: the benchmark suite on DuckDB, chDB (ClickHouse) and polars.
 
-Usage: python peers.py ENGINE QUERY DATA_DIR RUNS
+Usage: python peers.py ENGINE QUERY DATA_DIR RUNS   (or: python peers.py compat SRC DST, see compat())
 Prints one JSON object: {"engine", "version", "seconds": [per run], "result": {...}}.
 
 One process per (engine, query): run 1 is the cold first query after start (Parquet read from
@@ -292,7 +292,25 @@ def polars_runner(data):
 RUNNERS = {"duckdb": duckdb_runner, "chdb": chdb_runner, "polars": polars_runner}
 
 
+def compat(src, dst):
+    """Rewrites the parts for pyarrow 12 (Funnel Rocket 0.5.3): string views become plain strings."""
+    import glob
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    os.makedirs(dst, exist_ok=True)
+    for f in sorted(glob.glob(f"{src}/*.parquet")):
+        t = pq.read_table(f)
+        fields = [pa.field(x.name, pa.string() if pa.types.is_string_view(x.type) else x.type) for x in t.schema]
+        pq.write_table(t.cast(pa.schema(fields)), os.path.join(dst, os.path.basename(f)), compression="zstd")
+    open(os.path.join(dst, "_complete"), "w").close()
+
+
 def main():
+    if sys.argv[1] == "compat":
+        return compat(sys.argv[2], sys.argv[3])
     engine, query, data, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     version, run = RUNNERS[engine](data)
     seconds, result = [], None

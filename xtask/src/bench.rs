@@ -64,7 +64,7 @@ pub fn short_count(n: u64) -> String {
     }
 }
 
-fn median(xs: &[f64]) -> f64 {
+pub fn median(xs: &[f64]) -> f64 {
     let mut v = xs.to_vec();
     v.sort_by(f64::total_cmp);
     match v.len() {
@@ -318,6 +318,7 @@ struct SuiteArgs {
     runs: usize,
     processes: usize,
     peers: Vec<String>,
+    original: bool,
     write: bool,
 }
 
@@ -328,6 +329,7 @@ fn parse_suite_args(args: &[String]) -> Result<SuiteArgs> {
         runs: 5,
         processes: 3,
         peers: ALL_PEERS.iter().map(|s| s.to_string()).collect(),
+        original: false,
         write: false,
     };
     let mut it = args.iter();
@@ -345,9 +347,7 @@ fn parse_suite_args(args: &[String]) -> Result<SuiteArgs> {
                     bail!("unknown peer {bad:?}: expected some of {} or none", ALL_PEERS.join(","));
                 }
             }
-            "--original" => bail!(
-                "--original (Funnel Rocket 0.5.3) is not supported by this xtask: see docs/benchmarks.md for why and for the figures the reference reports"
-            ),
+            "--original" => a.original = true,
             "--write" => a.write = true,
             other => bail!("unknown argument {other:?} (see `cargo xtask help`)"),
         }
@@ -359,16 +359,21 @@ fn parse_suite_args(args: &[String]) -> Result<SuiteArgs> {
 pub fn suite(args: &[String]) -> Result<()> {
     let a = parse_suite_args(args)?;
     build_frocket()?;
-    let py = if a.peers.is_empty() { None } else { Some(peer_python()?) };
+    let py = if a.peers.is_empty() && !a.original { None } else { Some(peer_python()?) };
     let (name, dir) = dataset(a.rows, a.parts)?;
+    let original = match (&py, a.original) {
+        (Some(py), true) => Some(crate::original::Original::start(py, &dir, &name)?),
+        _ => None,
+    };
     let qdir = root().join("xtask/bench/queries");
     let mut versions: BTreeMap<String, String> = BTreeMap::new();
     versions.insert(
         "frocket".into(),
         format!("{} ({})", env!("CARGO_PKG_VERSION"), cmd_stdout("git", &["rev-parse", "--short", "HEAD"])),
     );
-    versions.insert("rustc".into(), cmd_stdout("rustc", &["--version"]));
+    versions.insert("toolchain".into(), cmd_stdout("rustc", &["--version"]));
     let mut rows_out: Vec<(String, Timing, BTreeMap<String, Timing>)> = Vec::new();
+    let mut originals: Vec<Timing> = Vec::new();
     let mut mismatches = Vec::new();
     for (id, file, title) in SUITE {
         eprintln!("xtask: {id}: {title}");
@@ -387,9 +392,25 @@ pub fn suite(args: &[String]) -> Result<()> {
             peers.insert(p.clone(), t);
         }
         eprintln!("xtask:   frocket cold {} warm {}  answer {}", secs(ours.cold), secs(ours.warm), ours.answer);
+        if let Some(o) = &original {
+            let t = o.query(id, &qdir.join(file), a.runs)?;
+            eprintln!("xtask:   0.5.3 cold {} warm {}", secs(t.cold), secs(t.warm));
+            if !t.answer.is_null() {
+                let mut mine = ours.answer.clone();
+                if let Some(m) = mine.as_object_mut() {
+                    m.remove("groupsPerValue");
+                }
+                if !same_answer(&mine, &t.answer) {
+                    mismatches.push(format!("{id}: frocket {mine} vs 0.5.3 {}", t.answer));
+                }
+            }
+            versions.insert("funnel-rocket (original)".into(), "0.5.3".into());
+            originals.push(t);
+        }
         rows_out.push((id.to_string(), ours, peers));
     }
-    let table = suite_table(&a, &rows_out, &versions, &mismatches);
+    drop(original);
+    let table = suite_table(&a, &rows_out, &originals, &versions, &mismatches);
     print!("{table}");
     let results = bench_dir().join(format!("suite-{}-{}.md", short_count(a.rows), a.parts));
     std::fs::write(&results, &table).context("write the results file")?;
@@ -406,6 +427,7 @@ pub fn suite(args: &[String]) -> Result<()> {
 fn suite_table(
     a: &SuiteArgs,
     rows: &[(String, Timing, BTreeMap<String, Timing>)],
+    originals: &[Timing],
     versions: &BTreeMap<String, String>,
     mismatches: &[String],
 ) -> String {
@@ -437,9 +459,12 @@ fn suite_table(
     if !a.peers.is_empty() {
         head.extend(["speed-up cold".into(), "speed-up warm".into()]);
     }
+    if !originals.is_empty() {
+        head.extend(["0.5.3 cold".into(), "0.5.3 warm".into(), "vs 0.5.3 warm".into()]);
+    }
     let _ = writeln!(s, "| {} |", head.join(" | "));
     let _ = writeln!(s, "|{}", "---|".repeat(head.len()));
-    for (id, ours, peers) in rows {
+    for (i, (id, ours, peers)) in rows.iter().enumerate() {
         let mut cells = vec![id.clone(), secs(ours.cold), secs(ours.warm)];
         for p in &a.peers {
             cells.push(secs(peers[p].cold));
@@ -451,6 +476,9 @@ fn suite_table(
             let (rc, rw) = (best_cold / ours.cold, best_warm / ours.warm);
             cells.push(format!("{rc:.1}x{}", if rc >= 1.0 { "" } else { " (below target)" }));
             cells.push(format!("{rw:.1}x{}", if rw >= 2.0 { "" } else { " (below target)" }));
+        }
+        if let Some(o) = originals.get(i) {
+            cells.extend([secs(o.cold), secs(o.warm), format!("{:.0}x", o.warm / ours.warm)]);
         }
         let _ = writeln!(s, "| {} |", cells.join(" | "));
     }
@@ -464,6 +492,13 @@ fn suite_table(
         format!("MISMATCHES: {}", mismatches.join("; "))
     };
     let _ = writeln!(s, "\nAnswers: {answers}.");
+    if !originals.is_empty() {
+        let _ = writeln!(
+            s,
+            "0.5.3: Funnel Rocket 0.5.3 with a private Redis and 2 queue workers; time = its job's stats.totalTime; \
+             its answers are compared except q6 (0.5.3 ignores maxDuration) and groupsPerValue (arbitrary order at ties)."
+        );
+    }
     if let Some((_, t, _)) = rows.first() {
         let _ = writeln!(s, "q1 answer: {} users, {} rows.", t.answer["groups"], t.answer["rows"]);
     }

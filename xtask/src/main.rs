@@ -8,6 +8,7 @@
 //! - `cargo xtask dataprep ARGS` `frocket dataprep` from a release-like build
 
 mod bench;
+mod original;
 mod tidy;
 
 use anyhow::{Context, Result, bail};
