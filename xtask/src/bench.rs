@@ -293,7 +293,13 @@ pub fn machine() -> String {
 }
 
 fn secs(x: f64) -> String {
-    if x < 0.1 { format!("{:.1} ms", x * 1e3) } else { format!("{x:.2} s") }
+    if x.is_nan() {
+        "failed".into()
+    } else if x < 0.1 {
+        format!("{:.1} ms", x * 1e3)
+    } else {
+        format!("{x:.2} s")
+    }
 }
 
 /// Replaces the text between `<!-- xtask:{key}:start -->` and `<!-- xtask:{key}:end -->` in
@@ -374,6 +380,7 @@ pub fn suite(args: &[String]) -> Result<()> {
     versions.insert("toolchain".into(), cmd_stdout("rustc", &["--version"]));
     let mut rows_out: Vec<(String, Timing, BTreeMap<String, Timing>)> = Vec::new();
     let mut originals: Vec<Timing> = Vec::new();
+    let mut original_failures: Vec<String> = Vec::new();
     let mut mismatches = Vec::new();
     for (id, file, title) in SUITE {
         eprintln!("xtask: {id}: {title}");
@@ -393,7 +400,14 @@ pub fn suite(args: &[String]) -> Result<()> {
         }
         eprintln!("xtask:   frocket cold {} warm {}  answer {}", secs(ours.cold), secs(ours.warm), ours.answer);
         if let Some(o) = &original {
-            let t = o.query(id, &qdir.join(file), a.runs)?;
+            let t = match o.query(id, &qdir.join(file), crate::original::WARM_RUNS.min(a.runs)) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("xtask:   0.5.3 failed: {e:#}");
+                    original_failures.push(format!("{id}: {e:#}"));
+                    Timing { cold: f64::NAN, warm: f64::NAN, peak_bytes: None, answer: Value::Null }
+                }
+            };
             eprintln!("xtask:   0.5.3 cold {} warm {}", secs(t.cold), secs(t.warm));
             if !t.answer.is_null() {
                 let mut mine = ours.answer.clone();
@@ -410,7 +424,10 @@ pub fn suite(args: &[String]) -> Result<()> {
         rows_out.push((id.to_string(), ours, peers));
     }
     drop(original);
-    let table = suite_table(&a, &rows_out, &originals, &versions, &mismatches);
+    let mut table = suite_table(&a, &rows_out, &originals, &versions, &mismatches);
+    for f in &original_failures {
+        table.push_str(&format!("0.5.3 failed {f}\n"));
+    }
     print!("{table}");
     let results = bench_dir().join(format!("suite-{}-{}.md", short_count(a.rows), a.parts));
     std::fs::write(&results, &table).context("write the results file")?;
@@ -435,11 +452,13 @@ fn suite_table(
     let peers_arg = if a.peers.is_empty() { "none".to_string() } else { a.peers.join(",") };
     let _ = writeln!(
         s,
-        "Measured {} by `cargo xtask bench --rows {} --parts {} --runs {} --peers {peers_arg}{}`.",
+        "Measured {} by `cargo xtask bench --rows {} --parts {} --runs {} --processes {} --peers {peers_arg}{}{}`.",
         cmd_stdout("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         short_count(a.rows),
         a.parts,
         a.runs,
+        a.processes,
+        if a.original { " --original" } else { "" },
         if a.write { " --write" } else { "" }
     );
     let _ = writeln!(s, "Machine: {}.", machine());
@@ -478,7 +497,8 @@ fn suite_table(
             cells.push(format!("{rw:.1}x{}", if rw >= 2.0 { "" } else { " (below target)" }));
         }
         if let Some(o) = originals.get(i) {
-            cells.extend([secs(o.cold), secs(o.warm), format!("{:.0}x", o.warm / ours.warm)]);
+            let ratio = if o.warm.is_nan() { "-".to_string() } else { format!("{:.0}x", o.warm / ours.warm) };
+            cells.extend([secs(o.cold), secs(o.warm), ratio]);
         }
         let _ = writeln!(s, "| {} |", cells.join(" | "));
     }
@@ -495,8 +515,9 @@ fn suite_table(
     if !originals.is_empty() {
         let _ = writeln!(
             s,
-            "0.5.3: Funnel Rocket 0.5.3 with a private Redis and 2 queue workers; time = its job's stats.totalTime; \
-             its answers are compared except q6 (0.5.3 ignores maxDuration) and groupsPerValue (arbitrary order at ties)."
+            "0.5.3: Funnel Rocket 0.5.3 with a private Redis and 2 queue workers, 1 cold + {} warm runs per query; time = its job's stats.totalTime; \
+             its answers are compared except q6 (0.5.3 ignores maxDuration) and groupsPerValue (arbitrary order at ties).",
+            crate::original::WARM_RUNS.min(a.runs)
         );
     }
     if let Some((_, t, _)) = rows.first() {
@@ -562,7 +583,7 @@ fn scaling_table(points: &[Value], runs: usize) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Measured {} by `cargo xtask bench scaling` (warm = median of {runs}).",
+        "Measured {} by `cargo xtask bench scaling` (cold = the first query of one process, so ±20% on this machine; warm = median of the next {runs}).",
         cmd_stdout("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
     );
     let _ = writeln!(s, "Machine: {}. Plot: [bench-scaling.png](bench-scaling.png).\n", machine());

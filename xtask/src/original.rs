@@ -10,7 +10,9 @@
 //! groupsPerValue order at ties is arbitrary, so that map is not compared either. Time = the
 //! job's own `stats.totalTime` (CLI start-up excluded); cold = the first query of the suite
 //! after the workers start, per query the first run; 0.5.3 keeps nothing in memory between
-//! queries, so its warm runs differ from cold only by Python warm-up.
+//! queries, so its warm runs differ from cold only by Python warm-up; it runs 1 + [`WARM_RUNS`]
+//! times per query (seconds to minutes each). A failed 0.5.3 query is reported in the table,
+//! not fatal.
 
 use crate::bench::{Timing, median, normalize_frocket};
 use crate::{root, run};
@@ -20,7 +22,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PACKAGES: &[&str] = &["funnel-rocket==0.5.3", "pandas==1.5.3", "numpy==1.26.4", "pyarrow==12.0.1"];
+/// 0.5.3 gives up on a job after 60 s by default; its funnel at 10M rows takes longer. A job
+/// still running after 120 s is reported as failed (the bench has to end).
+const RUN_TIMEOUT: &str = "120";
+
+/// Warm runs of 0.5.3 per query (it takes seconds to minutes per query; nothing is cached).
+pub const WARM_RUNS: usize = 1;
+
+/// redis-py of 0.5.3's time: with today's (8.x) its idle workers die of a socket read timeout.
+const PACKAGES: &[&str] =
+    &["funnel-rocket==0.5.3", "pandas==1.5.3", "numpy==1.26.4", "pyarrow==12.0.1", "redis==3.5.3"];
 
 /// Redis and the workers; killed on drop.
 pub struct Original {
@@ -51,7 +62,8 @@ fn venv() -> Result<PathBuf> {
         c.args(["-m", "venv"]).arg(&dir);
         run(c, "create .venv-fr053")?;
     }
-    let ok = Command::new(&py).args(["-c", "import frocket, pandas"]).output().is_ok_and(|o| o.status.success());
+    let check = "import frocket, pandas, redis; assert redis.__version__ == '3.5.3'";
+    let ok = Command::new(&py).args(["-c", check]).output().is_ok_and(|o| o.status.success());
     if !ok {
         let mut c = Command::new(&py);
         c.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PACKAGES);
@@ -66,6 +78,7 @@ impl Original {
         c.args(["-m", "frocket.cli", "--nopretty", "--nocolor"])
             .env("FROCKET_REDIS_HOST", "127.0.0.1")
             .env("FROCKET_REDIS_PORT", self.redis_port.to_string())
+            .env("FROCKET_INVOKER_RUN_TIMEOUT", RUN_TIMEOUT)
             .current_dir(root().join("target/bench-data"));
         c
     }
@@ -93,13 +106,16 @@ impl Original {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        for _ in 0..2 {
+        for i in 0..2 {
+            let log = std::fs::File::create(root().join(format!("target/bench-data/fr053-worker-{i}.log")))
+                .context("create a 0.5.3 worker log")?;
             let w = Command::new(&o.py)
                 .args(["-m", "frocket.worker.impl.queue_worker"])
                 .env("FROCKET_REDIS_HOST", "127.0.0.1")
                 .env("FROCKET_REDIS_PORT", redis_port.to_string())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .env("FROCKET_INVOKER_RUN_TIMEOUT", RUN_TIMEOUT)
+                .stdout(log.try_clone()?)
+                .stderr(log)
                 .spawn()
                 .context("start a 0.5.3 worker")?;
             o.children.push(w);
@@ -128,7 +144,7 @@ impl Original {
         for _ in 0..=runs {
             let mut c = self.cli();
             c.args(["run", &self.dataset, "--string", &q.to_string()]);
-            let v = last_json(c, &format!("0.5.3 {id}"))?;
+            let v = self.watched(c, &format!("0.5.3 {id}"))?;
             if v["success"] != Value::Bool(true) {
                 bail!("0.5.3 {id} failed: {}", v["errorMessage"]);
             }
@@ -138,6 +154,47 @@ impl Original {
         let (cold, warm) = seconds.split_first().context("no runs")?;
         Ok(Timing { cold: *cold, warm: median(warm), peak_bytes: None, answer })
     }
+}
+
+impl Original {
+    /// Runs a CLI command, but gives up as soon as every 0.5.3 worker has exited (the CLI would
+    /// otherwise wait for its whole timeout).
+    fn watched(&self, mut c: Command, what: &str) -> Result<Value> {
+        let mut child =
+            c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(|| format!("start {what}"))?;
+        let mut stdout = child.stdout.take().context("cli stdout")?;
+        let reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut s);
+            s
+        });
+        loop {
+            if child.try_wait()?.is_some() {
+                break;
+            }
+            if self.workers_gone() {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("{what}: every 0.5.3 worker exited (see target/bench-data/fr053-worker-*.log)");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let text = reader.join().unwrap_or_default();
+        json_in(&text).with_context(|| format!("{what}: no JSON result:\n{text}"))
+    }
+
+    fn workers_gone(&self) -> bool {
+        // children[0] is redis-server; the rest are workers (try_wait needs &mut: check via /proc).
+        self.children[1..]
+            .iter()
+            .all(|w| !std::path::Path::new(&format!("/proc/{}", w.id())).exists() || is_zombie(w.id()))
+    }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+        .unwrap_or(true)
 }
 
 /// The parts of a 0.5.3 answer that mean the same as ours (see the module docs).
@@ -151,14 +208,17 @@ fn comparable(id: &str, mut a: Value) -> Value {
     a
 }
 
-/// The last line of the CLI's stdout that parses as JSON (0.5.3 logs to stdout too).
-fn last_json(mut c: Command, what: &str) -> Result<Value> {
-    let out = c.output().with_context(|| format!("start {what}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
+/// The last line of the CLI's stdout that parses as a JSON object (0.5.3 logs to stdout too).
+fn json_in(text: &str) -> Option<Value> {
     text.lines()
         .rev()
         .find_map(|l| serde_json::from_str::<Value>(l.trim_start_matches("API Result: ")).ok().filter(Value::is_object))
-        .with_context(|| {
-            format!("{what}: no JSON result ({}):\n{text}{}", out.status, String::from_utf8_lossy(&out.stderr))
-        })
+}
+
+fn last_json(mut c: Command, what: &str) -> Result<Value> {
+    let out = c.output().with_context(|| format!("start {what}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    json_in(&text).with_context(|| {
+        format!("{what}: no JSON result ({}):\n{text}{}", out.status, String::from_utf8_lossy(&out.stderr))
+    })
 }
