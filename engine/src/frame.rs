@@ -215,26 +215,26 @@ fn encode_string_views(ca: &StringChunked) -> (Vec<u32>, Vec<String>) {
                 match by_view.get(&view.as_u128()) {
                     Some(&c) => c,
                     None => {
-                        let s = arr.value(i);
-                        let c = *by_str.entry(s).or_insert_with(|| {
-                            dict.push(s.to_string());
-                            (dict.len() - 1) as u32
-                        });
+                        let c = intern(arr.value(i), &mut by_str, &mut dict);
                         by_view.insert(view.as_u128(), c);
                         c
                     }
                 }
             } else {
-                let s = arr.value(i);
-                *by_str.entry(s).or_insert_with(|| {
-                    dict.push(s.to_string());
-                    (dict.len() - 1) as u32
-                })
+                intern(arr.value(i), &mut by_str, &mut dict)
             };
             codes.push(code);
         }
     }
     (codes, dict)
+}
+
+/// The code of `s`, adding it to the dictionary when new.
+fn intern<'a>(s: &'a str, by_str: &mut HashMap<&'a str, u32>, dict: &mut Vec<String>) -> u32 {
+    *by_str.entry(s).or_insert_with(|| {
+        dict.push(s.to_string());
+        (dict.len() - 1) as u32
+    })
 }
 
 /// Dense codes for a categorical column from its category ids: a table lookup per row (ids
@@ -363,53 +363,35 @@ fn to_timestamps(timestamp_column: &str, col: Col) -> Result<Timestamps, EngineE
 pub struct FrameBuilder {
     group_column: String,
     timestamp_column: Option<String>,
-    columns: Vec<String>,
     total_rows: usize,
     keys: Keys,
-    chunks: usize,
     ts: Option<Col>,
-    cols: Vec<(String, Col)>,
+    cols: Vec<(String, Option<Col>)>,
 }
 
 impl FrameBuilder {
     /// `timestamp_column: None` builds a frame without timestamps (see
     /// [`Frame::prepare_without_timestamps`]); `total_rows` is a capacity hint.
     pub fn new(group_column: &str, timestamp_column: Option<&str>, columns: &[String], total_rows: usize) -> Self {
-        let mut unique: Vec<String> = Vec::new();
+        let mut cols: Vec<(String, Option<Col>)> = Vec::new();
         for c in columns {
-            if !unique.contains(c) {
-                unique.push(c.clone());
+            if !cols.iter().any(|(name, _)| name == c) {
+                cols.push((c.clone(), None));
             }
         }
         FrameBuilder {
             group_column: group_column.to_string(),
             timestamp_column: timestamp_column.map(str::to_string),
-            columns: unique,
             total_rows,
             keys: Keys::Runs { run_keys: Vec::new(), starts: Vec::new(), rows: 0 },
-            chunks: 0,
             ts: None,
-            cols: Vec::new(),
-        }
-    }
-
-    fn add(slot: &mut Option<Col>, col: Col, name: &str, total: usize) -> Result<(), EngineError> {
-        match slot {
-            Some(acc) => acc.append(col, name),
-            None => {
-                let mut col = col;
-                col.reserve_total(total);
-                *slot = Some(col);
-                Ok(())
-            }
+            cols,
         }
     }
 
     /// Converts and appends the next chunk of rows.
     pub fn push(&mut self, df: &DataFrame) -> Result<(), EngineError> {
         let total = self.total_rows;
-        let first = self.chunks == 0;
-        self.chunks += 1;
         let gs = series(df, &self.group_column)?;
         if gs.null_count() > 0 {
             return Err(EngineError::InvalidData {
@@ -419,18 +401,10 @@ impl FrameBuilder {
         }
         self.keys.push(gs, &self.group_column, total)?;
         if let Some(t) = &self.timestamp_column {
-            Self::add(&mut self.ts, extract(t, series(df, t)?)?, t, total)?;
+            accumulate(&mut self.ts, extract(t, series(df, t)?)?, t, total)?;
         }
-        if first {
-            for name in &self.columns {
-                let mut col = extract(name, series(df, name)?)?;
-                col.reserve_total(total);
-                self.cols.push((name.clone(), col));
-            }
-        } else {
-            for (name, acc) in self.cols.iter_mut() {
-                acc.append(extract(name, series(df, name)?)?, name)?;
-            }
+        for (name, slot) in self.cols.iter_mut() {
+            accumulate(slot, extract(name, series(df, name)?)?, name, total)?;
         }
         Ok(())
     }
@@ -455,14 +429,15 @@ impl FrameBuilder {
                 if in_order {
                     let mut group_starts = starts;
                     group_starts.push(rows as u32);
-                    let columns: HashMap<String, Col> = self.cols.into_iter().collect();
+                    let columns = collect_columns(self.cols);
                     return Ok(Frame { n_rows: rows, group_starts, ts, columns, was_sorted: true });
                 }
                 GroupKeys::Int(expand_runs(&run_keys, &starts, rows))
             }
-            Keys::Full(Col::Int { values, .. }) => GroupKeys::Int(values),
-            Keys::Full(Col::Str { codes, .. }) => GroupKeys::Codes(codes),
-            Keys::Full(other) => {
+            Keys::Full(None) => GroupKeys::Int(Vec::new()),
+            Keys::Full(Some(Col::Int { values, .. })) => GroupKeys::Int(values),
+            Keys::Full(Some(Col::Str { codes, .. })) => GroupKeys::Codes(codes),
+            Keys::Full(Some(other)) => {
                 return Err(EngineError::TypeMismatch {
                     column: group_column,
                     found: other.type_name().to_string(),
@@ -480,7 +455,7 @@ impl FrameBuilder {
                 problem: format!("a part may hold at most {} rows, this one has {n_rows}", u32::MAX - 1),
             });
         }
-        let columns: HashMap<String, Col> = self.cols.into_iter().collect();
+        let columns = collect_columns(self.cols);
         let mut frame = Frame { n_rows, group_starts: Vec::new(), ts, columns, was_sorted: true };
         let sorted = match &keys {
             GroupKeys::Int(k) => frame.is_sorted_by(k),
@@ -514,7 +489,7 @@ impl FrameBuilder {
 #[derive(Debug)]
 enum Keys {
     Runs { run_keys: Vec<i64>, starts: Vec<u32>, rows: usize },
-    Full(Col),
+    Full(Option<Col>),
 }
 
 impl Keys {
@@ -548,21 +523,34 @@ impl Keys {
                 starts.truncate(s0);
             }
             // Out of order, or not i64: every row's id from here on.
-            let mut full = Col::Int { values: expand_runs(run_keys, starts, *rows), valid: None };
-            full.reserve_total(total);
-            *self = Keys::Full(full);
+            let so_far = (*rows > 0).then(|| {
+                let mut c = Col::Int { values: expand_runs(run_keys, starts, *rows), valid: None };
+                c.reserve_total(total);
+                c
+            });
+            *self = Keys::Full(so_far);
         }
-        let Keys::Full(acc) = self else { unreachable!("converted above") };
-        let col = extract(name, gs)?;
-        if acc.len() == 0 {
+        let Keys::Full(slot) = self else { unreachable!("converted above") };
+        accumulate(slot, extract(name, gs)?, name, total)
+    }
+}
+
+/// Appends a chunk's column to its accumulator (the first chunk becomes it, sized for the part).
+fn accumulate(slot: &mut Option<Col>, col: Col, name: &str, total: usize) -> Result<(), EngineError> {
+    match slot {
+        Some(acc) => acc.append(col, name),
+        None => {
             let mut col = col;
             col.reserve_total(total);
-            *acc = col;
+            *slot = Some(col);
             Ok(())
-        } else {
-            acc.append(col, name)
         }
     }
+}
+
+/// The accumulated columns by name (none when no chunk was pushed).
+fn collect_columns(cols: Vec<(String, Option<Col>)>) -> HashMap<String, Col> {
+    cols.into_iter().filter_map(|(name, c)| c.map(|c| (name, c))).collect()
 }
 
 /// Every row's group id from runs.
@@ -577,11 +565,8 @@ fn expand_runs(run_keys: &[i64], starts: &[u32], rows: usize) -> Vec<i64> {
 
 /// Whether the timestamps are non-decreasing within every run.
 fn runs_in_order<T: PartialOrd>(starts: &[u32], t: &[T]) -> bool {
-    let mut bounds = starts.iter().map(|&s| s as usize).skip(1).chain(std::iter::once(t.len()));
-    starts.iter().all(|&s| {
-        let e = bounds.next().unwrap_or(t.len());
-        t[s as usize..e].is_sorted()
-    })
+    let ends = starts.iter().skip(1).map(|&e| e as usize).chain(std::iter::once(t.len()));
+    starts.iter().zip(ends).all(|(&s, e)| t[s as usize..e].is_sorted())
 }
 
 /// Group ids: integers compare by value; strings by first-appearance code.
