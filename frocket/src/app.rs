@@ -178,6 +178,15 @@ pub async fn run_query(app: &App, name: &str, query: &Value, json: bool) -> u8 {
     }
 }
 
+/// An error that has no invoker error behind it, in the output mode's form.
+fn print_error(msg: &str, json: bool) {
+    if json {
+        println!("{}", json!({"success": false, "errorMessage": msg}));
+    } else {
+        eprintln!("error: {msg}");
+    }
+}
+
 /// The part of a result that must not change between runs (stats hold timings).
 fn answer(v: &Value) -> Value {
     json!({"query": v.get("query"), "funnel": v.get("funnel")})
@@ -200,12 +209,7 @@ pub async fn run_query_repeated(app: &App, name: &str, query: &Value, json: bool
         if let Some(prev) = &last
             && answer(prev) != answer(&v)
         {
-            let msg = format!("run {} returned a different result than run {i}", i + 1);
-            if json {
-                println!("{}", json!({"success": false, "errorMessage": msg}));
-            } else {
-                eprintln!("error: {msg}");
-            }
+            print_error(&format!("run {} returned a different result than run {i}", i + 1), json);
             return JOB_FAILED;
         }
         last = Some(v);
@@ -329,11 +333,7 @@ async fn dispatch(app: &App, command: Command) -> Result<u8> {
                 Ok(q) if repeat > 1 => run_query_repeated(app, &name, &q, json, repeat).await,
                 Ok(q) => run_query(app, &name, &q, json).await,
                 Err((msg, code)) => {
-                    if json {
-                        println!("{}", json!({"success": false, "errorMessage": msg}));
-                    } else {
-                        eprintln!("error: {msg}");
-                    }
+                    print_error(&msg, json);
                     code
                 }
             }

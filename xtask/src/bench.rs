@@ -84,7 +84,10 @@ pub struct Timing {
 }
 
 impl Timing {
-    fn from_runs(seconds: &[f64], peak_bytes: Option<u64>, answer: Value) -> Result<Timing> {
+    /// From a runner's JSON output: `seconds` per run (the first is cold) and `peakMemoryBytes`.
+    fn from_output(v: &Value, answer: Value) -> Result<Timing> {
+        let seconds: Vec<f64> = v["seconds"].as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
+        let peak_bytes = v["peakMemoryBytes"].as_u64();
         let Some((cold, warm)) = seconds.split_first() else { bail!("no runs") };
         Ok(Timing { cold: *cold, warm: median(warm), peak_bytes, answer })
     }
@@ -235,8 +238,7 @@ fn run_frocket(dataset: &str, file: &Path, query: &str, runs: usize) -> Result<T
     let mut c = frocket();
     c.args(["-q", "run", dataset, "--json", "--repeat", &(runs + 1).to_string(), "--file"]).arg(file);
     let v = output_json(c, &format!("frocket {query}"))?;
-    let seconds: Vec<f64> = v["seconds"].as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
-    Timing::from_runs(&seconds, v["peakMemoryBytes"].as_u64(), normalize_frocket(query, &v["result"]))
+    Timing::from_output(&v, normalize_frocket(query, &v["result"]))
 }
 
 /// Creates the venv and installs the pinned peer packages when missing; returns its python.
@@ -256,8 +258,7 @@ fn run_peer(py: &Path, engine: &str, query: &str, data: &Path, runs: usize) -> R
     let mut c = Command::new(py);
     c.arg(root().join("xtask/bench/peers.py")).args([engine, query]).arg(data).arg((runs + 1).to_string());
     let v = output_json(c, &format!("{engine} {query}"))?;
-    let seconds: Vec<f64> = v["seconds"].as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
-    let t = Timing::from_runs(&seconds, None, v["result"].clone())?;
+    let t = Timing::from_output(&v, v["result"].clone())?;
     Ok((t, v["version"].as_str().unwrap_or("?").to_string()))
 }
 
@@ -367,7 +368,7 @@ pub fn suite(args: &[String]) -> Result<()> {
     build_frocket()?;
     let py = if a.peers.is_empty() && !a.original { None } else { Some(peer_python()?) };
     let (name, dir) = dataset(a.rows, a.parts)?;
-    let original = match (&py, a.original) {
+    let mut original = match (&py, a.original) {
         (Some(py), true) => Some(crate::original::Original::start(py, &dir, &name)?),
         _ => None,
     };
@@ -399,7 +400,7 @@ pub fn suite(args: &[String]) -> Result<()> {
             peers.insert(p.clone(), t);
         }
         eprintln!("xtask:   frocket cold {} warm {}  answer {}", secs(ours.cold), secs(ours.warm), ours.answer);
-        if let Some(o) = &original {
+        if let Some(o) = &mut original {
             let t = match o.query(id, &qdir.join(file), crate::original::WARM_RUNS.min(a.runs)) {
                 Ok(t) => t,
                 Err(e) => {

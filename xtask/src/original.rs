@@ -130,7 +130,7 @@ impl Original {
     }
 
     /// Runs one suite query `runs + 1` times; `Ok(None)` for the answer when not comparable.
-    pub fn query(&self, id: &str, file: &Path, runs: usize) -> Result<Timing> {
+    pub fn query(&mut self, id: &str, file: &Path, runs: usize) -> Result<Timing> {
         let mut q: Value = serde_json::from_str(&std::fs::read_to_string(file)?)?;
         if let Some(aggs) = q.get_mut("query").and_then(|x| x.get_mut("aggregations")).and_then(Value::as_array_mut) {
             for a in aggs {
@@ -159,7 +159,7 @@ impl Original {
 impl Original {
     /// Runs a CLI command, but gives up as soon as every 0.5.3 worker has exited (the CLI would
     /// otherwise wait for its whole timeout).
-    fn watched(&self, mut c: Command, what: &str) -> Result<Value> {
+    fn watched(&mut self, mut c: Command, what: &str) -> Result<Value> {
         let mut child =
             c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(|| format!("start {what}"))?;
         let mut stdout = child.stdout.take().context("cli stdout")?;
@@ -183,18 +183,10 @@ impl Original {
         json_in(&text).with_context(|| format!("{what}: no JSON result:\n{text}"))
     }
 
-    fn workers_gone(&self) -> bool {
-        // children[0] is redis-server; the rest are workers (try_wait needs &mut: check via /proc).
-        self.children[1..]
-            .iter()
-            .all(|w| !std::path::Path::new(&format!("/proc/{}", w.id())).exists() || is_zombie(w.id()))
+    fn workers_gone(&mut self) -> bool {
+        // children[0] is redis-server; the rest are the workers.
+        self.children[1..].iter_mut().all(|w| !matches!(w.try_wait(), Ok(None)))
     }
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
-        .unwrap_or(true)
 }
 
 /// The parts of a 0.5.3 answer that mean the same as ours (see the module docs).
