@@ -1,7 +1,8 @@
 //! Aggregations over the rows of a set of groups (reference §1.6, SPEC §2.4).
 
 use crate::EngineError;
-use crate::frame::{BOOL_NULL, Col, Frame, NULL_CODE};
+use crate::codes::{Code, Codes, with_codes};
+use crate::frame::{BOOL_NULL, Col, Frame};
 use hashbrown::HashMap;
 use protocol::exact_sum::ExactSum;
 use protocol::result::{MeanAcc, Num, float_key};
@@ -10,7 +11,7 @@ use std::collections::BTreeMap;
 
 /// Maps the values of a key column to dense ids, row by row.
 enum KeyCoder<'a> {
-    Str { codes: &'a [u32], dict: &'a [String] },
+    Str { codes: &'a Codes, dict: &'a [String] },
     Bool { values: &'a [u8] },
     Int { values: &'a [i64], valid: Option<&'a [bool]>, ids: HashMap<i64, u32>, keys: Vec<i64> },
     Float { values: &'a [f64], ids: HashMap<u64, u32>, keys: Vec<f64> },
@@ -31,10 +32,7 @@ impl<'a> KeyCoder<'a> {
     #[inline]
     fn id(&mut self, r: usize) -> Option<u32> {
         match self {
-            KeyCoder::Str { codes, .. } => {
-                let c = codes[r];
-                (c != NULL_CODE).then_some(c)
-            }
+            KeyCoder::Str { codes, .. } => codes.get(r),
             KeyCoder::Bool { values } => {
                 let v = values[r];
                 (v != BOOL_NULL).then_some(u32::from(v))
@@ -107,7 +105,7 @@ fn count_non_null(col: &Col, ranges: &[(u32, u32)]) -> u64 {
             Col::Int { valid: Some(v), .. } => v[lo..hi].iter().filter(|&&b| b).count() as u64,
             Col::Float { values } => values[lo..hi].iter().filter(|x| !x.is_nan()).count() as u64,
             Col::Bool { values } => values[lo..hi].iter().filter(|&&b| b != BOOL_NULL).count() as u64,
-            Col::Str { codes, .. } => codes[lo..hi].iter().filter(|&&c| c != NULL_CODE).count() as u64,
+            Col::Str { codes, .. } => with_codes!(codes, c => c[lo..hi].iter().filter(|k| !k.is_null()).count()) as u64,
         };
     }
     n

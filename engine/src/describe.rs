@@ -3,7 +3,8 @@
 //! and the part's distinct group ids.
 
 use crate::EngineError;
-use crate::frame::{Col, NULL_CODE, extract, query_type};
+use crate::codes::{Code, with_codes};
+use crate::frame::{Col, extract, query_type};
 use polars::prelude::*;
 use protocol::ColumnType;
 use protocol::dataset::{ColumnAttrs, ColumnInfo, DatasetFullSchema};
@@ -58,12 +59,14 @@ fn string_attrs(col: &Col, source_categorical: bool, rows: usize, opts: &Describ
     };
     let mut counts = vec![0u64; dict.len()];
     let mut non_null = 0u64;
-    for &c in codes {
-        if c != NULL_CODE {
-            counts[c as usize] += 1;
-            non_null += 1;
+    with_codes!(codes, codes => {
+        for &c in codes {
+            if !c.is_null() {
+                counts[c.index()] += 1;
+                non_null += 1;
+            }
         }
-    }
+    });
     let distinct = counts.iter().filter(|&&n| n > 0).count();
     let ratio = if rows == 0 { 0.0 } else { distinct as f64 / rows as f64 };
     let categorical = source_categorical || (distinct > 0 && ratio <= opts.categorical_ratio);

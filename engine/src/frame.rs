@@ -2,9 +2,10 @@
 //! offsets, and typed column buffers that kernels can scan without per-row dispatch.
 
 use crate::EngineError;
+use crate::codes::{Code, Codes, with_codes};
 use hashbrown::HashMap;
 use polars::prelude::*;
-use polars_arrow::array::Array as _;
+use polars_arrow::array::{Array as _, DictionaryArray, Utf8ViewArray};
 
 /// A column of the frame, in row order of the frame.
 #[derive(Debug, Clone)]
@@ -15,8 +16,9 @@ pub enum Col {
     Float { values: Vec<f64> },
     /// 0 = false, 1 = true, 2 = null.
     Bool { values: Vec<u8> },
-    /// Dictionary-encoded strings; `NULL_CODE` marks a null.
-    Str { codes: Vec<u32>, dict: Vec<String> },
+    /// Dictionary-encoded strings: codes as narrow as the dictionary allows (`codes.rs`), the
+    /// width's maximum marking a null.
+    Str { codes: Codes, dict: Vec<String> },
 }
 
 pub const NULL_CODE: u32 = u32::MAX;
@@ -70,18 +72,10 @@ impl Col {
                     .collect();
                 drop(index);
                 dict.extend(added);
-                codes.extend(c2.iter().map(|&c| if c == NULL_CODE { NULL_CODE } else { remap[c as usize] }));
+                codes.fit(dict.len(), codes.len() + c2.len());
+                with_codes!(&c2, c2 => codes.extend(c2.iter().map(|&c| if c.is_null() { NULL_CODE } else { remap[c.index()] })));
             }
-            (me, other) => {
-                return Err(EngineError::InvalidData {
-                    column: name.to_string(),
-                    problem: format!(
-                        "its type changes within the part ({} then {})",
-                        me.type_name(),
-                        other.type_name()
-                    ),
-                });
-            }
+            (me, other) => return Err(type_change(name, me.type_name(), other.type_name())),
         }
         Ok(())
     }
@@ -121,7 +115,7 @@ impl Col {
             }
             Col::Float { values } => Col::Float { values: take(values, perm) },
             Col::Bool { values } => Col::Bool { values: take(values, perm) },
-            Col::Str { codes, dict } => Col::Str { codes: take(codes, perm), dict: dict.clone() },
+            Col::Str { codes, dict } => Col::Str { codes: codes.gather(perm), dict: dict.clone() },
         }
     }
 }
@@ -296,7 +290,7 @@ fn extract_categorical(s: &Series) -> Option<Col> {
     } else {
         return None;
     };
-    Some(Col::Str { codes, dict })
+    Some(Col::Str { codes: Codes::from_u32(codes, dict.len()), dict })
 }
 
 fn extract_str(name: &str, s: &Series) -> Result<Col, EngineError> {
@@ -314,7 +308,133 @@ fn extract_str(name: &str, s: &Series) -> Result<Col, EngineError> {
     };
     let ca = s.str().map_err(|e| polars_err(name, e))?;
     let (codes, dict) = encode_string_views(ca);
-    Ok(Col::Str { codes, dict })
+    Ok(Col::Str { codes: Codes::from_u32(codes, dict.len()), dict })
+}
+
+/// Appends a column decoded to Parquet dictionary indices straight to a string accumulator:
+/// each distinct dictionary value gets the accumulator's code for it (a writer may repeat a
+/// value), then one table lookup per row — no string is touched per row and no per-chunk
+/// buffer is made. Null rows (or indices of a null value) get `NULL_CODE`.
+fn append_dictionary(
+    codes: &mut Codes,
+    dict: &mut Vec<String>,
+    arrays: &[DictionaryArray<u32>],
+    name: &str,
+) -> Result<(), EngineError> {
+    for arr in arrays {
+        let Some(values) = arr.values().as_any().downcast_ref::<Utf8ViewArray>() else {
+            return Err(EngineError::InvalidData {
+                column: name.to_string(),
+                problem: format!("dictionary values of type {:?}, strings expected", arr.values().dtype()),
+            });
+        };
+        let mut index: HashMap<&str, u32> = dict.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
+        let mut added: Vec<&str> = Vec::new();
+        let table: Vec<u32> = (0..values.len())
+            .map(|i| {
+                if !values.is_valid(i) {
+                    return NULL_CODE;
+                }
+                let v = values.value(i);
+                *index.entry(v).or_insert_with(|| {
+                    added.push(v);
+                    (dict.len() + added.len() - 1) as u32
+                })
+            })
+            .collect();
+        drop(index);
+        dict.extend(added.into_iter().map(str::to_string));
+        codes.fit(dict.len(), codes.len() + arr.len());
+        let code = |k: u32| table.get(k as usize).copied().unwrap_or(NULL_CODE);
+        let keys = arr.keys();
+        match keys.validity() {
+            Some(valid) if valid.unset_bits() > 0 => codes
+                .extend(keys.values().iter().zip(valid.iter()).map(|(&k, ok)| if ok { code(k) } else { NULL_CODE })),
+            _ => codes.extend(keys.values().iter().map(|&k| code(k))),
+        }
+    }
+    Ok(())
+}
+
+/// One column of a chunk pushed with [`FrameBuilder::push_columns`].
+#[derive(Debug)]
+pub enum ChunkColumn {
+    /// Any column as polars decoded it.
+    Series(Series),
+    /// A string column decoded to its Parquet dictionary indices (keys) and the row group's
+    /// dictionary (values, strings): much cheaper than one string view per row. Not accepted
+    /// for the group or timestamp column.
+    Dictionary(Vec<DictionaryArray<u32>>),
+}
+
+impl ChunkColumn {
+    fn len(&self) -> usize {
+        match self {
+            ChunkColumn::Series(s) => s.len(),
+            ChunkColumn::Dictionary(a) => a.iter().map(|a| a.len()).sum(),
+        }
+    }
+
+    fn as_ref(&self) -> ChunkRef<'_> {
+        match self {
+            ChunkColumn::Series(s) => ChunkRef::Series(s),
+            ChunkColumn::Dictionary(a) => ChunkRef::Dictionary(a),
+        }
+    }
+}
+
+/// A chunk's column as the builder reads it.
+#[derive(Clone, Copy)]
+enum ChunkRef<'a> {
+    Series(&'a Series),
+    Dictionary(&'a [DictionaryArray<u32>]),
+}
+
+/// Appends a chunk's column to its accumulator (the first chunk creates it, sized for the
+/// part). 64-bit numbers without nulls and dictionary indices go straight into the accumulator;
+/// anything else is extracted first ([`extract`]) and then appended.
+fn accumulate_chunk(slot: &mut Option<Col>, chunk: ChunkRef<'_>, name: &str, total: usize) -> Result<(), EngineError> {
+    match chunk {
+        ChunkRef::Dictionary(arrays) => {
+            let acc = slot.get_or_insert_with(|| Col::Str { codes: Codes::with_capacity(total), dict: Vec::new() });
+            match acc {
+                Col::Str { codes, dict } => append_dictionary(codes, dict, arrays, name),
+                other => Err(type_change(name, other.type_name(), "STRING")),
+            }
+        }
+        ChunkRef::Series(s) if s.null_count() == 0 && matches!(s.dtype(), DataType::Float64 | DataType::Int64) => {
+            let len_before = slot.as_ref().map_or(0, Col::len);
+            let acc = slot.get_or_insert_with(|| match s.dtype() {
+                DataType::Float64 => Col::Float { values: Vec::with_capacity(total) },
+                _ => Col::Int { values: Vec::with_capacity(total), valid: None },
+            });
+            match (acc, s.dtype()) {
+                (Col::Float { values }, DataType::Float64) => {
+                    for arr in s.f64().map_err(|e| polars_err(name, e))?.downcast_iter() {
+                        values.extend_from_slice(arr.values());
+                    }
+                }
+                (Col::Int { values, valid }, DataType::Int64) => {
+                    for arr in s.i64().map_err(|e| polars_err(name, e))?.downcast_iter() {
+                        values.extend_from_slice(arr.values());
+                    }
+                    if let Some(m) = valid {
+                        m.resize(len_before + s.len(), true);
+                    }
+                }
+                (acc, _) => return acc.append(extract(name, s)?, name),
+            }
+            Ok(())
+        }
+        ChunkRef::Series(s) => accumulate(slot, extract(name, s)?, name, total),
+    }
+}
+
+fn type_change(name: &str, before: &str, after: &str) -> EngineError {
+    EngineError::InvalidData {
+        column: name.to_string(),
+        problem: format!("its type changes within the part ({before} then {after})"),
+    }
 }
 
 /// Reads one polars column into the engine's form.
@@ -391,8 +511,37 @@ impl FrameBuilder {
 
     /// Converts and appends the next chunk of rows.
     pub fn push(&mut self, df: &DataFrame) -> Result<(), EngineError> {
+        self.append(|name| series(df, name).map(ChunkRef::Series))
+    }
+
+    /// Converts and appends the next chunk of rows given column by column (every column the
+    /// builder was made for, the group column and the timestamp column when it has one); all
+    /// must have the same number of rows.
+    pub fn push_columns(&mut self, columns: &[(&str, ChunkColumn)]) -> Result<(), EngineError> {
+        let rows = columns.first().map_or(0, |(_, c)| c.len());
+        if let Some((name, c)) = columns.iter().find(|(_, c)| c.len() != rows) {
+            return Err(EngineError::InvalidData {
+                column: name.to_string(),
+                problem: format!("{} rows in a chunk of {rows}", c.len()),
+            });
+        }
+        self.append(|name| {
+            columns
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, c)| c.as_ref())
+                .ok_or_else(|| EngineError::MissingColumn(name.to_string()))
+        })
+    }
+
+    fn append<'a>(&mut self, get: impl Fn(&str) -> Result<ChunkRef<'a>, EngineError>) -> Result<(), EngineError> {
         let total = self.total_rows;
-        let gs = series(df, &self.group_column)?;
+        let ChunkRef::Series(gs) = get(&self.group_column)? else {
+            return Err(EngineError::InvalidData {
+                column: self.group_column.clone(),
+                problem: "the group column cannot be pushed as dictionary indices".to_string(),
+            });
+        };
         if gs.null_count() > 0 {
             return Err(EngineError::InvalidData {
                 column: self.group_column.clone(),
@@ -401,10 +550,10 @@ impl FrameBuilder {
         }
         self.keys.push(gs, &self.group_column, total)?;
         if let Some(t) = &self.timestamp_column {
-            accumulate(&mut self.ts, extract(t, series(df, t)?)?, t, total)?;
+            accumulate_chunk(&mut self.ts, get(t)?, t, total)?;
         }
         for (name, slot) in self.cols.iter_mut() {
-            accumulate(slot, extract(name, series(df, name)?)?, name, total)?;
+            accumulate_chunk(slot, get(name)?, name, total)?;
         }
         Ok(())
     }
@@ -436,7 +585,7 @@ impl FrameBuilder {
             }
             Keys::Full(None) => GroupKeys::Int(Vec::new()),
             Keys::Full(Some(Col::Int { values, .. })) => GroupKeys::Int(values),
-            Keys::Full(Some(Col::Str { codes, .. })) => GroupKeys::Codes(codes),
+            Keys::Full(Some(Col::Str { codes, .. })) => GroupKeys::Codes(codes.to_u32()),
             Keys::Full(Some(other)) => {
                 return Err(EngineError::TypeMismatch {
                     column: group_column,
@@ -499,21 +648,12 @@ impl Keys {
                 let (k0, s0) = (run_keys.len(), starts.len());
                 let mut i = *rows;
                 let mut ok = true;
-                'chunks: for arr in ca.downcast_iter() {
-                    for &k in arr.values().iter() {
-                        match run_keys.last() {
-                            Some(&last) if k == last => {}
-                            Some(&last) if k < last => {
-                                ok = false;
-                                break 'chunks;
-                            }
-                            _ => {
-                                run_keys.push(k);
-                                starts.push(i as u32);
-                            }
-                        }
-                        i += 1;
+                for arr in ca.downcast_iter() {
+                    if !push_runs(arr.values(), i, run_keys, starts) {
+                        ok = false;
+                        break;
                     }
+                    i += arr.len();
                 }
                 if ok {
                     *rows = i;
@@ -533,6 +673,44 @@ impl Keys {
         let Keys::Full(slot) = self else { unreachable!("converted above") };
         accumulate(slot, extract(name, gs)?, name, total)
     }
+}
+
+/// Appends the runs of equal ids in `v` (rows `first..`) when `v` continues the non-decreasing
+/// order of the runs so far; returns false (having appended part of them) otherwise. The scan
+/// is branch-free per row: run starts are written to a block buffer unconditionally and the
+/// count advances only at a change, so short runs cost no mispredicted branches.
+fn push_runs(v: &[i64], first: usize, run_keys: &mut Vec<i64>, starts: &mut Vec<u32>) -> bool {
+    let Some(&v0) = v.first() else { return true };
+    match run_keys.last() {
+        Some(&last) if v0 < last => return false,
+        Some(&last) if v0 == last => {}
+        _ => {
+            run_keys.push(v0);
+            starts.push(first as u32);
+        }
+    }
+    const BLOCK: usize = 1024;
+    let mut found = [0u32; BLOCK];
+    let mut descending = false;
+    let mut j = 1;
+    while j < v.len() {
+        let end = (j + BLOCK).min(v.len());
+        let mut n = 0;
+        for k in j..end {
+            found[n] = k as u32;
+            n += usize::from(v[k] != v[k - 1]);
+            descending |= v[k] < v[k - 1];
+        }
+        if descending {
+            return false;
+        }
+        for &k in &found[..n] {
+            run_keys.push(v[k as usize]);
+            starts.push((first + k as usize) as u32);
+        }
+        j = end;
+    }
+    true
 }
 
 /// Appends a chunk's column to its accumulator (the first chunk becomes it, sized for the part).
@@ -716,7 +894,7 @@ impl Frame {
                 Col::Int { values, valid } => values.len() * 8 + valid.as_ref().map_or(0, Vec::len),
                 Col::Float { values } => values.len() * 8,
                 Col::Bool { values } => values.len(),
-                Col::Str { codes, dict } => codes.len() * 4 + dict.iter().map(|s| s.len() + 24).sum::<usize>(),
+                Col::Str { codes, dict } => codes.bytes() + dict.iter().map(|s| s.len() + 24).sum::<usize>(),
             })
             .sum();
         let ts = if self.has_timestamps() { self.n_rows * 8 } else { 0 };

@@ -13,6 +13,7 @@
 //! part (missing columns, wrong types, nulls in the group column) are [`EngineError`]s.
 
 mod aggregate;
+mod codes;
 mod describe;
 mod error;
 mod execute;
@@ -23,7 +24,7 @@ mod sequence;
 pub use describe::{DescribeOptions, describe_part};
 pub use error::EngineError;
 pub use execute::{EngineOptions, execute};
-pub use frame::{Frame, FrameBuilder, TimestampKind, describe, query_type};
+pub use frame::{ChunkColumn, Frame, FrameBuilder, TimestampKind, describe, query_type};
 
 use polars::prelude::DataFrame;
 use protocol::{PartialResult, ValidQuery};

@@ -1,7 +1,8 @@
 //! Row filters → byte masks over all rows of a frame (SPEC §2.1 operators and null semantics).
 
 use crate::EngineError;
-use crate::frame::{Col, Frame, NULL_CODE};
+use crate::codes::{Code, Codes, with_codes};
+use crate::frame::{Col, Frame};
 use protocol::validate::{REGEX_SIZE_LIMIT, cmp_i128_f64};
 use protocol::{Filter, FilterSet, Literal, Op};
 use std::cmp::Ordering;
@@ -28,16 +29,21 @@ fn holds(op: Op, ord: Ordering) -> bool {
     }
 }
 
-#[inline]
-fn cmp_op<T: PartialOrd + Copy>(op: Op, x: T, v: T) -> bool {
+/// Writes `out[i] = values[i] <op> v` for an ordering operator, the operator chosen once
+/// outside the loop so that each loop is a plain vectorisable comparison. For floats, IEEE
+/// comparisons give exactly the null semantics (NaN is null: only `!=` matches it).
+fn fill_cmp<T: PartialOrd + Copy>(out: &mut [bool], values: &[T], op: Op, v: T) {
+    fn each<T: Copy>(out: &mut [bool], values: &[T], p: impl Fn(T) -> bool) {
+        out.iter_mut().zip(values).for_each(|(o, &x)| *o = p(x));
+    }
     match op {
-        Op::Eq => x == v,
-        Op::Ne => x != v,
-        Op::Gt => x > v,
-        Op::Ge => x >= v,
-        Op::Lt => x < v,
-        Op::Le => x <= v,
-        _ => false,
+        Op::Eq => each(out, values, |x| x == v),
+        Op::Ne => each(out, values, |x| x != v),
+        Op::Gt => each(out, values, |x| x > v),
+        Op::Ge => each(out, values, |x| x >= v),
+        Op::Lt => each(out, values, |x| x < v),
+        Op::Le => each(out, values, |x| x <= v),
+        _ => out.fill(false),
     }
 }
 
@@ -60,10 +66,7 @@ pub(crate) fn filter_mask(frame: &Frame, f: &Filter) -> Result<Vec<bool>, Engine
             }
             let null_result = op.matches_null();
             match &f.value {
-                Literal::Int(v) => {
-                    let v = *v;
-                    fill(&mut out, |i| cmp_op(op, values[i], v));
-                }
+                Literal::Int(v) => fill_cmp(&mut out, values, op, *v),
                 Literal::UInt(_) => {
                     // Only integers above i64::MAX are UInt: every value compares Less.
                     let r = holds(op, Ordering::Less);
@@ -95,10 +98,10 @@ pub(crate) fn filter_mask(frame: &Frame, f: &Filter) -> Result<Vec<bool>, Engine
                 _ => return Err(mismatch(f, col)),
             };
             match exact_f64 {
-                Some(v) => fill(&mut out, |i| {
-                    let x = values[i];
-                    if x.is_nan() { null_result } else { cmp_op(op, x, v) }
-                }),
+                Some(v) => {
+                    debug_assert_eq!(null_result, op == Op::Ne, "IEEE NaN comparisons are the null semantics");
+                    fill_cmp(&mut out, values, op, v)
+                }
                 None => {
                     let v: i128 = match &f.value {
                         Literal::Int(i) => i128::from(*i),
@@ -145,10 +148,18 @@ pub(crate) fn filter_mask(frame: &Frame, f: &Filter) -> Result<Vec<bool>, Engine
                 _ => return Err(mismatch(f, col)),
             };
             let null_result = op.matches_null();
-            fill(&mut out, |i| {
-                let c = codes[i];
-                if c == NULL_CODE { null_result } else { per_code[c as usize] }
-            });
+            if let Codes::U8(codes) = codes {
+                // One-byte codes: a 256-entry table (the null marker's entry is the null result),
+                // one load per row, no branch.
+                let mut table = [false; 256];
+                table[..per_code.len().min(255)].copy_from_slice(&per_code[..per_code.len().min(255)]);
+                table[usize::from(u8::NULL)] = null_result;
+                out.iter_mut().zip(codes).for_each(|(o, &c)| *o = table[usize::from(c)]);
+            } else {
+                with_codes!(codes, codes => out.iter_mut().zip(codes).for_each(|(o, &c)| {
+                    *o = if c.is_null() { null_result } else { per_code.get(c.index()).copied().unwrap_or(false) }
+                }));
+            }
         }
     }
     Ok(out)

@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod error;
 pub mod loader;
+pub mod parquet;
 pub mod queue;
 pub mod tasks;
 

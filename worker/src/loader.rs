@@ -9,7 +9,8 @@
 
 use crate::WorkerError;
 use crate::cache::{DiskCache, cache_key};
-use engine::{Frame, FrameBuilder};
+use crate::parquet::read_frame_for_query;
+use engine::Frame;
 use polars::prelude::{DataFrame, ParquetReader, PolarsError, SerReader};
 use protocol::task::{DatasetPartId, LoadSource};
 use std::collections::HashMap;
@@ -64,7 +65,7 @@ pub enum PartFile {
 }
 
 impl PartFile {
-    fn open(self) -> Result<(std::fs::File, PathBuf), WorkerError> {
+    pub(crate) fn open(self) -> Result<(std::fs::File, PathBuf), WorkerError> {
         match self {
             PartFile::Open(f, p) => Ok((f, p)),
             PartFile::Path(p) => match std::fs::File::open(&p) {
@@ -94,62 +95,6 @@ fn polars_error(e: PolarsError, path: &std::path::Path) -> WorkerError {
         other => WorkerError::CorruptPart { path: path.display().to_string(), message: other.to_string() },
     }
 }
-
-/// Reads a Parquet part for a query into a prepared frame, one row group at a time (each is
-/// decoded, converted and freed before the next, so a cold load touches far less fresh memory
-/// than decoding the whole part first; docs/benchmarks.md).
-///
-/// String columns always come as plain strings, even when the file's embedded Arrow schema says
-/// categorical/dictionary: polars 0.55 builds a categorical by inserting every row's string into
-/// its global category map, which made such parts ~1.7x slower to load; the engine
-/// dictionary-encodes strings itself from their views. Parquet types are unchanged.
-pub fn read_frame_for_query(
-    part: PartFile,
-    group_column: &str,
-    timestamp_column: Option<&str>,
-    columns: &[String],
-) -> Result<Frame, WorkerError> {
-    let (file, path) = part.open()?;
-    let map_err = |e: PolarsError| polars_error(e, &path);
-    let open = || {
-        file.try_clone().map_err(|e| WorkerError::Storage {
-            context: format!("open part {}", path.display()),
-            source: StorageError::from_io(&e, &path.display().to_string()),
-        })
-    };
-    let engine_err =
-        |e: engine::EngineError| WorkerError::Engine { context: format!("prepare part {}", path.display()), source: e };
-    let mut projection = vec![group_column.to_string()];
-    for c in timestamp_column.into_iter().chain(columns.iter().map(String::as_str)) {
-        if !projection.iter().any(|p| p == c) {
-            projection.push(c.to_string());
-        }
-    }
-    let mut meta = ParquetReader::new(open()?).get_metadata().map_err(map_err)?.clone();
-    if meta.key_value_metadata.as_ref().is_some_and(|kv| kv.iter().any(|k| k.key == ARROW_SCHEMA_KEY)) {
-        let mut m = (*meta).clone();
-        if let Some(kv) = m.key_value_metadata.as_mut() {
-            kv.retain(|k| k.key != ARROW_SCHEMA_KEY);
-        }
-        meta = Arc::new(m);
-    }
-    let mut builder = FrameBuilder::new(group_column, timestamp_column, columns, meta.num_rows);
-    let mut offset = 0usize;
-    let groups: Vec<usize> = meta.row_groups.iter().map(|rg| rg.num_rows()).collect();
-    // A file without row groups still yields its (empty) columns once.
-    for rows in if groups.is_empty() { vec![0] } else { groups } {
-        let mut reader = ParquetReader::new(open()?);
-        reader.set_metadata(meta.clone());
-        let df =
-            reader.with_columns(Some(projection.clone())).with_slice(Some((offset, rows))).finish().map_err(map_err)?;
-        builder.push(&df).map_err(engine_err)?;
-        offset += rows;
-    }
-    builder.finish().map_err(engine_err)
-}
-
-/// The Parquet key-value metadata entry holding the writer's Arrow schema.
-const ARROW_SCHEMA_KEY: &str = "ARROW:schema";
 
 impl PartLoader {
     pub fn new(stores: Stores, cfg: &LoaderConfig) -> Result<PartLoader, WorkerError> {
@@ -291,24 +236,15 @@ mod tests {
 
     /// A part whose rows are not sorted by (group, timestamp): 3 groups, 6 rows.
     fn write_part(dir: &std::path::Path) -> DatasetPartId {
-        write_part_as(dir, "p.parquet", false, None)
-    }
-
-    /// The same part, `ev` optionally written as a categorical, in row groups of `rg_rows`.
-    fn write_part_as(dir: &std::path::Path, name: &str, categorical: bool, rg_rows: Option<usize>) -> DatasetPartId {
-        let mut ev = Column::new("ev".into(), ["a", "b", "a", "c", "a", "b"]);
-        if categorical {
-            ev = ev.cast(&polars::prelude::DataType::from_categories(polars::prelude::Categories::global())).unwrap();
-        }
         let mut df = DataFrame::new_infer_height(vec![
             Column::new("u".into(), [2i64, 1, 2, 3, 1, 2]),
             Column::new("ts".into(), [5i64, 9, 1, 4, 2, 3]),
-            ev,
+            Column::new("ev".into(), ["a", "b", "a", "c", "a", "b"]),
             Column::new("x".into(), [1.5f64, 2.0, 3.0, 4.0, 5.0, 6.0]),
         ])
         .unwrap();
-        let path = dir.join(name);
-        ParquetWriter::new(std::fs::File::create(&path).unwrap()).with_row_group_size(rg_rows).finish(&mut df).unwrap();
+        let path = dir.join("p.parquet");
+        ParquetWriter::new(std::fs::File::create(&path).unwrap()).finish(&mut df).unwrap();
         DatasetPartId {
             dataset_id: DatasetId { name: "t".into(), registered_at: "1".into() },
             path: path.display().to_string(),
@@ -349,31 +285,6 @@ mod tests {
         let e = l.load_frame(&part, "u", "ts", &cols(&["ev", "x"]), false).await.unwrap();
         assert_eq!(e.source, LoadSource::Source);
         assert!(e.frame.has_columns(&cols(&["ev", "x"])));
-    }
-
-    #[tokio::test]
-    async fn categorical_and_multi_row_group_parts_load_the_same_as_plain_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let plain = write_part_as(dir.path(), "plain.parquet", false, None);
-        let l = loader(0);
-        let q = protocol::validate_query_value(
-            &serde_json::json!({"query": {"conditions": [{"filter": ["ev", "==", "a"], "target": ["count", ">=", 1]}],
-                "aggregations": [{"column": "ev", "type": "countPerValue"}, {"column": "ev", "type": "sumPerValue", "otherColumn": "x"}]},
-                "funnel": {"sequence": [{"filter": ["ev", "==", "a"]}, {"filter": ["ev", "==", "b"]}]}}),
-            None,
-        )
-        .unwrap();
-        let columns = q.query.referenced_columns();
-        let run = |f: &Frame| engine::execute(f, &q.query, &engine::EngineOptions::default()).unwrap();
-        let want = run(&l.load_frame(&plain, "u", "ts", &columns, true).await.unwrap().frame);
-        assert_eq!(want.matching_groups, 2);
-        for (name, categorical, rg) in
-            [("cat.parquet", true, None), ("rg.parquet", false, Some(2)), ("both.parquet", true, Some(4))]
-        {
-            let part = write_part_as(dir.path(), name, categorical, rg);
-            let got = run(&l.load_frame(&part, "u", "ts", &columns, true).await.unwrap().frame);
-            assert_eq!(got, want, "{name}");
-        }
     }
 
     #[tokio::test]

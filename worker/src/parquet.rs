@@ -1,0 +1,257 @@
+//! The cold path's Parquet reader: a part's needed columns decoded by polars' own Parquet
+//! decoder (`polars-parquet`, the crate under `ParquetReader`), one row group at a time, straight
+//! into the engine's [`FrameBuilder`].
+//!
+//! Why not `ParquetReader`: for a dictionary-encoded string column (how `frocket dataprep` and
+//! most writers store low-cardinality strings such as event names) it builds a 16-byte string
+//! view per row, which the engine then hashes back into dictionary codes; and it can only give
+//! categoricals by inserting every row's string into polars' global category map. Here such a
+//! column is decoded to its dictionary *indices* (the RLE/bit-packed keys of its data pages)
+//! plus the row group's dictionary, and the engine maps indices to codes with a table: no
+//! per-row string, a quarter of the fresh memory (docs/benchmarks.md).
+//!
+//! Everything else is decoded exactly as `ParquetReader` decodes it (the same decoder, the
+//! same Arrow types from the Parquet schema, ignoring the writer's embedded Arrow schema). A
+//! string column chunk that is not dictionary-encoded throughout (a writer may fall back to
+//! plain pages when the dictionary grows too large) is decoded as strings.
+
+use crate::WorkerError;
+use crate::loader::PartFile;
+use engine::{ChunkColumn, Frame, FrameBuilder};
+use polars::prelude::{PlSmallStr, PolarsError, Series};
+use polars_arrow::array::{Array, DictionaryArray};
+use polars_arrow::datatypes::{ArrowDataType, DTYPE_CATEGORICAL_NEW, Field, IntegerType, Metadata};
+use polars_buffer::Buffer;
+use polars_parquet::read::schema::parquet_to_arrow_schema;
+use polars_parquet::read::{BasicDecompressor, ColumnChunkMetadata, PageReader, column_iter_to_arrays, read_metadata};
+use std::io::{Cursor, Read, Seek, SeekFrom};
+
+/// Reads a Parquet part for a query into a prepared frame (see the module docs).
+pub fn read_frame_for_query(
+    part: PartFile,
+    group_column: &str,
+    timestamp_column: Option<&str>,
+    columns: &[String],
+) -> Result<Frame, WorkerError> {
+    let (mut file, path) = part.open()?;
+    let corrupt = |message: String| WorkerError::CorruptPart { path: path.display().to_string(), message };
+    let engine_err =
+        |e: engine::EngineError| WorkerError::Engine { context: format!("prepare part {}", path.display()), source: e };
+    let meta = read_metadata(&mut file).map_err(|e| corrupt(e.to_string()))?;
+    let schema = parquet_to_arrow_schema(meta.schema().fields());
+    let mut names: Vec<&str> = vec![group_column];
+    for c in timestamp_column.into_iter().chain(columns.iter().map(String::as_str)) {
+        if !names.contains(&c) {
+            names.push(c);
+        }
+    }
+    let mut fields = Vec::with_capacity(names.len());
+    for name in &names {
+        let Some(field) = schema.get(name) else {
+            return Err(engine_err(engine::EngineError::MissingColumn(name.to_string())));
+        };
+        let as_dictionary = *name != group_column && Some(*name) != timestamp_column && is_string(&field.dtype);
+        fields.push((field.clone(), as_dictionary));
+    }
+    let mut builder = FrameBuilder::new(group_column, timestamp_column, columns, meta.num_rows);
+    let mut bytes = Vec::new();
+    for rg in &meta.row_groups {
+        let mut chunk = Vec::with_capacity(fields.len());
+        for (field, as_dictionary) in &fields {
+            let chunks: Vec<&ColumnChunkMetadata> =
+                rg.columns_under_root_iter(&field.name).map(Iterator::collect).unwrap_or_default();
+            let [column] = chunks[..] else {
+                return Err(corrupt(format!(
+                    "column {} has {} column chunks in a row group",
+                    field.name,
+                    chunks.len()
+                )));
+            };
+            let range = column.byte_range();
+            bytes.resize((range.end - range.start) as usize, 0);
+            file.seek(SeekFrom::Start(range.start))
+                .and_then(|_| file.read_exact(&mut bytes))
+                .map_err(|e| corrupt(format!("reading column {}: {e}", field.name)))?;
+            let data = Buffer::from(std::mem::take(&mut bytes));
+            let decoded = if *as_dictionary && column.dictionary_page_offset().is_some() {
+                decode_dictionary(column, data.clone(), &field.name)
+            } else {
+                None
+            };
+            let col = match decoded {
+                Some(arrays) => ChunkColumn::Dictionary(arrays),
+                None => {
+                    let arrays = decode(column, data, field.clone()).map_err(|e| corrupt(e.to_string()))?;
+                    ChunkColumn::Series(Series::try_from((field, arrays)).map_err(|e| corrupt(e.to_string()))?)
+                }
+            };
+            chunk.push((field.name.as_str(), col));
+        }
+        builder.push_columns(&chunk).map_err(engine_err)?;
+    }
+    builder.finish().map_err(engine_err)
+}
+
+fn is_string(dtype: &ArrowDataType) -> bool {
+    matches!(dtype, ArrowDataType::Utf8View | ArrowDataType::Utf8 | ArrowDataType::LargeUtf8)
+}
+
+/// Decodes one column chunk to Arrow arrays of `field`'s type.
+fn decode(column: &ColumnChunkMetadata, data: Buffer<u8>, field: Field) -> Result<Vec<Box<dyn Array>>, PolarsError> {
+    let pages = PageReader::new(Cursor::new(data), column, vec![], usize::MAX);
+    let types = vec![&column.descriptor().descriptor.primitive_type];
+    Ok(column_iter_to_arrays(vec![BasicDecompressor::new(pages, vec![])], types, field, None)?.0)
+}
+
+/// Decodes a string column chunk to dictionary indices, or `None` when some data page is not
+/// dictionary-encoded (polars' categorical decoder requires every page to be).
+fn decode_dictionary(column: &ColumnChunkMetadata, data: Buffer<u8>, name: &str) -> Option<Vec<DictionaryArray<u32>>> {
+    // The categorical marker selects polars' decoder of indices (keys straight from the pages).
+    let metadata: Metadata = [(PlSmallStr::from_static(DTYPE_CATEGORICAL_NEW), PlSmallStr::EMPTY)].into();
+    let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Utf8View), false);
+    let field = Field::new(name.into(), dtype, true).with_metadata(metadata);
+    let arrays = decode(column, data, field).ok()?;
+    arrays.into_iter().map(|a| a.as_any().downcast_ref::<DictionaryArray<u32>>().cloned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::{Column, DataFrame, DataType, ParquetReader, ParquetWriter, SerReader};
+    use std::path::{Path, PathBuf};
+
+    /// 3,000 rows of 40 users, unsorted: `ev` low-cardinality strings with nulls (dictionary
+    /// pages), `name` unique strings (plain pages), `x` floats with nulls, `n` integers.
+    fn frame_df(categorical: bool) -> DataFrame {
+        let n = 3000usize;
+        let u: Vec<i64> = (0..n).map(|i| ((i * 7919) % 40) as i64).collect();
+        let ts: Vec<i64> = (0..n).map(|i| ((i * 104_729) % 5000) as i64).collect();
+        let ev: Vec<Option<&str>> = (0..n)
+            .map(|i| if i % 13 == 0 { None } else { Some(["view", "cart", "buy", "x"][(i + i / 40) % 4]) })
+            .collect();
+        let name: Vec<String> = (0..n).map(|i| format!("name-{i}-{}", i * i)).collect();
+        let x: Vec<Option<f64>> = (0..n).map(|i| (i % 11 != 0).then_some(i as f64 * 0.5)).collect();
+        let num: Vec<i64> = (0..n).map(|i| (i % 17) as i64 - 8).collect();
+        let mut ev = Column::new("ev".into(), ev);
+        if categorical {
+            ev = ev.cast(&DataType::from_categories(polars::prelude::Categories::global())).unwrap();
+        }
+        DataFrame::new_infer_height(vec![
+            Column::new("u".into(), u),
+            Column::new("ts".into(), ts),
+            ev,
+            Column::new("name".into(), name),
+            Column::new("x".into(), x),
+            Column::new("n".into(), num),
+        ])
+        .unwrap()
+    }
+
+    fn write(dir: &Path, name: &str, df: &mut DataFrame, rg: Option<usize>) -> PathBuf {
+        let path = dir.join(name);
+        ParquetWriter::new(std::fs::File::create(&path).unwrap()).with_row_group_size(rg).finish(df).unwrap();
+        path
+    }
+
+    fn has_dictionary_page(path: &Path, column: &str) -> bool {
+        let meta = read_metadata(&mut std::fs::File::open(path).unwrap()).unwrap();
+        meta.row_groups
+            .iter()
+            .all(|rg| rg.columns_under_root_iter(column).unwrap().all(|c| c.dictionary_page_offset().is_some()))
+    }
+
+    const QUERIES: [&str; 5] = [
+        r#"{"query": {"conditions": [{"filter": ["ev", "==", "cart"], "target": ["count", ">=", 2]}],
+            "aggregations": [{"column": "ev", "type": "countPerValue"}, {"column": "ev", "type": "sumPerValue", "otherColumn": "x"}]}}"#,
+        r#"{"query": {"conditions": [{"filter": ["name", "contains", "7"]}],
+            "aggregations": [{"column": "name", "type": "countPerValue"}, {"column": "n", "type": "sumPerValue", "otherColumn": "x"}]}}"#,
+        r#"{"query": {"conditions": [{"filter": ["ev", "!=", "view"], "target": ["sum", "n", ">", 10]}]},
+            "funnel": {"sequence": [{"filter": ["ev", "==", "view"]}, {"filter": ["ev", "==", "cart"]}, {"filter": ["ev", "==", "buy"]}]}}"#,
+        r#"{"query": {"conditions": [{"filter": ["x", ">", 700.0]}, {"filter": ["ev", "==", "x"]}],
+            "aggregations": [{"column": "ev", "type": "groupsPerValue"}, {"column": "x", "type": "meanPerValue", "otherColumn": "n"}]}}"#,
+        r#"{"timeframe": {"from": 1000, "to": 4000}, "query": {"conditions": [{"sequence": [{"filter": ["ev", "==", "view"]}, {"filter": ["ev", "==", "buy"]}], "maxDuration": 900}]}}"#,
+    ];
+
+    /// Every query's answer on the frame this reader builds equals its answer on the frame the
+    /// engine prepares from `ParquetReader`'s whole DataFrame (a second, independent decoding).
+    fn assert_reads_like_the_dataframe_path(path: &Path, timestamps: bool) {
+        let df = ParquetReader::new(std::fs::File::open(path).unwrap()).finish().unwrap();
+        for q in QUERIES {
+            let q = protocol::validate_query_value(&serde_json::from_str(q).unwrap(), None).unwrap();
+            if !timestamps && q.query.needs_timestamps() {
+                continue;
+            }
+            let columns = q.query.referenced_columns();
+            let ts = timestamps.then_some("ts");
+            let got = read_frame_for_query(PartFile::Path(path.to_path_buf()), "u", ts, &columns).unwrap();
+            assert_eq!(got.has_timestamps(), timestamps);
+            let want = if timestamps {
+                Frame::prepare(&df, "u", "ts", &columns).unwrap()
+            } else {
+                Frame::prepare_without_timestamps(&df, "u", &columns).unwrap()
+            };
+            let opts = engine::EngineOptions::default();
+            let (got, want) =
+                (engine::execute(&got, &q.query, &opts).unwrap(), engine::execute(&want, &q.query, &opts).unwrap());
+            assert!(want.matching_groups > 0, "{q:?} matches someone");
+            assert_eq!(got, want, "{} {q:?}", path.display());
+        }
+    }
+
+    #[test]
+    fn dictionary_plain_categorical_and_multi_row_group_columns_read_as_the_dataframe_path_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, categorical, rg) in [
+            ("plain.parquet", false, None),
+            ("cat.parquet", true, None),
+            ("rg.parquet", false, Some(700)),
+            ("both.parquet", true, Some(1000)),
+        ] {
+            let path = write(dir.path(), name, &mut frame_df(categorical), rg);
+            // Both string paths are covered: `ev` has dictionary pages, `name` does not.
+            assert!(has_dictionary_page(&path, "ev"), "{name}");
+            assert!(!has_dictionary_page(&path, "name"), "{name}");
+            assert_reads_like_the_dataframe_path(&path, true);
+            assert_reads_like_the_dataframe_path(&path, false);
+        }
+    }
+
+    #[test]
+    fn missing_columns_and_corrupt_files_are_errors_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "ok.parquet", &mut frame_df(false), Some(1000));
+        let read = |p: &Path, cols: &[&str]| {
+            let cols: Vec<String> = cols.iter().map(|s| s.to_string()).collect();
+            read_frame_for_query(PartFile::Path(p.to_path_buf()), "u", Some("ts"), &cols)
+        };
+        match read(&path, &["ev", "nope"]) {
+            Err(WorkerError::Engine { source: engine::EngineError::MissingColumn(c), .. }) => assert_eq!(c, "nope"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let mut damaged = Vec::new();
+        // Garbage, a file cut short (no footer), and data pages overwritten mid-file.
+        damaged.push(("garbage.parquet", b"garbage".to_vec()));
+        damaged.push(("cut.parquet", bytes[..bytes.len() / 2].to_vec()));
+        let mut mid = bytes.clone();
+        for b in &mut mid[8..bytes.len() / 2] {
+            *b = 0xA5;
+        }
+        damaged.push(("mid.parquet", mid));
+        for (name, data) in damaged {
+            let p = dir.path().join(name);
+            std::fs::write(&p, data).unwrap();
+            match read(&p, &["ev", "name", "x", "n"]) {
+                Err(WorkerError::CorruptPart { path, message }) => {
+                    assert!(path.ends_with(name), "{path}");
+                    assert!(!message.is_empty());
+                }
+                other => panic!("{name}: {:?}", other.map(|_| ())),
+            }
+        }
+        match read(&dir.path().join("absent.parquet"), &["ev"]) {
+            Err(WorkerError::Storage { context, .. }) => assert!(context.contains("absent.parquet"), "{context}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+}
