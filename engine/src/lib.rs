@@ -13,6 +13,7 @@
 //! part (missing columns, wrong types, nulls in the group column) are [`EngineError`]s.
 
 mod aggregate;
+mod builder;
 mod codes;
 mod describe;
 mod error;
@@ -21,10 +22,11 @@ mod frame;
 mod predicate;
 mod sequence;
 
+pub use builder::{ChunkColumn, FrameBuilder};
 pub use describe::{DescribeOptions, describe_part};
 pub use error::EngineError;
 pub use execute::{EngineOptions, execute};
-pub use frame::{ChunkColumn, Frame, FrameBuilder, TimestampKind, describe, query_type};
+pub use frame::{Frame, TimestampKind, describe, query_type};
 
 use polars::prelude::DataFrame;
 use protocol::{PartialResult, ValidQuery};

@@ -22,8 +22,12 @@ use polars::prelude::{PlSmallStr, PolarsError, Series};
 use polars_arrow::array::{Array, DictionaryArray};
 use polars_arrow::datatypes::{ArrowDataType, DTYPE_CATEGORICAL_NEW, Field, IntegerType, Metadata};
 use polars_buffer::Buffer;
+use polars_parquet::parquet::encoding::hybrid_rle::{HybridRleChunk, HybridRleDecoder};
+use polars_parquet::parquet::page::split_buffer;
 use polars_parquet::read::schema::parquet_to_arrow_schema;
-use polars_parquet::read::{BasicDecompressor, ColumnChunkMetadata, PageReader, column_iter_to_arrays, read_metadata};
+use polars_parquet::read::{
+    BasicDecompressor, ColumnChunkMetadata, PageReader, PhysicalType, column_iter_to_arrays, read_metadata,
+};
 use std::io::{Cursor, Read, Seek, SeekFrom};
 
 /// Reads a Parquet part for a query into a prepared frame (see the module docs).
@@ -50,14 +54,20 @@ pub fn read_frame_for_query(
         let Some(field) = schema.get(name) else {
             return Err(engine_err(engine::EngineError::MissingColumn(name.to_string())));
         };
-        let as_dictionary = *name != group_column && Some(*name) != timestamp_column && is_string(&field.dtype);
-        fields.push((field.clone(), as_dictionary));
+        let how = if *name == group_column {
+            if field.dtype == ArrowDataType::Int64 { Fast::Runs } else { Fast::No }
+        } else if Some(*name) != timestamp_column && is_string(&field.dtype) {
+            Fast::Indices
+        } else {
+            Fast::No
+        };
+        fields.push((field.clone(), how));
     }
     let mut builder = FrameBuilder::new(group_column, timestamp_column, columns, meta.num_rows);
     let mut bytes = Vec::new();
     for rg in &meta.row_groups {
         let mut chunk = Vec::with_capacity(fields.len());
-        for (field, as_dictionary) in &fields {
+        for (field, how) in &fields {
             let chunks: Vec<&ColumnChunkMetadata> =
                 rg.columns_under_root_iter(&field.name).map(Iterator::collect).unwrap_or_default();
             let [column] = chunks[..] else {
@@ -73,13 +83,16 @@ pub fn read_frame_for_query(
                 .and_then(|_| file.read_exact(&mut bytes))
                 .map_err(|e| corrupt(format!("reading column {}: {e}", field.name)))?;
             let data = Buffer::from(std::mem::take(&mut bytes));
-            let decoded = if *as_dictionary && column.dictionary_page_offset().is_some() {
-                decode_dictionary(column, data.clone(), &field.name)
-            } else {
-                None
+            let fast = match how {
+                _ if column.dictionary_page_offset().is_none() => None,
+                Fast::Indices => decode_dictionary(column, data.clone(), &field.name).map(ChunkColumn::Dictionary),
+                Fast::Runs => {
+                    decode_i64_runs(column, data.clone()).map(|(values, lengths)| ChunkColumn::Runs { values, lengths })
+                }
+                Fast::No => None,
             };
-            let col = match decoded {
-                Some(arrays) => ChunkColumn::Dictionary(arrays),
+            let col = match fast {
+                Some(col) => col,
                 None => {
                     let arrays = decode(column, data, field.clone()).map_err(|e| corrupt(e.to_string()))?;
                     ChunkColumn::Series(Series::try_from((field, arrays)).map_err(|e| corrupt(e.to_string()))?)
@@ -92,6 +105,17 @@ pub fn read_frame_for_query(
     builder.finish().map_err(engine_err)
 }
 
+/// A column's cheaper decoding when its chunk is dictionary-encoded (else, or when the chunk
+/// has pages it does not handle, the column is decoded as polars decodes it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fast {
+    /// Strings: dictionary indices plus the dictionary.
+    Indices,
+    /// The INT64 group column: runs of equal ids from the run-length-encoded indices.
+    Runs,
+    No,
+}
+
 fn is_string(dtype: &ArrowDataType) -> bool {
     matches!(dtype, ArrowDataType::Utf8View | ArrowDataType::Utf8 | ArrowDataType::LargeUtf8)
 }
@@ -101,6 +125,104 @@ fn decode(column: &ColumnChunkMetadata, data: Buffer<u8>, field: Field) -> Resul
     let pages = PageReader::new(Cursor::new(data), column, vec![], usize::MAX);
     let types = vec![&column.descriptor().descriptor.primitive_type];
     Ok(column_iter_to_arrays(vec![BasicDecompressor::new(pages, vec![])], types, field, None)?.0)
+}
+
+/// The runs of equal values of an INT64 column chunk stored as a Parquet dictionary, read from
+/// its dictionary indices: `(values, lengths)`, adjacent equal values merged. A sorted group
+/// column is mostly runs in the indices' RLE encoding, so this costs nothing per row there and
+/// little elsewhere (bit-packed stretches are unpacked a block at a time). `None` for anything
+/// but flat, dictionary-encoded pages without nulls (the caller decodes such a chunk as usual).
+fn decode_i64_runs(column: &ColumnChunkMetadata, data: Buffer<u8>) -> Option<(Vec<i64>, Vec<u32>)> {
+    if column.physical_type() != PhysicalType::Int64 || column.descriptor().descriptor.max_rep_level > 0 {
+        return None;
+    }
+    let mut pages = BasicDecompressor::new(PageReader::new(Cursor::new(data), column, vec![], usize::MAX), vec![]);
+    let dict_page = pages.read_dict_page().ok()??;
+    let dict: Vec<i64> =
+        dict_page.buffer.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default())).collect();
+    if dict.len() != dict_page.num_values {
+        return None;
+    }
+    let (mut values, mut lengths): (Vec<i64>, Vec<u32>) = (Vec::new(), Vec::new());
+    let mut push = |v: i64, n: usize| match values.last() {
+        Some(&last) if last == v => *lengths.last_mut().unwrap_or(&mut 0) += n as u32,
+        _ => {
+            values.push(v);
+            lengths.push(n as u32);
+        }
+    };
+    let (mut indices, mut ends): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
+    while let Some(item) = pages.next() {
+        let page = item.ok()?.decompress(&mut pages).ok()?;
+        if !page.header().is_dictionary_encoded() {
+            return None;
+        }
+        let n = page.num_values();
+        let split = split_buffer(&page).ok()?;
+        if page.descriptor.max_def_level > 0 && !all_defined(split.def, n)? {
+            return None;
+        }
+        let (&bit_width, encoded) = split.values.split_first()?;
+        if bit_width > 32 {
+            return None;
+        }
+        let mut runs = HybridRleDecoder::new(encoded, u32::from(bit_width), n);
+        let mut seen = 0;
+        while let Some(chunk) = runs.next_chunk().ok()? {
+            seen += chunk.len();
+            match chunk {
+                HybridRleChunk::Rle(i, len) => push(*dict.get(i as usize)?, len),
+                HybridRleChunk::Bitpacked(unpack) => {
+                    indices.clear();
+                    unpack.collect_into(&mut indices);
+                    if indices.is_empty() {
+                        continue;
+                    }
+                    // Where the index changes, found branch-free (short runs would mispredict).
+                    ends.clear();
+                    ends.resize(indices.len(), 0);
+                    let mut m = 0;
+                    for k in 1..indices.len() {
+                        ends[m] = k as u32;
+                        m += usize::from(indices[k] != indices[k - 1]);
+                    }
+                    let mut start = 0;
+                    for end in ends[..m].iter().map(|&e| e as usize).chain(std::iter::once(indices.len())) {
+                        push(*dict.get(*indices.get(start)? as usize)?, end - start);
+                        start = end;
+                    }
+                }
+            }
+        }
+        if seen != n {
+            return None;
+        }
+        pages.reuse_page_buffer(page);
+    }
+    Some((values, lengths))
+}
+
+/// Whether definition levels (max level 1, RLE/bit-packed) say every one of `n` values is
+/// present; `None` when they cannot be read.
+fn all_defined(levels: &[u8], n: usize) -> Option<bool> {
+    let mut d = HybridRleDecoder::new(levels, 1, n);
+    let mut seen = 0;
+    let mut buf = Vec::new();
+    while let Some(chunk) = d.next_chunk().ok()? {
+        seen += chunk.len();
+        let ok = match chunk {
+            HybridRleChunk::Rle(v, _) => v == 1,
+            HybridRleChunk::Bitpacked(unpack) => {
+                buf.clear();
+                unpack.collect_into(&mut buf);
+                buf.iter().all(|&v| v == 1)
+            }
+        };
+        if !ok {
+            return Some(false);
+        }
+    }
+    Some(seen == n)
 }
 
 /// Decodes a string column chunk to dictionary indices, or `None` when some data page is not
@@ -201,6 +323,11 @@ mod tests {
     #[test]
     fn dictionary_plain_categorical_and_multi_row_group_columns_read_as_the_dataframe_path_reads_them() {
         let dir = tempfile::tempdir().unwrap();
+        let mut sorted = frame_df(false).sort(["u", "ts"], Default::default()).unwrap();
+        let sorted = write(dir.path(), "sorted.parquet", &mut sorted, Some(1000));
+        assert!(has_dictionary_page(&sorted, "u"));
+        assert_reads_like_the_dataframe_path(&sorted, true);
+        assert_reads_like_the_dataframe_path(&sorted, false);
         for (name, categorical, rg) in [
             ("plain.parquet", false, None),
             ("cat.parquet", true, None),
@@ -213,6 +340,32 @@ mod tests {
             assert!(!has_dictionary_page(&path, "name"), "{name}");
             assert_reads_like_the_dataframe_path(&path, true);
             assert_reads_like_the_dataframe_path(&path, false);
+        }
+    }
+
+    #[test]
+    fn a_dictionary_encoded_int64_chunk_reads_as_the_runs_of_its_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut df = frame_df(false).sort(["u", "ts"], Default::default()).unwrap();
+        // Unsorted too: runs are runs of equal adjacent values, whatever the order.
+        for (name, df) in [("sorted.parquet", &mut df), ("unsorted.parquet", &mut frame_df(false))] {
+            let path = write(dir.path(), name, df, Some(1000));
+            let u: Vec<i64> = df.column("u").unwrap().i64().unwrap().into_no_null_iter().collect();
+            let meta = read_metadata(&mut std::fs::File::open(&path).unwrap()).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            let mut offset = 0;
+            for rg in &meta.row_groups {
+                let column = rg.columns_under_root_iter("u").unwrap().next().unwrap();
+                let r = column.byte_range();
+                let data = Buffer::from(bytes[r.start as usize..r.end as usize].to_vec());
+                let (values, lengths) = decode_i64_runs(column, data).expect("dictionary-encoded INT64");
+                let expanded: Vec<i64> =
+                    values.iter().zip(&lengths).flat_map(|(&v, &n)| std::iter::repeat_n(v, n as usize)).collect();
+                assert_eq!(expanded, u[offset..offset + rg.num_rows()], "{name}");
+                assert!(values.windows(2).all(|w| w[0] != w[1]), "adjacent runs are merged");
+                offset += rg.num_rows();
+            }
+            assert_eq!(offset, u.len());
         }
     }
 
