@@ -90,6 +90,37 @@ fn sum_target_holds(sum: &SumAcc, op: TargetOp, value: &Literal) -> bool {
     ord.is_some_and(|o| op.holds(o))
 }
 
+/// Calls `f(range index, row)` for every row where `mask` is true that lies in one of `ranges`
+/// (sorted, disjoint), in row order. Eight false bytes are skipped at a time, so a sparse mask
+/// costs little more than reading it.
+fn for_each_hit(mask: &[bool], ranges: &[(u32, u32)], mut f: impl FnMut(usize, usize)) {
+    let mut g = 0;
+    let mut hit = |r: usize| {
+        while g < ranges.len() && ranges[g].1 as usize <= r {
+            g += 1;
+        }
+        if g < ranges.len() && ranges[g].0 as usize <= r {
+            f(g, r);
+        }
+    };
+    let mut chunks = mask.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        // Each bool is one byte, 0 or 1: a set byte is one set bit.
+        let mut w = u64::from_le_bytes(std::array::from_fn(|i| u8::from(c[i])));
+        while w != 0 {
+            hit(base + (w.trailing_zeros() / 8) as usize);
+            w &= w - 1;
+        }
+        base += 8;
+    }
+    for (i, &m) in chunks.remainder().iter().enumerate() {
+        if m {
+            hit(base + i);
+        }
+    }
+}
+
 enum SumAcc {
     Int(i128),
     Float(ExactSum),
@@ -107,54 +138,64 @@ fn eval_condition<T: TsExt>(
             let mask = filter_set_mask(frame, filters)?;
             match target {
                 Target::Count { op, value } => {
+                    // Groups with no matching row keep `zero_ok`; the others are visited once
+                    // per matching row (most filters match few rows).
                     let zero_ok = *include_zero && op.holds(0u64.cmp(value));
-                    Ok(ranges
-                        .iter()
-                        .map(|&(lo, hi)| {
-                            let n = mask[lo as usize..hi as usize].iter().map(|&b| u64::from(b)).sum::<u64>();
-                            if n == 0 { zero_ok } else { op.holds(n.cmp(value)) }
-                        })
-                        .collect())
+                    let mut out = vec![zero_ok; ranges.len()];
+                    let mut current: Option<(usize, u64)> = None;
+                    for_each_hit(&mask, ranges, |g, _| match &mut current {
+                        Some((cg, n)) if *cg == g => *n += 1,
+                        _ => {
+                            if let Some((cg, n)) = current.replace((g, 1)) {
+                                out[cg] = op.holds(n.cmp(value));
+                            }
+                        }
+                    });
+                    if let Some((cg, n)) = current {
+                        out[cg] = op.holds(n.cmp(value));
+                    }
+                    Ok(out)
                 }
                 Target::Sum { column, op, value } => {
                     let col = frame.column(column)?;
-                    ranges
-                        .iter()
-                        .map(|&(lo, hi)| {
-                            let rows = (lo as usize..hi as usize).filter(|&r| mask[r]);
-                            let mut any = false;
-                            let acc = match col {
-                                Col::Int { values, valid } => {
-                                    let mut s = 0i128;
-                                    for r in rows {
-                                        any = true;
-                                        if valid.as_ref().is_none_or(|v| v[r]) {
-                                            s += i128::from(values[r]);
-                                        }
-                                    }
-                                    SumAcc::Int(s)
+                    let new_acc = || match col {
+                        Col::Int { .. } => Ok(SumAcc::Int(0)),
+                        Col::Float { .. } => Ok(SumAcc::Float(ExactSum::new())),
+                        other => Err(EngineError::TypeMismatch {
+                            column: column.clone(),
+                            found: other.type_name().to_string(),
+                            usage: "as a sum target".to_string(),
+                        }),
+                    };
+                    new_acc()?;
+                    // A group matches only with at least one matching row: others stay false.
+                    let mut out = vec![false; ranges.len()];
+                    let mut current: Option<(usize, SumAcc)> = None;
+                    for_each_hit(&mask, ranges, |g, r| {
+                        if current.as_ref().is_none_or(|(cg, _)| *cg != g) {
+                            if let Some((cg, acc)) = current.take() {
+                                out[cg] = sum_target_holds(&acc, *op, value);
+                            }
+                            current = new_acc().ok().map(|acc| (g, acc));
+                        }
+                        match (&mut current, col) {
+                            (Some((_, SumAcc::Int(s))), Col::Int { values, valid }) => {
+                                if valid.as_ref().is_none_or(|v| v[r]) {
+                                    *s += i128::from(values[r]);
                                 }
-                                Col::Float { values } => {
-                                    let mut s = ExactSum::new();
-                                    for r in rows {
-                                        any = true;
-                                        if !values[r].is_nan() {
-                                            s.add(values[r]);
-                                        }
-                                    }
-                                    SumAcc::Float(s)
+                            }
+                            (Some((_, SumAcc::Float(s))), Col::Float { values }) => {
+                                if !values[r].is_nan() {
+                                    s.add(values[r]);
                                 }
-                                other => {
-                                    return Err(EngineError::TypeMismatch {
-                                        column: column.clone(),
-                                        found: other.type_name().to_string(),
-                                        usage: "as a sum target".to_string(),
-                                    });
-                                }
-                            };
-                            Ok(any && sum_target_holds(&acc, *op, value))
-                        })
-                        .collect()
+                            }
+                            _ => {}
+                        }
+                    });
+                    if let Some((cg, acc)) = current {
+                        out[cg] = sum_target_holds(&acc, *op, value);
+                    }
+                    Ok(out)
                 }
             }
         }
