@@ -340,25 +340,25 @@ enum Keys {
 
 impl Keys {
     fn push(&mut self, gs: &Series, name: &str, total: usize) -> Result<(), EngineError> {
-        if let Keys::Runs { run_keys, starts, rows } = self {
-            if let Ok(ca) = gs.i64() {
-                let (k0, s0) = (run_keys.len(), starts.len());
-                let mut i = *rows;
-                let mut ok = true;
-                for arr in ca.downcast_iter() {
-                    if !push_runs(arr.values(), i, run_keys, starts) {
-                        ok = false;
-                        break;
-                    }
-                    i += arr.len();
+        if let Keys::Runs { run_keys, starts, rows } = self
+            && let Ok(ca) = gs.i64()
+        {
+            let (k0, s0) = (run_keys.len(), starts.len());
+            let mut i = *rows;
+            let mut ok = true;
+            for arr in ca.downcast_iter() {
+                if !push_runs(arr.values(), i, run_keys, starts) {
+                    ok = false;
+                    break;
                 }
-                if ok {
-                    *rows = i;
-                    return Ok(());
-                }
-                run_keys.truncate(k0);
-                starts.truncate(s0);
+                i += arr.len();
             }
+            if ok {
+                *rows = i;
+                return Ok(());
+            }
+            run_keys.truncate(k0);
+            starts.truncate(s0);
         }
         // Out of order, or not i64: every row's id from here on.
         accumulate(self.full(total), extract(name, gs)?, name, total)

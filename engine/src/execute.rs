@@ -179,15 +179,13 @@ fn eval_condition<T: TsExt>(
                             current = new_acc().ok().map(|acc| (g, acc));
                         }
                         match (&mut current, col) {
-                            (Some((_, SumAcc::Int(s))), Col::Int { values, valid }) => {
-                                if valid.as_ref().is_none_or(|v| v[r]) {
-                                    *s += i128::from(values[r]);
-                                }
+                            (Some((_, SumAcc::Int(s))), Col::Int { values, valid })
+                                if valid.as_ref().is_none_or(|v| v[r]) =>
+                            {
+                                *s += i128::from(values[r]);
                             }
-                            (Some((_, SumAcc::Float(s))), Col::Float { values }) => {
-                                if !values[r].is_nan() {
-                                    s.add(values[r]);
-                                }
+                            (Some((_, SumAcc::Float(s))), Col::Float { values }) if !values[r].is_nan() => {
+                                s.add(values[r]);
                             }
                             _ => {}
                         }
