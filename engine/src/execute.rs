@@ -94,6 +94,16 @@ fn sum_target_holds(sum: &SumAcc, op: TargetOp, value: &Literal) -> bool {
 /// (sorted, disjoint), in row order. Eight false bytes are skipped at a time, so a sparse mask
 /// costs little more than reading it.
 fn for_each_hit(mask: &[bool], ranges: &[(u32, u32)], mut f: impl FnMut(usize, usize)) {
+    if !is_sparse(mask) {
+        for (g, &(lo, hi)) in ranges.iter().enumerate() {
+            for r in lo as usize..hi as usize {
+                if mask[r] {
+                    f(g, r);
+                }
+            }
+        }
+        return;
+    }
     let mut g = 0;
     let mut hit = |r: usize| {
         while g < ranges.len() && ranges[g].1 as usize <= r {
@@ -121,6 +131,12 @@ fn for_each_hit(mask: &[bool], ranges: &[(u32, u32)], mut f: impl FnMut(usize, u
     }
 }
 
+/// Whether fewer than one row in 16 is set: then visiting only the set rows beats a pass over
+/// every group's rows.
+fn is_sparse(mask: &[bool]) -> bool {
+    mask.iter().map(|&b| usize::from(b)).sum::<usize>() < mask.len() / 16
+}
+
 enum SumAcc {
     Int(i128),
     Float(ExactSum),
@@ -141,18 +157,26 @@ fn eval_condition<T: TsExt>(
                     // Groups with no matching row keep `zero_ok`; the others are visited once
                     // per matching row (most filters match few rows).
                     let zero_ok = *include_zero && op.holds(0u64.cmp(value));
+                    let holds = |n: u64| if n == 0 { zero_ok } else { op.holds(n.cmp(value)) };
+                    if !is_sparse(&mask) {
+                        // Most rows match: a vectorised count per group.
+                        return Ok(ranges
+                            .iter()
+                            .map(|&(lo, hi)| holds(mask[lo as usize..hi as usize].iter().map(|&b| u64::from(b)).sum()))
+                            .collect());
+                    }
                     let mut out = vec![zero_ok; ranges.len()];
                     let mut current: Option<(usize, u64)> = None;
                     for_each_hit(&mask, ranges, |g, _| match &mut current {
                         Some((cg, n)) if *cg == g => *n += 1,
                         _ => {
                             if let Some((cg, n)) = current.replace((g, 1)) {
-                                out[cg] = op.holds(n.cmp(value));
+                                out[cg] = holds(n);
                             }
                         }
                     });
                     if let Some((cg, n)) = current {
-                        out[cg] = op.holds(n.cmp(value));
+                        out[cg] = holds(n);
                     }
                     Ok(out)
                 }

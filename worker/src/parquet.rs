@@ -243,7 +243,8 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     /// 3,000 rows of 40 users, unsorted: `ev` low-cardinality strings with nulls (dictionary
-    /// pages), `name` unique strings (plain pages), `x` floats with nulls, `n` integers.
+    /// pages), `name` unique strings (plain pages), `x` floats with nulls, `n` integers, `p`
+    /// floats without nulls.
     fn frame_df(categorical: bool) -> DataFrame {
         let n = 3000usize;
         let u: Vec<i64> = (0..n).map(|i| ((i * 7919) % 40) as i64).collect();
@@ -254,6 +255,7 @@ mod tests {
         let name: Vec<String> = (0..n).map(|i| format!("name-{i}-{}", i * i)).collect();
         let x: Vec<Option<f64>> = (0..n).map(|i| (i % 11 != 0).then_some(i as f64 * 0.5)).collect();
         let num: Vec<i64> = (0..n).map(|i| (i % 17) as i64 - 8).collect();
+        let price: Vec<f64> = (0..n).map(|i| (i * 7 % 3001) as f64 * 1.37 - 900.0).collect();
         let mut ev = Column::new("ev".into(), ev);
         if categorical {
             ev = ev.cast(&DataType::from_categories(polars::prelude::Categories::global())).unwrap();
@@ -265,6 +267,7 @@ mod tests {
             Column::new("name".into(), name),
             Column::new("x".into(), x),
             Column::new("n".into(), num),
+            Column::new("p".into(), price),
         ])
         .unwrap()
     }
@@ -282,7 +285,7 @@ mod tests {
             .all(|rg| rg.columns_under_root_iter(column).unwrap().all(|c| c.dictionary_page_offset().is_some()))
     }
 
-    const QUERIES: [&str; 5] = [
+    const QUERIES: [&str; 6] = [
         r#"{"query": {"conditions": [{"filter": ["ev", "==", "cart"], "target": ["count", ">=", 2]}],
             "aggregations": [{"column": "ev", "type": "countPerValue"}, {"column": "ev", "type": "sumPerValue", "otherColumn": "x"}]}}"#,
         r#"{"query": {"conditions": [{"filter": ["name", "contains", "7"]}],
@@ -291,6 +294,8 @@ mod tests {
             "funnel": {"sequence": [{"filter": ["ev", "==", "view"]}, {"filter": ["ev", "==", "cart"]}, {"filter": ["ev", "==", "buy"]}]}}"#,
         r#"{"query": {"conditions": [{"filter": ["x", ">", 700.0]}, {"filter": ["ev", "==", "x"]}],
             "aggregations": [{"column": "ev", "type": "groupsPerValue"}, {"column": "x", "type": "meanPerValue", "otherColumn": "n"}]}}"#,
+        r#"{"query": {"conditions": [{"filter": ["p", ">", 2000.5], "target": ["sum", "p", ">", 4000]}],
+            "aggregations": [{"column": "ev", "type": "sumPerValue", "otherColumn": "p"}]}}"#,
         r#"{"timeframe": {"from": 1000, "to": 4000}, "query": {"conditions": [{"sequence": [{"filter": ["ev", "==", "view"]}, {"filter": ["ev", "==", "buy"]}], "maxDuration": 900}]}}"#,
     ];
 
