@@ -96,9 +96,10 @@ fn sum_target_holds(sum: &SumAcc, op: TargetOp, value: &Literal) -> bool {
 fn for_each_hit(mask: &[bool], ranges: &[(u32, u32)], mut f: impl FnMut(usize, usize)) {
     if !is_sparse(mask) {
         for (g, &(lo, hi)) in ranges.iter().enumerate() {
-            for r in lo as usize..hi as usize {
-                if mask[r] {
-                    f(g, r);
+            let lo = lo as usize;
+            for (r, &m) in mask[lo..hi as usize].iter().enumerate() {
+                if m {
+                    f(g, lo + r);
                 }
             }
         }
