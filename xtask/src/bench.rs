@@ -334,7 +334,7 @@ fn parse_suite_args(args: &[String]) -> Result<SuiteArgs> {
         rows: 10_000_000,
         parts: 8,
         runs: 5,
-        processes: 3,
+        processes: 5,
         peers: ALL_PEERS.iter().map(|s| s.to_string()).collect(),
         original: false,
         write: false,
