@@ -494,7 +494,7 @@ fn suite_table(
             let best_cold = peers.values().map(|t| t.cold).fold(f64::INFINITY, f64::min);
             let best_warm = peers.values().map(|t| t.warm).fold(f64::INFINITY, f64::min);
             let (rc, rw) = (best_cold / ours.cold, best_warm / ours.warm);
-            cells.push(format!("{rc:.1}x{}", if rc >= 1.0 { "" } else { " (below target)" }));
+            cells.push(format!("{rc:.2}x{}", if rc >= 1.0 { "" } else { " (below target)" }));
             cells.push(format!("{rw:.1}x{}", if rw >= 2.0 { "" } else { " (below target)" }));
         }
         if let Some(o) = originals.get(i) {
