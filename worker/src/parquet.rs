@@ -8,7 +8,9 @@
 //! categoricals by inserting every row's string into polars' global category map. Here such a
 //! column is decoded to its dictionary *indices* (the RLE/bit-packed keys of its data pages)
 //! plus the row group's dictionary, and the engine maps indices to codes with a table: no
-//! per-row string, a quarter of the fresh memory (docs/benchmarks.md).
+//! per-row string, a quarter of the fresh memory (docs/benchmarks.md). Likewise a
+//! dictionary-encoded INT64 group column is read as the runs of its indices (a sorted part's
+//! ids are mostly RLE runs), so no id is materialised per row.
 //!
 //! Everything else is decoded exactly as `ParquetReader` decodes it (the same decoder, the
 //! same Arrow types from the Parquet schema, ignoring the writer's embedded Arrow schema). A
