@@ -3,7 +3,9 @@
 
 use crate::EngineError;
 use crate::codes::Codes;
-use crate::frame::{Col, Frame, NULL_CODE, Timestamps, extract, polars_err, run_starts, series, type_change};
+use crate::frame::{
+    Col, Frame, NULL_CODE, Timestamps, extract, merge_dictionary, polars_err, run_starts, series, type_change,
+};
 use hashbrown::HashMap;
 use polars::prelude::*;
 use polars_arrow::array::{Array as _, DictionaryArray, Utf8ViewArray};
@@ -25,22 +27,7 @@ fn append_dictionary(
                 problem: format!("dictionary values of type {:?}, strings expected", arr.values().dtype()),
             });
         };
-        let mut index: HashMap<&str, u32> = dict.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
-        let mut added: Vec<&str> = Vec::new();
-        let table: Vec<u32> = (0..values.len())
-            .map(|i| {
-                if !values.is_valid(i) {
-                    return NULL_CODE;
-                }
-                let v = values.value(i);
-                *index.entry(v).or_insert_with(|| {
-                    added.push(v);
-                    (dict.len() + added.len() - 1) as u32
-                })
-            })
-            .collect();
-        drop(index);
-        dict.extend(added.into_iter().map(str::to_string));
+        let table = merge_dictionary(dict, (0..values.len()).map(|i| values.is_valid(i).then(|| values.value(i))));
         codes.fit(dict.len(), codes.len() + arr.len());
         let code = |k: u32| table.get(k as usize).copied().unwrap_or(NULL_CODE);
         let keys = arr.keys();
@@ -107,7 +94,6 @@ fn accumulate_chunk(slot: &mut Option<Col>, chunk: ChunkRef<'_>, name: &str, tot
             }
         }
         ChunkRef::Series(s) if s.null_count() == 0 && matches!(s.dtype(), DataType::Float64 | DataType::Int64) => {
-            let len_before = slot.as_ref().map_or(0, Col::len);
             let acc = slot.get_or_insert_with(|| match s.dtype() {
                 DataType::Float64 => Col::Float { values: Vec::with_capacity(total) },
                 _ => Col::Int { values: Vec::with_capacity(total), valid: None },
@@ -123,7 +109,7 @@ fn accumulate_chunk(slot: &mut Option<Col>, chunk: ChunkRef<'_>, name: &str, tot
                         values.extend_from_slice(arr.values());
                     }
                     if let Some(m) = valid {
-                        m.resize(len_before + s.len(), true);
+                        m.resize(values.len(), true);
                     }
                 }
                 (acc, _) => return acc.append(extract(name, s)?, name),

@@ -91,20 +91,25 @@ fn sum_target_holds(sum: &SumAcc, op: TargetOp, value: &Literal) -> bool {
 }
 
 /// Calls `f(range index, row)` for every row where `mask` is true that lies in one of `ranges`
-/// (sorted, disjoint), in row order. Eight false bytes are skipped at a time, so a sparse mask
-/// costs little more than reading it.
+/// (sorted, disjoint), in row order: through the ranges' rows for a dense mask, else
+/// [`for_each_sparse_hit`].
 fn for_each_hit(mask: &[bool], ranges: &[(u32, u32)], mut f: impl FnMut(usize, usize)) {
-    if !is_sparse(mask) {
-        for (g, &(lo, hi)) in ranges.iter().enumerate() {
-            let lo = lo as usize;
-            for (r, &m) in mask[lo..hi as usize].iter().enumerate() {
-                if m {
-                    f(g, lo + r);
-                }
+    if is_sparse(mask) {
+        return for_each_sparse_hit(mask, ranges, f);
+    }
+    for (g, &(lo, hi)) in ranges.iter().enumerate() {
+        let lo = lo as usize;
+        for (r, &m) in mask[lo..hi as usize].iter().enumerate() {
+            if m {
+                f(g, lo + r);
             }
         }
-        return;
     }
+}
+
+/// As [`for_each_hit`], visiting only the set rows: eight false bytes are skipped at a time, so
+/// a sparse mask costs little more than reading it.
+fn for_each_sparse_hit(mask: &[bool], ranges: &[(u32, u32)], mut f: impl FnMut(usize, usize)) {
     let mut g = 0;
     let mut hit = |r: usize| {
         while g < ranges.len() && ranges[g].1 as usize <= r {
@@ -155,8 +160,8 @@ fn eval_condition<T: TsExt>(
             let mask = filter_set_mask(frame, filters)?;
             match target {
                 Target::Count { op, value } => {
-                    // Groups with no matching row keep `zero_ok`; the others are visited once
-                    // per matching row (most filters match few rows).
+                    // Groups with no matching row keep `zero_ok`; with a sparse mask the others are
+                    // found by visiting only the matching rows.
                     let zero_ok = *include_zero && op.holds(0u64.cmp(value));
                     let holds = |n: u64| if n == 0 { zero_ok } else { op.holds(n.cmp(value)) };
                     if !is_sparse(&mask) {
@@ -168,7 +173,7 @@ fn eval_condition<T: TsExt>(
                     }
                     let mut out = vec![zero_ok; ranges.len()];
                     let mut current: Option<(usize, u64)> = None;
-                    for_each_hit(&mask, ranges, |g, _| match &mut current {
+                    for_each_sparse_hit(&mask, ranges, |g, _| match &mut current {
                         Some((cg, n)) if *cg == g => *n += 1,
                         _ => {
                             if let Some((cg, n)) = current.replace((g, 1)) {
@@ -183,16 +188,17 @@ fn eval_condition<T: TsExt>(
                 }
                 Target::Sum { column, op, value } => {
                     let col = frame.column(column)?;
-                    let new_acc = || match col {
-                        Col::Int { .. } => Ok(SumAcc::Int(0)),
-                        Col::Float { .. } => Ok(SumAcc::Float(ExactSum::new())),
-                        other => Err(EngineError::TypeMismatch {
-                            column: column.clone(),
-                            found: other.type_name().to_string(),
-                            usage: "as a sum target".to_string(),
-                        }),
+                    let new_acc = match col {
+                        Col::Int { .. } => || SumAcc::Int(0),
+                        Col::Float { .. } => || SumAcc::Float(ExactSum::new()),
+                        other => {
+                            return Err(EngineError::TypeMismatch {
+                                column: column.clone(),
+                                found: other.type_name().to_string(),
+                                usage: "as a sum target".to_string(),
+                            });
+                        }
                     };
-                    new_acc()?;
                     // A group matches only with at least one matching row: others stay false.
                     let mut out = vec![false; ranges.len()];
                     let mut current: Option<(usize, SumAcc)> = None;
@@ -201,7 +207,7 @@ fn eval_condition<T: TsExt>(
                             if let Some((cg, acc)) = current.take() {
                                 out[cg] = sum_target_holds(&acc, *op, value);
                             }
-                            current = new_acc().ok().map(|acc| (g, acc));
+                            current = Some((g, new_acc()));
                         }
                         match (&mut current, col) {
                             (Some((_, SumAcc::Int(s))), Col::Int { values, valid })

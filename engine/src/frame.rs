@@ -56,23 +56,7 @@ impl Col {
             (Col::Float { values }, Col::Float { values: v2 }) => values.extend_from_slice(&v2),
             (Col::Bool { values }, Col::Bool { values: v2 }) => values.extend_from_slice(&v2),
             (Col::Str { codes, dict }, Col::Str { codes: c2, dict: d2 }) => {
-                let mut index: HashMap<&str, u32> = HashMap::with_capacity(dict.len());
-                for (i, s) in dict.iter().enumerate() {
-                    index.insert(s.as_str(), i as u32);
-                }
-                let mut added: Vec<String> = Vec::new();
-                let remap: Vec<u32> = d2
-                    .into_iter()
-                    .map(|s| match index.get(s.as_str()) {
-                        Some(&c) => c,
-                        None => {
-                            added.push(s);
-                            (dict.len() + added.len() - 1) as u32
-                        }
-                    })
-                    .collect();
-                drop(index);
-                dict.extend(added);
+                let remap = merge_dictionary(dict, d2.iter().map(|s| Some(s.as_str())));
                 codes.fit(dict.len(), codes.len() + c2.len());
                 with_codes!(&c2, c2 => codes.extend(c2.iter().map(|&c| if c.is_null() { NULL_CODE } else { remap[c.index()] })));
             }
@@ -222,6 +206,25 @@ fn encode_string_views(ca: &StringChunked) -> (Vec<u32>, Vec<String>) {
         }
     }
     (codes, dict)
+}
+
+/// The code in `dict` of each of a chunk's dictionary values (`None`, a null value: `NULL_CODE`),
+/// adding the values `dict` lacks; a value repeated in the chunk gets one code.
+pub(crate) fn merge_dictionary<'a>(dict: &mut Vec<String>, values: impl Iterator<Item = Option<&'a str>>) -> Vec<u32> {
+    let mut index: HashMap<&str, u32> = dict.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
+    let mut added: Vec<&str> = Vec::new();
+    let table = values
+        .map(|v| match v {
+            None => NULL_CODE,
+            Some(v) => *index.entry(v).or_insert_with(|| {
+                added.push(v);
+                (dict.len() + added.len() - 1) as u32
+            }),
+        })
+        .collect();
+    drop(index);
+    dict.extend(added.into_iter().map(str::to_string));
+    table
 }
 
 /// The code of `s`, adding it to the dictionary when new.

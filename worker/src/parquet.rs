@@ -66,7 +66,6 @@ pub fn read_frame_for_query(
         fields.push((field.clone(), how));
     }
     let mut builder = FrameBuilder::new(group_column, timestamp_column, columns, meta.num_rows);
-    let mut bytes = Vec::new();
     for rg in &meta.row_groups {
         let mut chunk = Vec::with_capacity(fields.len());
         for (field, how) in &fields {
@@ -80,11 +79,11 @@ pub fn read_frame_for_query(
                 )));
             };
             let range = column.byte_range();
-            bytes.resize((range.end - range.start) as usize, 0);
+            let mut bytes = vec![0; (range.end - range.start) as usize];
             file.seek(SeekFrom::Start(range.start))
                 .and_then(|_| file.read_exact(&mut bytes))
                 .map_err(|e| corrupt(format!("reading column {}: {e}", field.name)))?;
-            let data = Buffer::from(std::mem::take(&mut bytes));
+            let data = Buffer::from(bytes);
             let fast = match how {
                 _ if column.dictionary_page_offset().is_none() => None,
                 Fast::Indices => decode_dictionary(column, data.clone(), &field.name).map(ChunkColumn::Dictionary),
@@ -122,11 +121,15 @@ fn is_string(dtype: &ArrowDataType) -> bool {
     matches!(dtype, ArrowDataType::Utf8View | ArrowDataType::Utf8 | ArrowDataType::LargeUtf8)
 }
 
+/// The decompressed pages of a column chunk's bytes.
+fn page_reader(column: &ColumnChunkMetadata, data: Buffer<u8>) -> BasicDecompressor {
+    BasicDecompressor::new(PageReader::new(Cursor::new(data), column, vec![], usize::MAX), vec![])
+}
+
 /// Decodes one column chunk to Arrow arrays of `field`'s type.
 fn decode(column: &ColumnChunkMetadata, data: Buffer<u8>, field: Field) -> Result<Vec<Box<dyn Array>>, PolarsError> {
-    let pages = PageReader::new(Cursor::new(data), column, vec![], usize::MAX);
     let types = vec![&column.descriptor().descriptor.primitive_type];
-    Ok(column_iter_to_arrays(vec![BasicDecompressor::new(pages, vec![])], types, field, None)?.0)
+    Ok(column_iter_to_arrays(vec![page_reader(column, data)], types, field, None)?.0)
 }
 
 /// The runs of equal values of an INT64 column chunk stored as a Parquet dictionary, read from
@@ -138,7 +141,7 @@ fn decode_i64_runs(column: &ColumnChunkMetadata, data: Buffer<u8>) -> Option<(Ve
     if column.physical_type() != PhysicalType::Int64 || column.descriptor().descriptor.max_rep_level > 0 {
         return None;
     }
-    let mut pages = BasicDecompressor::new(PageReader::new(Cursor::new(data), column, vec![], usize::MAX), vec![]);
+    let mut pages = page_reader(column, data);
     let dict_page = pages.read_dict_page().ok()??;
     let dict: Vec<i64> =
         dict_page.buffer.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default())).collect();
