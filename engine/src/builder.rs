@@ -1,5 +1,7 @@
 //! Building a [`Frame`] chunk by chunk (one Parquet row group at a time): columns are converted
 //! and appended into the part's buffers as they arrive, group ids kept as runs while sorted.
+//! `Frame::prepare` (a whole DataFrame as one chunk) is here too, so that the frame module
+//! holds the frame's types and the builder depends on them, not the other way round.
 
 use crate::EngineError;
 use crate::codes::Codes;
@@ -477,6 +479,41 @@ fn runs_in_order<T: PartialOrd>(starts: &[u32], t: &[T]) -> bool {
 enum GroupKeys {
     Int(Vec<i64>),
     Codes(Vec<u32>),
+}
+
+/// A whole DataFrame in one chunk: what the engine offers callers that hold one.
+impl Frame {
+    /// Prepares `df` for queries that use `columns` (group and timestamp columns are added).
+    pub fn prepare(
+        df: &DataFrame,
+        group_column: &str,
+        timestamp_column: &str,
+        columns: &[String],
+    ) -> Result<Frame, EngineError> {
+        Frame::prepare_with(df, group_column, Some(timestamp_column), columns)
+    }
+
+    /// Prepares `df` for queries that do not need timestamps ([`protocol::Query::needs_timestamps`]
+    /// is false): the timestamp column is neither read nor checked, and rows of a group keep
+    /// their order in the part. [`crate::execute`] refuses queries that need timestamps on it.
+    pub fn prepare_without_timestamps(
+        df: &DataFrame,
+        group_column: &str,
+        columns: &[String],
+    ) -> Result<Frame, EngineError> {
+        Frame::prepare_with(df, group_column, None, columns)
+    }
+
+    fn prepare_with(
+        df: &DataFrame,
+        group_column: &str,
+        timestamp_column: Option<&str>,
+        columns: &[String],
+    ) -> Result<Frame, EngineError> {
+        let mut b = FrameBuilder::new(group_column, timestamp_column, columns, df.height());
+        b.push(df)?;
+        b.finish()
+    }
 }
 
 #[cfg(test)]

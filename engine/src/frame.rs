@@ -2,7 +2,6 @@
 //! offsets, and typed column buffers that kernels can scan without per-row dispatch.
 
 use crate::EngineError;
-use crate::builder::FrameBuilder;
 use crate::codes::{Code, Codes, with_codes};
 use hashbrown::HashMap;
 use polars::prelude::*;
@@ -340,38 +339,6 @@ pub(crate) fn extract(name: &str, s: &Series) -> Result<Col, EngineError> {
 }
 
 impl Frame {
-    /// Prepares `df` for queries that use `columns` (group and timestamp columns are added).
-    pub fn prepare(
-        df: &DataFrame,
-        group_column: &str,
-        timestamp_column: &str,
-        columns: &[String],
-    ) -> Result<Frame, EngineError> {
-        Frame::prepare_with(df, group_column, Some(timestamp_column), columns)
-    }
-
-    /// Prepares `df` for queries that do not need timestamps ([`protocol::Query::needs_timestamps`]
-    /// is false): the timestamp column is neither read nor checked, and rows of a group keep
-    /// their order in the part. [`crate::execute`] refuses queries that need timestamps on it.
-    pub fn prepare_without_timestamps(
-        df: &DataFrame,
-        group_column: &str,
-        columns: &[String],
-    ) -> Result<Frame, EngineError> {
-        Frame::prepare_with(df, group_column, None, columns)
-    }
-
-    fn prepare_with(
-        df: &DataFrame,
-        group_column: &str,
-        timestamp_column: Option<&str>,
-        columns: &[String],
-    ) -> Result<Frame, EngineError> {
-        let mut b = FrameBuilder::new(group_column, timestamp_column, columns, df.height());
-        b.push(df)?;
-        b.finish()
-    }
-
     pub(crate) fn is_sorted_by<K: Ord + Copy>(&self, keys: &[K]) -> bool {
         fn check<K: Ord + Copy, T: Copy>(keys: &[K], ts: &[T], le: impl Fn(T, T) -> bool) -> bool {
             keys.windows(2).zip(ts.windows(2)).all(|(k, t)| k[0] < k[1] || (k[0] == k[1] && le(t[0], t[1])))

@@ -1,9 +1,11 @@
 //! The CLI's configuration: read once from the environment, validated, and printable with the
 //! source of every value (`frocket config`). Names follow 0.5.3 (`FROCKET_*`) where they exist.
 
+use crate::units::MIB;
 use anyhow::{Result, bail};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Setting {
@@ -18,16 +20,20 @@ pub struct Config {
     pub redis_url: Option<String>,
     pub redis_prefix: String,
     pub queue: String,
-    pub run_timeout: f64,
-    pub lost_after: f64,
-    pub reject_age: f64,
-    pub heartbeat: f64,
-    pub debug_delay_ms: u64,
+    /// A job (query or registration) fails when it takes longer.
+    pub run_timeout: Duration,
+    /// An attempt without progress (status or heartbeat) for this long is lost and retried.
+    pub lost_after: Duration,
+    /// Workers reject requests older than this.
+    pub reject_age: Duration,
+    pub heartbeat: Duration,
+    /// Fault-testing knob: workers sleep this long before each task.
+    pub debug_delay: Option<Duration>,
     /// Where to write the last job's metrics (Prometheus text format).
     pub metrics_lastrun: Option<PathBuf>,
     /// Workers choose the parts of first attempts, preferring cached ones (queue mode).
     pub self_select: bool,
-    pub preflight_ms: u64,
+    pub preflight: Duration,
     pub home: PathBuf,
     pub s3_endpoint: Option<String>,
     pub s3_region: Option<String>,
@@ -35,7 +41,8 @@ pub struct Config {
     pub disk_cache_bytes: u64,
     pub memory_cache_bytes: u64,
     pub workers: usize,
-    pub unregister_interval: u64,
+    /// Unregistering is refused this soon after the dataset was last queried (unless forced).
+    pub unregister_interval: Duration,
     pub max_attempts: u32,
     pub settings: BTreeMap<String, Setting>,
 }
@@ -66,6 +73,22 @@ impl Reader<'_> {
             Ok(v) => Ok(v),
             Err(_) => bail!("invalid value {raw:?} for {key} (from {}): expected a number", self.settings[key].source),
         }
+    }
+
+    /// A duration given in (possibly fractional) seconds; must be positive and finite.
+    fn seconds(&mut self, key: &str, vars: &[&str], default: f64) -> Result<Duration> {
+        let secs: f64 = self.number(key, vars, default)?;
+        match Duration::try_from_secs_f64(secs) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            _ => {
+                bail!("invalid value {secs} for {key} (from {}): expected positive seconds", self.settings[key].source)
+            }
+        }
+    }
+
+    /// A duration given in whole milliseconds (0 allowed).
+    fn millis(&mut self, key: &str, vars: &[&str], default: u64) -> Result<Duration> {
+        Ok(Duration::from_millis(self.number(key, vars, default)?))
     }
 }
 
@@ -124,22 +147,18 @@ impl Config {
             bail!("invalid FROCKET_PART_SELECTION_MODE {selection:?}: expected worker or invoker");
         }
         let self_select = selection == "worker";
-        let preflight_ms: u64 =
-            r.number("part_selection.preflight_ms", &["FROCKET_PART_SELECTION_PREFLIGHT_MS"], 200)?;
+        let preflight = r.millis("part_selection.preflight_ms", &["FROCKET_PART_SELECTION_PREFLIGHT_MS"], 200)?;
         let redis_prefix =
             r.get("redis.prefix", &["FROCKET_DATASTORE_REDIS_PREFIX"], Some("frocket:".into())).unwrap_or_default();
         let queue = r.get("queue", &["FROCKET_QUEUE"], Some("default".into())).unwrap_or_default();
-        let run_timeout: f64 = r.number("invoker.run_timeout", &["FROCKET_INVOKER_RUN_TIMEOUT"], 60.0)?;
-        let lost_after: f64 =
-            r.number("invoker.retry.lost_interval", &["FROCKET_INVOKER_RETRY_LOST_INTERVAL"], 20.0)?;
-        let reject_age: f64 = r.number("worker.reject_age", &["FROCKET_WORKER_REJECT_AGE"], 60.0)?;
-        let heartbeat: f64 = r.number("worker.heartbeat_interval", &["FROCKET_WORKER_HEARTBEAT_INTERVAL"], 2.0)?;
-        let debug_delay_ms: u64 = r.number("worker.debug_delay_ms", &["FROCKET_WORKER_DEBUG_DELAY_MS"], 0)?;
+        let run_timeout = r.seconds("invoker.run_timeout", &["FROCKET_INVOKER_RUN_TIMEOUT"], 60.0)?;
+        let lost_after = r.seconds("invoker.retry.lost_interval", &["FROCKET_INVOKER_RETRY_LOST_INTERVAL"], 20.0)?;
+        let reject_age = r.seconds("worker.reject_age", &["FROCKET_WORKER_REJECT_AGE"], 60.0)?;
+        let heartbeat = r.seconds("worker.heartbeat_interval", &["FROCKET_WORKER_HEARTBEAT_INTERVAL"], 2.0)?;
+        let debug_delay = r.millis("worker.debug_delay_ms", &["FROCKET_WORKER_DEBUG_DELAY_MS"], 0)?;
+        let debug_delay = (!debug_delay.is_zero()).then_some(debug_delay);
         let metrics_lastrun =
             r.get("metrics.export_lastrun", &["FROCKET_METRICS_EXPORT_LASTRUN"], None).map(PathBuf::from);
-        if run_timeout <= 0.0 || lost_after <= 0.0 || reject_age <= 0.0 || heartbeat <= 0.0 {
-            bail!("invoker.run_timeout, invoker.retry.lost_interval and worker.reject_age must be positive");
-        }
         let default_home = dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("frocket");
         let home = PathBuf::from(
             r.get("home", &["FROCKET_HOME"], Some(default_home.display().to_string())).unwrap_or_default(),
@@ -167,8 +186,11 @@ impl Config {
         if workers == 0 {
             bail!("embedded.workers must be at least 1");
         }
-        let unregister_interval =
-            r.number("unregister.last_used_interval", &["FROCKET_UNREGISTER_LAST_USED_INTERVAL"], 30)?;
+        let unregister_interval = Duration::from_secs(r.number(
+            "unregister.last_used_interval",
+            &["FROCKET_UNREGISTER_LAST_USED_INTERVAL"],
+            30,
+        )?);
         let max_attempts: u32 = r.number("invoker.retry.max_attempts", &["FROCKET_INVOKER_RETRY_MAX_ATTEMPTS"], 3)?;
         if max_attempts == 0 {
             bail!("invoker.retry.max_attempts must be at least 1");
@@ -187,16 +209,16 @@ impl Config {
             lost_after,
             reject_age,
             heartbeat,
-            debug_delay_ms,
+            debug_delay,
             metrics_lastrun,
             self_select,
-            preflight_ms,
+            preflight,
             home,
             s3_endpoint,
             s3_region,
             s3_force_path_style,
-            disk_cache_bytes: disk_mb << 20,
-            memory_cache_bytes: mem_mb << 20,
+            disk_cache_bytes: disk_mb * MIB,
+            memory_cache_bytes: mem_mb * MIB,
             workers,
             unregister_interval,
             max_attempts,
@@ -209,6 +231,24 @@ impl Config {
     }
     pub fn cache_dir(&self) -> PathBuf {
         self.home.join("cache")
+    }
+
+    /// The S3 client settings (credentials from the standard AWS chain).
+    pub fn s3_config(&self) -> storage::s3::S3Config {
+        storage::s3::S3Config {
+            endpoint_url: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            force_path_style: self.s3_force_path_style,
+            credentials: None,
+        }
+    }
+
+    /// Where metadata lives, without connecting (`frocket config`).
+    pub fn describe_datastore(&self) -> String {
+        match &self.redis_url {
+            Some(url) => storage::redis::describe(url, &self.redis_prefix),
+            None => storage::embedded::describe(&self.datastore_dir()),
+        }
     }
 }
 
@@ -246,6 +286,12 @@ mod tests {
         assert!(cfg(&[("FROCKET_EMBEDDED_WORKERS", "0")]).is_err());
         assert!(cfg(&[("FROCKET_INVOKER", "aws_lambda")]).unwrap_err().to_string().contains("Lambda"));
         assert!(cfg(&[("FROCKET_INVOKER_RUN_TIMEOUT", "0")]).is_err());
+        let e = cfg(&[("FROCKET_INVOKER_RETRY_LOST_INTERVAL", "-1")]).unwrap_err().to_string();
+        assert!(e.contains("invoker.retry.lost_interval") && e.contains("positive seconds"), "{e}");
+        assert!(cfg(&[("FROCKET_WORKER_HEARTBEAT_INTERVAL", "inf")]).is_err());
+        let c = cfg(&[("FROCKET_INVOKER_RUN_TIMEOUT", "2.5"), ("FROCKET_WORKER_DEBUG_DELAY_MS", "40")]).unwrap();
+        assert_eq!((c.run_timeout, c.debug_delay), (Duration::from_millis(2500), Some(Duration::from_millis(40))));
+        assert_eq!(cfg(&[]).unwrap().debug_delay, None);
         assert!(cfg(&[("FROCKET_REDIS_PORT", "http")]).is_err());
     }
 
@@ -261,7 +307,7 @@ mod tests {
         assert!(!c.settings.values().any(|s| s.value.contains("pw")), "no password in config output");
         let c =
             cfg(&[("FROCKET_PART_SELECTION_MODE", "worker"), ("FROCKET_PART_SELECTION_PREFLIGHT_MS", "50")]).unwrap();
-        assert!(c.self_select && c.preflight_ms == 50);
+        assert!(c.self_select && c.preflight == Duration::from_millis(50));
         assert!(cfg(&[("FROCKET_PART_SELECTION_MODE", "nobody")]).is_err());
         assert_eq!(cfg(&[]).unwrap().settings["mode"].value, "embedded");
     }

@@ -1,10 +1,30 @@
-//! Human output: tables, query summaries (funnel steps with conversion percentages), progress.
+//! What the CLI prints: the one JSON printer (`--json`: exactly the JSON on stdout), and human
+//! output — tables, query summaries (funnel steps with conversion percentages), progress bars.
 
+use crate::units::mib;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use protocol::dataset::{DatasetInfo, DatasetRecord};
+use protocol::job::QueryJobResult;
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+
+/// Prints `v` as pretty JSON on stdout (`--json`).
+pub fn print_json(v: &impl Serialize) {
+    match serde_json::to_string_pretty(v) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: encode the output as JSON: {e}"),
+    }
+}
+
+/// Prints `v` as one line of JSON on stdout (a stream of documents, e.g. `frocket demo --json`).
+pub fn print_json_line(v: &impl Serialize) {
+    match serde_json::to_string(v) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: encode the output as JSON: {e}"),
+    }
+}
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
@@ -57,9 +77,9 @@ pub fn dataset_info(r: &DatasetRecord, full: bool) -> String {
     let _ = writeln!(s, "  path:      {}", i.basepath);
     let _ = writeln!(
         s,
-        "  parts:     {} ({:.1} MB), {}",
+        "  parts:     {} ({:.1} MiB), {}",
         r.parts.total_parts,
-        r.parts.total_size as f64 / 1e6,
+        mib(r.parts.total_size),
         r.parts.running_number_pattern.clone().unwrap_or_else(|| "listed".into())
     );
     let _ = writeln!(s, "  group id:  {}    timestamp: {}", i.group_id_column, i.timestamp_column);
@@ -103,8 +123,8 @@ pub fn dataset_info(r: &DatasetRecord, full: bool) -> String {
     s
 }
 
-fn aggregations(s: &mut String, aggs: &Value, indent: &str) {
-    for a in aggs.as_array().into_iter().flatten() {
+fn aggregations(s: &mut String, aggs: Option<&Vec<Value>>, indent: &str) {
+    for a in aggs.into_iter().flatten() {
         let label = match (a["name"].as_str(), a["otherColumn"].as_str()) {
             (Some(n), _) => n.to_string(),
             (None, Some(o)) => {
@@ -126,53 +146,51 @@ fn aggregations(s: &mut String, aggs: &Value, indent: &str) {
 }
 
 /// The human summary of a query result.
-pub fn query_summary(dataset: &str, v: &Value) -> String {
+pub fn query_summary(dataset: &str, r: &QueryJobResult) -> String {
     let mut s = String::new();
-    let q = &v["query"];
-    let secs = v["stats"]["totalTime"].as_f64().unwrap_or(0.0);
+    let q = &r.result.query;
     let _ = writeln!(
         s,
         "{dataset}: {} matching groups, {} rows  ({:.0} ms, {} parts)",
-        q["matchingGroups"],
-        q["matchingGroupRows"],
-        secs * 1e3,
-        v["stats"]["dataset"]["parts"]
+        q.matching_groups,
+        q.matching_group_rows,
+        r.stats.total_time * 1e3,
+        r.stats.dataset.parts
     );
-    aggregations(&mut s, &q["aggregations"], "  ");
-    if let Some(steps) = v["funnel"]["sequence"].as_array() {
+    aggregations(&mut s, q.aggregations.as_ref(), "  ");
+    if let Some(funnel) = &r.result.funnel {
         let mut t = table(&["step", "groups", "rows", "% of previous", "% of first"]);
-        let first = steps.first().and_then(|x| x["matchingGroups"].as_f64()).unwrap_or(0.0);
-        let mut prev = None::<f64>;
-        for (i, st) in steps.iter().enumerate() {
-            let g = st["matchingGroups"].as_f64().unwrap_or(0.0);
-            let pct = |base: Option<f64>| {
-                base.filter(|b| *b > 0.0).map(|b| format!("{:.1}%", 100.0 * g / b)).unwrap_or_else(|| "-".into())
+        let first = funnel.sequence.first().map_or(0, |x| x.matching_groups);
+        let mut prev = None::<u64>;
+        for (i, st) in funnel.sequence.iter().enumerate() {
+            let pct = |base: Option<u64>| {
+                base.filter(|b| *b > 0)
+                    .map(|b| format!("{:.1}%", 100.0 * st.matching_groups as f64 / b as f64))
+                    .unwrap_or_else(|| "-".into())
             };
             t.add_row(vec![
                 i.to_string(),
-                st["matchingGroups"].to_string(),
-                st["matchingGroupRows"].to_string(),
+                st.matching_groups.to_string(),
+                st.matching_group_rows.to_string(),
                 pct(prev),
                 pct(Some(first)),
             ]);
-            prev = Some(g);
+            prev = Some(st.matching_groups);
         }
         let _ = writeln!(s, "funnel:\n{t}");
-        for (i, st) in steps.iter().enumerate() {
-            if st["aggregations"].is_array() {
+        for (i, st) in funnel.sequence.iter().enumerate() {
+            if st.aggregations.is_some() {
                 let _ = writeln!(s, "  step {i}:");
-                aggregations(&mut s, &st["aggregations"], "    ");
+                aggregations(&mut s, st.aggregations.as_ref(), "    ");
             }
         }
-        if v["funnel"]["endAggregations"].is_array() {
+        if funnel.end_aggregations.is_some() {
             let _ = writeln!(s, "  end:");
-            aggregations(&mut s, &v["funnel"]["endAggregations"], "    ");
+            aggregations(&mut s, funnel.end_aggregations.as_ref(), "    ");
         }
     }
-    if let Some(c) = v["counters"].as_object() {
-        for (k, x) in c {
-            let _ = writeln!(s, "  {k:<32} {x}");
-        }
+    for (k, x) in r.result.counters.iter().flatten() {
+        let _ = writeln!(s, "  {k:<32} {x}");
     }
     s
 }

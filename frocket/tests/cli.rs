@@ -434,3 +434,79 @@ fn a_full_disk_fails_cleanly_and_leaves_no_half_written_dataset() {
         .count();
     assert_eq!(hidden, 0, "work directory removed");
 }
+
+/// Run-specific values (ids, clock times, paths) replaced, so that outputs compare byte for byte.
+fn normalize(text: &str, data_dir: &Path) -> String {
+    fn walk(v: &mut Value, in_stats: bool) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    match (k.as_str(), &*x) {
+                        ("requestId" | "registeredAt", Value::String(_)) | ("datasetLastUsed", Value::Number(_)) => {
+                            *x = json!(format!("<{k}>"))
+                        }
+                        ("totalTime", Value::Number(_)) if in_stats => *x = json!(0.0),
+                        ("loadTime" | "totalTime", Value::Object(_)) if in_stats => {
+                            for t in x.as_object_mut().unwrap().values_mut() {
+                                *t = json!(0.0);
+                            }
+                        }
+                        _ => walk(x, in_stats || k == "stats"),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, in_stats)),
+            _ => {}
+        }
+    }
+    let text = text.replace(data_dir.to_str().unwrap(), "<data>");
+    let mut v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    walk(&mut v, false);
+    serde_json::to_string_pretty(&v).unwrap()
+}
+
+/// The JSON that `frocket` prints is byte-compatible with what it printed before its results were
+/// typed (golden files captured from that binary, commit 01550c3, with the same commands on the
+/// same synthetic data): key order, nulls, number formats and values, run-specific values aside.
+#[test]
+fn printed_json_matches_the_golden_files() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let home = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let ds = data.path().join("ds");
+    let ok = |o: Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    ok(frocket(h, &["dataprep", "synth", "--rows", "4000", "--parts", "2", "--output", ds.to_str().unwrap()]));
+    let check = |name: &str, out: &str| {
+        let want = std::fs::read_to_string(golden.join(name)).unwrap();
+        assert_eq!(normalize(out, data.path()), normalize(&want, data.path()), "{name}");
+    };
+    check(
+        "register.json",
+        &ok(frocket(h, &["register", "d", ds.to_str().unwrap(), "visitorid", "timestamp", "--json"])),
+    );
+    let canonical = r#"{"timeframe": {"from": 0, "to": 99999999999999}, "query": {"relation": "$0 or $1", "conditions": [{"filter": ["event", "==", "addtocart"]}, {"name": "buyers", "filter": ["event", "==", "transaction"], "target": ["count", ">=", 1]}], "aggregations": [{"column": "event"}, {"column": "categoryid", "type": "sumPerValue", "otherColumn": "price"}, {"column": "event", "type": "meanPerValue", "otherColumn": "price"}]}, "funnel": {"sequence": [{"filter": ["event", "==", "view"]}, {"filter": ["event", "==", "addtocart"]}, {"filter": ["event", "==", "transaction"]}], "maxDuration": 86400000, "stepAggregations": [{"column": "event", "type": "countPerValue"}], "endAggregations": [{"column": "itemid", "type": "groupsPerValue"}]}}"#;
+    check("query-canonical.json", &ok(frocket(h, &["run", "d", "--string", canonical, "--json"])));
+    let legacy = golden.join("legacy-query-input.json");
+    check("query-legacy.json", &ok(frocket(h, &["run", "d", "--file", legacy.to_str().unwrap(), "--json"])));
+    check("query-empty.json", &ok(frocket(h, &["run", "d", "--empty", "--json"])));
+    let bad = r#"{"query": {"conditions": [{"filter": ["nope", "==", 1]}, {"filter": ["event", ">", 1]}]}}"#;
+    let invalid = frocket(h, &["run", "d", "--string", bad, "--json"]);
+    assert_eq!(invalid.status.code(), Some(2));
+    check("query-invalid.json", &String::from_utf8(invalid.stdout).unwrap());
+    let refused = frocket(h, &["unregister", "d", "--json"]);
+    assert_eq!(refused.status.code(), Some(1));
+    check("unregister-refused.json", &String::from_utf8(refused.stdout).unwrap());
+    // A failed job: the same `errorMessage`, plus the structured `errors` added since.
+    std::fs::remove_file(ds.join("part-00001.parquet")).unwrap();
+    let failed = frocket(h, &["run", "d", "--empty", "--json"]);
+    assert_eq!(failed.status.code(), Some(1));
+    let mut v = json_out(&failed);
+    let errors = v.as_object_mut().unwrap().remove("errors").expect("structured errors");
+    assert_eq!(errors[0]["kind"], json!("TASKS_FAILED"));
+    assert_eq!(errors[0]["message"], v["errorMessage"]);
+    check("query-failed.json", &v.to_string());
+}

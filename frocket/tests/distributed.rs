@@ -293,8 +293,23 @@ fn unreachable_redis_is_a_clear_error() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    // A service failure (exit 1), not a usage error: the command line was right.
+    assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("connect to Redis") && !err.contains("secret"), "{err}");
+    // `frocket config` needs no connection: it is how one debugs such a configuration.
+    let o = Command::new(env!("CARGO_BIN_EXE_frocket"))
+        .args(["config", "--json"])
+        .env("FROCKET_HOME", home.path())
+        .env("FROCKET_REDIS_URL", format!("redis://:secret@127.0.0.1:{port}/0"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["datastore"]["value"],
+        serde_json::json!(format!("redis (redis://***@127.0.0.1:{port}/0, prefix 'frocket:')"))
+    );
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("secret"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

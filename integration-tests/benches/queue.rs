@@ -6,7 +6,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use integration_tests::{Exec, RedisServer, write_parquet};
 use invoker::queue::QueueExecutor;
-use invoker::{QueryJobOptions, RegisterArgs};
+use invoker::{JobOptions, RegisterArgs};
 use polars::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +47,7 @@ fn bench(c: &mut Criterion) {
         (redis, exec)
     });
     let local = Exec { worker: Worker::new(PartLoader::new(Stores::local_only(), &LoaderConfig::default()).unwrap()) };
-    let opts = QueryJobOptions::new(3, 60.0);
+    let opts = JobOptions::new(3, std::time::Duration::from_secs(60));
     let mut g = c.benchmark_group("queue_job_overhead");
     g.sample_size(20);
     for parts in [1usize, 8, 64] {
@@ -57,7 +57,7 @@ fn bench(c: &mut Criterion) {
         rt.block_on(async {
             // Register through the embedded executor (the same metadata lands in Redis).
             let args = RegisterArgs::new(&name, &dir.display().to_string(), "u", "ts");
-            invoker::register_dataset(&Stores::local_only(), &redis, &local, &args, None).await.unwrap();
+            invoker::register_dataset(&Stores::local_only(), &redis, &local, &args, &opts, None).await.unwrap();
         });
         g.throughput(Throughput::Elements(parts as u64));
         g.bench_function(format!("{parts}_tasks"), |b| {

@@ -158,12 +158,16 @@ impl Stack {
     pub async fn register(
         &self,
         args: &invoker::RegisterArgs,
-    ) -> Result<invoker::registration::RegistrationResult, invoker::InvokerError> {
-        invoker::register_dataset(&self.stores, &self.datastore, &self.exec, args, None).await
+    ) -> Result<invoker::RegistrationJobResult, invoker::InvokerError> {
+        let opts = invoker::JobOptions::default();
+        invoker::register_dataset(&self.stores, &self.datastore, &self.exec, args, &opts, None).await
     }
 
+    /// Runs a query job; the result as the JSON a client receives.
     pub async fn query(&self, name: &str, q: &serde_json::Value) -> Result<serde_json::Value, invoker::InvokerError> {
-        invoker::run_query_job(&self.datastore, &self.exec, name, q, &invoker::QueryJobOptions::default(), None).await
+        let r =
+            invoker::run_query_job(&self.datastore, &self.exec, name, q, &invoker::JobOptions::default(), None).await?;
+        Ok(serde_json::to_value(r).expect("a query result encodes as JSON"))
     }
 }
 

@@ -1,10 +1,15 @@
 //! The transport-independent way the invoker gets tasks done.
 
+use crate::InvokerError;
 use crate::job::{JobPolicy, JobState, Verdict};
+use crate::metrics::Metrics;
 use async_trait::async_trait;
 use futures::stream::{FuturesUnordered, StreamExt};
-use protocol::task::{QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest, RegistrationTaskResult};
+use protocol::task::{
+    DatasetPartId, QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest, RegistrationTaskResult, TaskError,
+};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Runs tasks somewhere (in-process pool, Redis queue workers, Lambda). Implementations never
 /// return errors: a task that could not run comes back as a failed result, classified for
@@ -18,13 +23,48 @@ pub trait TaskExecutor: Send + Sync {
     /// Shown by `frocket config`.
     fn describe(&self) -> String;
     /// Called once before a query job's tasks run, with every part (self-selecting transports
-    /// publish them).
-    async fn prepare_request(&self, _request_id: &str, _parts: &[protocol::task::DatasetPartId]) -> Result<(), String> {
+    /// publish them). An error fails the job before any task runs.
+    async fn prepare_request(&self, _request_id: &str, _parts: &[DatasetPartId]) -> Result<(), InvokerError> {
         Ok(())
     }
     /// Called once when a job ends (successfully or not): release per-request resources
     /// (e.g. delete the request's Redis keys).
     async fn finish_request(&self, _request_id: &str) {}
+}
+
+/// How a job runs: attempts per task, the deadline, where metrics go. The same for query and
+/// registration jobs (configured once: `FROCKET_INVOKER_RETRY_MAX_ATTEMPTS`,
+/// `FROCKET_INVOKER_RUN_TIMEOUT`).
+#[derive(Clone)]
+pub struct JobOptions {
+    /// Attempts per task for retryable failures (at least 1).
+    pub max_attempts: u32,
+    /// From the job's start until it fails as timed out.
+    pub timeout: Duration,
+    /// Where to record job and task metrics.
+    pub metrics: Option<Arc<Metrics>>,
+}
+
+impl Default for JobOptions {
+    fn default() -> Self {
+        let p = JobPolicy::default();
+        JobOptions { max_attempts: p.max_attempts, timeout: Duration::from_secs_f64(p.timeout), metrics: None }
+    }
+}
+
+impl JobOptions {
+    pub fn new(max_attempts: u32, timeout: Duration) -> JobOptions {
+        JobOptions { max_attempts, timeout, metrics: None }
+    }
+
+    pub(crate) fn policy(&self) -> JobPolicy {
+        JobPolicy { max_attempts: self.max_attempts.max(1), timeout: self.timeout.as_secs_f64() }
+    }
+}
+
+/// Turns a task outcome into the runner's view: (task, attempt, ok or (message, retryable)).
+pub(crate) fn view<T>(task: usize, attempt: u32, o: &Result<T, TaskError>) -> (usize, u32, Result<(), (&str, bool)>) {
+    (task, attempt, o.as_ref().map(|_| ()).map_err(|e| (e.message.as_str(), e.retryable)))
 }
 
 /// Job progress: tasks done and failed out of the total.

@@ -1,62 +1,27 @@
 //! The query job: validate against the dataset's schema, one task per part, retries of
 //! retryable failures, exactly one successful attempt merged per part, result with stats.
 
-use crate::executor::{ProgressFn, TaskExecutor, run_all};
-use crate::job::JobPolicy;
-use crate::stats::job_stats;
-use crate::{InvokerError, new_request_id, unix_now};
+use crate::executor::{JobOptions, ProgressFn, TaskExecutor, run_all, view};
+use crate::stats::{JobCounts, query_job_stats};
+use crate::{InvokerError, new_request_id};
 use protocol::PartialResult;
+use protocol::job::{DatasetStats, QueryJobResult};
 use protocol::task::{DatasetPartId, QueryTaskRequest, QueryTaskResult, TaskHeader};
 use protocol::validate_query_value;
 use serde_json::Value;
+use storage::clock::unix_now;
 use storage::{Datastore, Location};
 
-#[derive(Clone, Default)]
-pub struct QueryJobOptions {
-    /// Attempts per task for retryable failures (reference default 3).
-    pub max_attempts: u32,
-    /// Seconds before the job fails as timed out (reference default 60).
-    pub timeout_seconds: f64,
-    /// Where to record job and task metrics.
-    pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
-}
-
-impl QueryJobOptions {
-    pub fn new(max_attempts: u32, timeout_seconds: f64) -> QueryJobOptions {
-        QueryJobOptions { max_attempts, timeout_seconds, metrics: None }
-    }
-}
-
-impl QueryJobOptions {
-    pub fn policy(&self) -> JobPolicy {
-        let d = JobPolicy::default();
-        JobPolicy {
-            max_attempts: if self.max_attempts == 0 { d.max_attempts } else { self.max_attempts },
-            timeout: if self.timeout_seconds <= 0.0 { d.timeout } else { self.timeout_seconds },
-        }
-    }
-}
-
-/// Turns a task outcome into the runner's view: (task, attempt, ok or (message, retryable)).
-pub(crate) fn view<T>(
-    task: usize,
-    attempt: u32,
-    o: &Result<T, protocol::task::TaskError>,
-) -> (usize, u32, Result<(), (&str, bool)>) {
-    (task, attempt, o.as_ref().map(|_| ()).map_err(|e| (e.message.as_str(), e.retryable)))
-}
-
-/// Runs `query` (JSON, canonical or seed format) on dataset `name`; returns the result JSON
-/// (`success`, `requestId`, `query`, `funnel`, `stats`, and for seed queries `counters` and
-/// `translatedQuery`).
+/// Runs `query` (JSON, canonical or seed format) on dataset `name`: the merged result with its
+/// request id, stats, and for seed queries the seed counters and the translated query.
 pub async fn run_query_job(
     datastore: &dyn Datastore,
     executor: &dyn TaskExecutor,
     name: &str,
     query: &Value,
-    opts: &QueryJobOptions,
+    opts: &JobOptions,
     progress: Option<ProgressFn>,
-) -> Result<Value, InvokerError> {
+) -> Result<QueryJobResult, InvokerError> {
     let t0 = std::time::Instant::now();
     let storage_err = |source| InvokerError::Storage { context: format!("read dataset '{name}'"), source };
     let record = datastore
@@ -93,10 +58,7 @@ pub async fn run_query_job(
     };
     let n = record.parts.filenames.len();
     let parts: Vec<DatasetPartId> = (0..n).map(|i| make(i, 0).header.part).collect();
-    executor
-        .prepare_request(&request_id, &parts)
-        .await
-        .map_err(|e| InvokerError::TasksFailed(format!("publish the parts of request {request_id}: {e}")))?;
+    executor.prepare_request(&request_id, &parts).await?;
     let ran = run_all(
         n,
         executor.concurrency(),
@@ -117,7 +79,7 @@ pub async fn run_query_job(
     if let Some(pending) = &ran.timed_out {
         return Err(InvokerError::TasksFailed(format!(
             "Query timed out after {} seconds ({} of {n} tasks without a result; are workers running?)",
-            opts.timeout_seconds,
+            opts.timeout.as_secs_f64(),
             pending.len()
         )));
     }
@@ -147,22 +109,17 @@ pub async fn run_query_job(
     let merged = PartialResult::merge_all(partials)
         .map_err(|e| InvokerError::Internal(e.to_string()))?
         .ok_or_else(|| InvokerError::Internal("no parts".into()))?;
-    let mut out = serde_json::json!({"success": true, "requestId": request_id});
-    let finalized =
-        serde_json::to_value(merged.finalize(vq.is_legacy())).map_err(|e| InvokerError::Internal(e.to_string()))?;
-    if let (Value::Object(o), Value::Object(f)) = (&mut out, finalized) {
-        o.extend(f);
-    }
-    if let Some(t) = &vq.translated_from_legacy {
-        out["translatedQuery"] = t.clone();
-    }
-    out["stats"] = job_stats(
-        t0.elapsed().as_secs_f64(),
-        record.parts.total_size,
-        n,
-        ran.attempts,
-        ran.failed_attempts,
-        &ok_metrics,
-    );
-    Ok(out)
+    let counts = JobCounts {
+        elapsed: t0.elapsed(),
+        dataset: DatasetStats { total_size: record.parts.total_size, parts: n },
+        attempts: ran.attempts,
+        failed_attempts: ran.failed_attempts,
+    };
+    Ok(QueryJobResult {
+        success: true,
+        request_id,
+        result: merged.finalize(vq.is_legacy()),
+        translated_query: vq.translated_from_legacy,
+        stats: query_job_stats(counts, &ok_metrics),
+    })
 }

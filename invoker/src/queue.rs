@@ -4,16 +4,17 @@
 //! moved for `lost_after` (no heartbeat: the worker died or the task is stuck in the queue) is
 //! reported as a retryable "lost" failure; its late result, if any, is dropped by the router.
 
-use crate::TaskExecutor;
+use crate::{InvokerError, TaskExecutor};
 use async_trait::async_trait;
 use protocol::task::{
-    QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest, RegistrationTaskResult, ResultEnvelope, TaskEnvelope,
-    TaskError, TaskMetrics,
+    AttemptReport, AttemptStatus, DatasetPartId, QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest,
+    RegistrationTaskResult, ResultEnvelope, TaskEnvelope, TaskError, TaskMetrics,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use storage::redis::{AttemptStatus, RedisStore};
+use storage::clock::unix_now as now;
+use storage::redis::RedisStore;
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
@@ -39,10 +40,6 @@ pub struct QueueExecutor {
     lost_after: Duration,
     status_check: Duration,
     routers: Mutex<HashMap<String, Arc<Router>>>,
-}
-
-fn now() -> f64 {
-    crate::unix_now()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -143,7 +140,7 @@ impl QueueExecutor {
         }
         let payload =
             serde_json::to_string(&env).map_err(|e| TaskError { message: e.to_string(), retryable: false })?;
-        let queued = AttemptStatus { status: "QUEUED".into(), time: now(), worker: String::new() };
+        let queued = AttemptReport { status: AttemptStatus::Queued, time: now(), worker: String::new() };
         let enqueued = async {
             self.redis.set_status(&rid, task, attempt, &queued).await?;
             self.redis.push_task(&self.queue, &payload).await
@@ -160,7 +157,7 @@ impl QueueExecutor {
                 }
                 _ = tokio::time::sleep(self.status_check) => {
                     match self.redis.statuses_of(&rid, task, attempt).await {
-                        Ok(Some(s)) if s.status == "REJECTED" => {
+                        Ok(Some(s)) if s.status == AttemptStatus::Rejected => {
                             Self::forget(&router, task, attempt);
                             return Err(TaskError { message: format!("task {task} attempt {attempt} rejected by worker {} as stale", s.worker), retryable: true });
                         }
@@ -220,12 +217,16 @@ impl TaskExecutor for QueueExecutor {
         format!("work_queue (queue '{}', lost after {:.0} s)", self.queue, self.lost_after.as_secs_f64())
     }
 
-    async fn prepare_request(&self, request_id: &str, parts: &[protocol::task::DatasetPartId]) -> Result<(), String> {
+    async fn prepare_request(&self, request_id: &str, parts: &[DatasetPartId]) -> Result<(), InvokerError> {
         if !self.self_select {
             return Ok(());
         }
-        let list = serde_json::to_string(parts).map_err(|e| e.to_string())?;
-        self.redis.publish_parts(request_id, &list, parts.len()).await.map_err(|e| e.to_string())
+        let list = serde_json::to_string(parts)
+            .map_err(|e| InvokerError::Internal(format!("encode the part list of request {request_id}: {e}")))?;
+        self.redis.publish_parts(request_id, &list, parts.len()).await.map_err(|source| InvokerError::Storage {
+            context: format!("publish the parts of request {request_id}"),
+            source,
+        })
     }
 
     async fn finish_request(&self, request_id: &str) {

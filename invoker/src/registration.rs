@@ -1,14 +1,16 @@
-//! Dataset registration (SPEC §4, reference §2): discovery, sampling of parts to validate,
-//! per-part checks by workers, cross-part checks (group ids unique, schemas equal), merged
-//! schema, and atomic persistence. Also unregistration with the last-used safety interval.
+//! Dataset registration (docs/datasets.md "Registration"): discovery, sampling of parts to
+//! validate, per-part checks by workers, cross-part checks (group ids unique, schemas equal),
+//! merged schema, and atomic persistence. Also unregistration with the last-used safety
+//! interval (docs/datasets.md "Unregister").
 
-use crate::executor::{ProgressFn, TaskExecutor, run_all};
-use crate::job::JobPolicy;
-use crate::{InvokerError, new_request_id, unix_now};
+use crate::executor::{JobOptions, ProgressFn, TaskExecutor, run_all, view};
+use crate::{InvokerError, new_request_id};
 use protocol::dataset::*;
+use protocol::job::{DatasetStats, RegistrationJobResult, RegistrationJobStats, UnregisterOutcome};
 use protocol::task::{DatasetPartId, GroupIds, PartDescription, RegistrationTaskRequest, TaskHeader};
 use rand::SeedableRng;
 use std::collections::BTreeMap;
+use storage::clock::unix_now;
 use storage::glob::{compile, format_running_number, is_running_number};
 use storage::{Datastore, Location, Stores};
 
@@ -52,8 +54,6 @@ pub struct RegisterArgs {
     /// Top values kept per categorical column, and the minimum relative frequency.
     pub top_count: usize,
     pub top_min_pct: f64,
-    /// Seconds before the job fails as timed out.
-    pub timeout_seconds: f64,
 }
 
 impl RegisterArgs {
@@ -73,7 +73,6 @@ impl RegisterArgs {
             sample_max: 10,
             top_count: 20,
             top_min_pct: 0.01,
-            timeout_seconds: 60.0,
         }
     }
 }
@@ -195,7 +194,8 @@ fn type_map(s: &DatasetFullSchema) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Merges the sampled parts' schemas (reference §2.5), after checking they are equal.
+/// Merges the sampled parts' schemas (min/max over parts, categorical only if every part says
+/// so, mean unique ratio, top values by mean frequency), after checking they are equal.
 fn merge_schemas(
     args: &RegisterArgs,
     descs: &[(usize, &PartDescription)],
@@ -249,25 +249,15 @@ fn merge_schemas(
     Ok(merged)
 }
 
-/// What a registration job reports.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RegistrationResult {
-    pub success: bool,
-    pub request_id: String,
-    pub dataset: DatasetInfo,
-    pub validated_parts: Vec<usize>,
-    pub stats: serde_json::Value,
-}
-
 /// Registers (or re-registers) a dataset.
 pub async fn register_dataset(
     stores: &Stores,
     datastore: &dyn Datastore,
     executor: &dyn TaskExecutor,
     args: &RegisterArgs,
+    opts: &JobOptions,
     progress: Option<ProgressFn>,
-) -> Result<RegistrationResult, InvokerError> {
+) -> Result<RegistrationJobResult, InvokerError> {
     let t0 = std::time::Instant::now();
     if args.name.trim().is_empty() {
         return Err(InvokerError::InvalidArguments("dataset name must not be empty".into()));
@@ -305,10 +295,10 @@ pub async fn register_dataset(
     let ran = run_all(
         sample.len(),
         executor.concurrency(),
-        JobPolicy { max_attempts: 3, timeout: args.timeout_seconds },
+        opts.policy(),
         make,
         |req| executor.run_registration(req),
-        |r: &protocol::task::RegistrationTaskResult| crate::query::view(r.task_index, r.attempt_no, &r.outcome),
+        |r: &protocol::task::RegistrationTaskResult| view(r.task_index, r.attempt_no, &r.outcome),
         progress,
     )
     .await;
@@ -316,7 +306,7 @@ pub async fn register_dataset(
     if ran.timed_out.is_some() {
         return Err(InvokerError::TasksFailed(format!(
             "registration timed out after {} seconds (are workers running?)",
-            args.timeout_seconds
+            opts.timeout.as_secs_f64()
         )));
     }
     let (results, attempts) = (ran.results, ran.attempts);
@@ -375,40 +365,30 @@ pub async fn register_dataset(
         schema,
     };
     datastore.write_dataset(&record).await.map_err(storage_err(format!("save dataset '{}'", args.name)))?;
-    Ok(RegistrationResult {
+    Ok(RegistrationJobResult {
         success: true,
         request_id,
         dataset: info,
         validated_parts: sample,
-        stats: serde_json::json!({
-            "totalTime": t0.elapsed().as_secs_f64(),
-            "dataset": {"totalSize": record.parts.total_size, "parts": record.parts.total_parts},
-            "attempts": attempts,
-            "retries": attempts as usize - results.len(),
-        }),
+        stats: RegistrationJobStats {
+            total_time: t0.elapsed().as_secs_f64(),
+            dataset: DatasetStats { total_size: record.parts.total_size, parts: record.parts.total_parts },
+            attempts,
+            // Every validated part has one attempt; the rest are retries.
+            retries: (attempts as usize).saturating_sub(results.len()),
+        },
     })
 }
 
-/// What unregistering did.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UnregisterOutcome {
-    pub success: bool,
-    pub dataset_found: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dataset_last_used: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_message: Option<String>,
-}
-
 /// Removes a dataset's metadata (never its files), refusing when it was used less than
-/// `interval_seconds` ago unless `force`.
+/// `interval` ago unless `force`.
 pub async fn unregister_dataset(
     datastore: &dyn Datastore,
     name: &str,
     force: bool,
-    interval_seconds: u64,
+    interval: std::time::Duration,
 ) -> Result<UnregisterOutcome, InvokerError> {
+    let interval_seconds = interval.as_secs();
     let ctx = || format!("unregister '{name}'");
     if datastore.dataset(name).await.map_err(storage_err(ctx()))?.is_none() {
         return Ok(UnregisterOutcome {

@@ -1,66 +1,96 @@
-//! Job statistics (SPEC §6, reference §3.8): timings, task counts, cache use, scanned data.
+//! Job statistics (docs/results.md "Stats"): timings, task counts, cache use, scanned data,
+//! computed from the successful attempts' metrics.
 
+use protocol::job::{CacheStats, DatasetStats, InvokerStats, QueryJobStats, TimingSummary, WorkerStats};
 use protocol::task::{LoadSource, TaskMetrics};
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
-/// `{min, mean, max, 50%}` of a series of seconds (`null` when empty).
-pub fn timing(xs: &[f64]) -> Value {
-    if xs.is_empty() {
-        return Value::Null;
-    }
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    let pct = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-    let mut out =
-        json!({"min": v[0], "mean": v.iter().sum::<f64>() / v.len() as f64, "max": v[v.len() - 1], "50%": pct(0.5)});
-    if v.len() >= 20 {
-        out["25%"] = json!(pct(0.25));
-        out["75%"] = json!(pct(0.75));
-        out["95%"] = json!(pct(0.95));
-    }
-    if v.len() >= 100 {
-        out["99%"] = json!(pct(0.99));
-    }
-    out
+/// What the runner counted while a job ran.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobCounts {
+    pub elapsed: Duration,
+    pub dataset: DatasetStats,
+    /// Attempts launched.
+    pub attempts: u32,
+    pub failed_attempts: usize,
 }
 
-/// Stats of a job from its successful attempts' metrics.
-pub fn job_stats(
-    total_seconds: f64,
-    dataset_size: u64,
-    parts: usize,
-    attempts: u32,
-    failed_attempts: usize,
-    ok: &[&TaskMetrics],
-) -> Value {
-    let count = |s: LoadSource| ok.iter().filter(|m| m.load_from == Some(s)).count();
-    let mut selection = serde_json::Map::new();
-    for t in ok {
-        if let Some(how) = &t.part_select_method {
-            let n = selection.get(how).and_then(Value::as_u64).unwrap_or(0);
-            selection.insert(how.clone(), json!(n + 1));
-        }
+impl JobCounts {
+    /// Every task has at least one attempt; the rest are retries.
+    pub fn retries(&self) -> usize {
+        (self.attempts as usize).saturating_sub(self.dataset.parts)
     }
-    json!({
-        "totalTime": total_seconds,
-        "cost": null,
-        "dataset": {"totalSize": dataset_size, "parts": parts},
-        "invoker": {"totalTasks": attempts, "failedTasks": failed_attempts},
-        "worker": {
-            "loadTime": timing(&ok.iter().map(|m| m.task_total_load_seconds).collect::<Vec<_>>()),
-            "totalTime": timing(&ok.iter().map(|m| m.task_total_run_seconds).collect::<Vec<_>>()),
-            "scannedRows": ok.iter().map(|m| m.scanned_rows).sum::<u64>(),
-            "scannedGroups": ok.iter().map(|m| m.scanned_groups).sum::<u64>(),
-            "partSelection": selection,
-            "preflightSleep": ok.iter().map(|m| m.task_preflight_sleep_seconds).sum::<f64>(),
-            "cache": {
-                "source": count(LoadSource::Source),
-                "diskCache": count(LoadSource::DiskCache),
-                "memoryCache": count(LoadSource::MemoryCache),
+}
+
+/// Stats of a query job from its counts and its successful attempts' metrics.
+pub fn query_job_stats(counts: JobCounts, ok: &[&TaskMetrics]) -> QueryJobStats {
+    let count = |s: LoadSource| ok.iter().filter(|m| m.load_from == Some(s)).count();
+    let mut part_selection = BTreeMap::new();
+    for how in ok.iter().filter_map(|m| m.part_select_method) {
+        *part_selection.entry(how).or_insert(0) += 1;
+    }
+    let timing = |f: fn(&TaskMetrics) -> f64| TimingSummary::of(&ok.iter().map(|m| f(m)).collect::<Vec<_>>());
+    QueryJobStats {
+        total_time: counts.elapsed.as_secs_f64(),
+        cost: None,
+        dataset: counts.dataset,
+        invoker: InvokerStats { total_tasks: counts.attempts, failed_tasks: counts.failed_attempts },
+        worker: WorkerStats {
+            load_time: timing(|m| m.task_total_load_seconds),
+            total_time: timing(|m| m.task_total_run_seconds),
+            scanned_rows: ok.iter().map(|m| m.scanned_rows).sum(),
+            scanned_groups: ok.iter().map(|m| m.scanned_groups).sum(),
+            part_selection,
+            preflight_sleep: ok.iter().map(|m| m.task_preflight_sleep_seconds).sum(),
+            cache: CacheStats {
+                source: count(LoadSource::Source),
+                disk_cache: count(LoadSource::DiskCache),
+                memory_cache: count(LoadSource::MemoryCache),
             },
         },
-        "attempts": attempts,
-        // Every task has at least one attempt; the rest are retries.
-        "retries": (attempts as usize).saturating_sub(parts),
-    })
+        attempts: counts.attempts,
+        retries: counts.retries(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::task::PartSelection;
+
+    #[test]
+    fn stats_sum_the_successful_attempts_and_count_retries() {
+        let m = |load: f64, from: LoadSource, how: PartSelection| TaskMetrics {
+            task_total_load_seconds: load,
+            task_total_run_seconds: load * 2.0,
+            scanned_rows: 10,
+            scanned_groups: 2,
+            load_from: Some(from),
+            part_select_method: Some(how),
+            task_preflight_sleep_seconds: 0.25,
+            ..TaskMetrics::default()
+        };
+        let a = m(1.0, LoadSource::Source, PartSelection::RandomNoCandidates);
+        let b = m(3.0, LoadSource::DiskCache, PartSelection::SpecificCandidate);
+        let c = m(2.0, LoadSource::DiskCache, PartSelection::SpecificCandidate);
+        let counts = JobCounts {
+            elapsed: Duration::from_millis(1500),
+            dataset: DatasetStats { total_size: 99, parts: 3 },
+            attempts: 5,
+            failed_attempts: 2,
+        };
+        let s = query_job_stats(counts, &[&a, &b, &c]);
+        assert_eq!((s.total_time, s.attempts, s.retries), (1.5, 5, 2));
+        assert_eq!(s.invoker, InvokerStats { total_tasks: 5, failed_tasks: 2 });
+        assert_eq!((s.worker.scanned_rows, s.worker.scanned_groups, s.worker.preflight_sleep), (30, 6, 0.75));
+        assert_eq!(s.worker.cache, CacheStats { source: 1, disk_cache: 2, memory_cache: 0 });
+        let lt = s.worker.load_time.unwrap();
+        assert_eq!((lt.min, lt.mean, lt.max, lt.p50), (1.0, 2.0, 3.0, 2.0));
+        assert_eq!(s.worker.total_time.unwrap().max, 6.0);
+        let sel: Vec<(PartSelection, u64)> = s.worker.part_selection.into_iter().collect();
+        assert_eq!(sel, [(PartSelection::SpecificCandidate, 2), (PartSelection::RandomNoCandidates, 1)]);
+        let none = query_job_stats(JobCounts { attempts: 0, ..counts }, &[]);
+        assert_eq!((none.worker.load_time, none.retries), (None, 0));
+    }
 }

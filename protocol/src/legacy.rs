@@ -11,7 +11,7 @@
 //! validating the translation carry canonical paths (the translation is returned with results).
 
 use crate::error::{ErrorKind, ValidationError};
-use crate::validate::{index, join, json_type};
+use crate::json_path::{index, join, json_type};
 use serde_json::{Map, Value, json};
 
 /// Whether a query document is in the legacy seed format.

@@ -7,6 +7,8 @@
 pub mod dataset;
 pub mod error;
 pub mod exact_sum;
+pub mod job;
+mod json_path;
 pub mod legacy;
 pub mod numbers;
 pub mod query;

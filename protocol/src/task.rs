@@ -48,14 +48,15 @@ pub struct QueryTaskRequest {
     pub used_columns: Vec<String>,
     /// The canonical expanded query JSON (re-validated by the worker).
     pub query: serde_json::Value,
-    /// Worker self-selection (reference §3.6): the worker picks the part (preferring parts it
-    /// has cached) from the request's published part set; `part` and `task_index` are then
-    /// replaced by the selected part. Only first attempts self-select; retries are set.
+    /// Worker self-selection (docs/distributed.md, `FROCKET_PART_SELECTION_MODE`): the worker
+    /// picks the part (preferring parts it has cached) from the request's published part set;
+    /// `part` and `task_index` are then replaced by the selected part. Only first attempts
+    /// self-select; retries are set.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub select_part: bool,
     /// Filled by a self-selecting worker: how it chose, and how long it waited (seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub selected_how: Option<String>,
+    pub selected_how: Option<PartSelection>,
     #[serde(default)]
     pub preflight_sleep: f64,
 }
@@ -107,7 +108,21 @@ pub enum LoadSource {
     MemoryCache,
 }
 
-/// Per-task timings and counters (reference §3.8 names, in seconds).
+/// How the part of a query task was chosen (counted in the job's `stats.worker.partSelection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartSelection {
+    /// The invoker named the part (the default, and every retry).
+    SetByInvoker,
+    /// A self-selecting worker took a part it had in its disk cache.
+    SpecificCandidate,
+    /// It had cached parts of the request, but others took them; it took any part.
+    RandomCandidatesTaken,
+    /// It had no cached part of the request; it took any part after the preflight window.
+    RandomNoCandidates,
+}
+
+/// Per-task timings and counters (names of 0.5.3's stats, docs/results.md "Stats"; seconds).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskMetrics {
@@ -118,10 +133,9 @@ pub struct TaskMetrics {
     pub scanned_rows: u64,
     pub scanned_groups: u64,
     pub load_from: Option<LoadSource>,
-    /// How the part was chosen: set_by_invoker, specific_candidate, random_candidates_taken,
-    /// random_no_candidates.
+    /// How the part was chosen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub part_select_method: Option<String>,
+    pub part_select_method: Option<PartSelection>,
     #[serde(default)]
     pub task_preflight_sleep_seconds: f64,
 }
@@ -208,6 +222,41 @@ impl RegistrationTaskResult {
     }
 }
 
+/// The lifecycle of one task attempt, as the transports report it (Redis status hash, Lambda).
+/// On the wire: `QUEUED`, `LOADING_DATA`, `RUNNING`, `ENDED_SUCCESS`, `ENDED_FAILED`, `REJECTED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AttemptStatus {
+    /// Enqueued (or invoked) by the invoker; no worker has it yet.
+    Queued,
+    /// A worker is fetching the part (0.5.3 reported it; kept for its status readers).
+    LoadingData,
+    /// A worker runs it; heartbeats refresh the report's time.
+    Running,
+    EndedSuccess,
+    EndedFailed,
+    /// A worker refused it unrun because the request was older than its reject age.
+    Rejected,
+}
+
+impl AttemptStatus {
+    /// Whether the attempt is over (no result or heartbeat will follow from it).
+    pub fn is_final(self) -> bool {
+        matches!(self, AttemptStatus::EndedSuccess | AttemptStatus::EndedFailed | AttemptStatus::Rejected)
+    }
+}
+
+/// One attempt's status as stored by the transport: what, when (unix seconds), and by whom.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptReport {
+    pub status: AttemptStatus,
+    /// Unix seconds of the update (heartbeats refresh it).
+    pub time: f64,
+    /// The worker's name (`host:pid`), empty while queued.
+    #[serde(default)]
+    pub worker: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,5 +303,31 @@ mod tests {
             TaskMetrics::default(),
         );
         assert_eq!((r.request_id.as_str(), r.task_index, r.attempt_no), ("1-abc", 7, 2));
+    }
+
+    #[test]
+    fn attempt_reports_keep_the_0_5_3_status_names_on_the_wire() {
+        let r = AttemptReport { status: AttemptStatus::EndedSuccess, time: 1.5, worker: "h:1".into() };
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"status":"ENDED_SUCCESS","time":1.5,"worker":"h:1"}"#);
+        for (s, wire) in [
+            (AttemptStatus::Queued, "QUEUED"),
+            (AttemptStatus::LoadingData, "LOADING_DATA"),
+            (AttemptStatus::Running, "RUNNING"),
+            (AttemptStatus::EndedFailed, "ENDED_FAILED"),
+            (AttemptStatus::Rejected, "REJECTED"),
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(wire));
+        }
+        let old: AttemptReport = serde_json::from_str(r#"{"status":"QUEUED","time":2.0}"#).unwrap();
+        assert_eq!((old.status, old.worker.as_str()), (AttemptStatus::Queued, ""));
+        assert!(serde_json::from_str::<AttemptReport>(r#"{"status":"DONE","time":2.0}"#).is_err());
+    }
+
+    #[test]
+    fn part_selection_methods_keep_their_wire_names() {
+        let m = TaskMetrics { part_select_method: Some(PartSelection::RandomNoCandidates), ..TaskMetrics::default() };
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["partSelectMethod"], serde_json::json!("random_no_candidates"));
+        assert_eq!(serde_json::to_value(PartSelection::SetByInvoker).unwrap(), serde_json::json!("set_by_invoker"));
     }
 }

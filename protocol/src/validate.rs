@@ -5,6 +5,7 @@
 //! the query itself is checked; with one, columns, types, operators and values are checked too.
 
 use crate::error::{ErrorKind, ValidationError, ValidationErrors};
+pub(crate) use crate::json_path::{index, join, json_type};
 use crate::legacy;
 use crate::query::*;
 use crate::relation;
@@ -84,26 +85,6 @@ fn validate_canonical(value: &Value, schema: Option<&DatasetSchema>) -> Result<Q
         })
     } else {
         Err(ValidationErrors { errors: v.errors })
-    }
-}
-
-pub(crate) fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
-}
-
-pub(crate) fn index(path: &str, i: usize) -> String {
-    format!("{path}[{i}]")
-}
-
-pub(crate) fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "integer",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
     }
 }
 

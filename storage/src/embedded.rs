@@ -94,6 +94,11 @@ impl EmbeddedDatastore {
     }
 }
 
+/// How an embedded datastore in `dir` describes itself (`frocket config`, without opening it).
+pub fn describe(dir: &Path) -> String {
+    format!("embedded ({})", dir.display())
+}
+
 #[async_trait]
 impl Datastore for EmbeddedDatastore {
     async fn write_dataset(&self, record: &DatasetRecord) -> Result<(), StorageError> {
@@ -164,7 +169,7 @@ impl Datastore for EmbeddedDatastore {
     }
 
     fn describe(&self) -> String {
-        format!("embedded ({})", self.dir.display())
+        describe(&self.dir)
     }
 }
 

@@ -7,7 +7,7 @@
 //! | `{p}datasets` | hash | name → `DatasetRecord` JSON (info, parts, schema) |
 //! | `{p}dataset_lastused` | hash | name → unix seconds |
 //! | `{p}queues:{queue}` | list | task envelopes, LPUSH by invokers, BRPOP by workers (FIFO) |
-//! | `{p}req-{id}:status` | hash | `"{task}:{attempt}"` → `{"status", "time", "worker"}` (heartbeats) |
+//! | `{p}req-{id}:status` | hash | `"{task}:{attempt}"` → `AttemptReport` JSON `{"status", "time", "worker"}` (heartbeats refresh `time`) |
 //! | `{p}req-{id}:results` | list | result envelopes, RPUSH by workers, BLPOP by the invoker |
 //! | `{p}req-{id}:partlist` | string | the request's parts (JSON list of `DatasetPartId`), for self-selection |
 //! | `{p}req-{id}:parts` | set | part indexes not yet taken by a self-selecting worker |
@@ -19,9 +19,9 @@
 use crate::{Datastore, StorageError};
 use async_trait::async_trait;
 use protocol::dataset::{DatasetInfo, DatasetRecord};
+use protocol::task::AttemptReport;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, MultiplexedConnection};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -32,17 +32,6 @@ pub struct RedisConfig {
     pub prefix: String,
     /// TTL of request keys.
     pub request_ttl: Duration,
-}
-
-/// The status of one task attempt as workers report it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttemptStatus {
-    /// QUEUED, LOADING_DATA, RUNNING, ENDED_SUCCESS, ENDED_FAILED, REJECTED.
-    pub status: String,
-    /// Unix seconds of the update (heartbeats refresh it).
-    pub time: f64,
-    #[serde(default)]
-    pub worker: String,
 }
 
 #[derive(Clone)]
@@ -74,6 +63,12 @@ pub fn redact(url: &str) -> String {
         (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
         _ => url.to_string(),
     }
+}
+
+/// How a Redis datastore describes itself (`frocket config`, without connecting); never shows a
+/// password.
+pub fn describe(url: &str, prefix: &str) -> String {
+    format!("redis ({}, prefix '{prefix}')", redact(url))
 }
 
 /// A connection for blocking pops (BRPOP/BLPOP), with no response timeout of its own.
@@ -168,7 +163,7 @@ impl RedisStore {
         request_id: &str,
         task: usize,
         attempt: u32,
-        status: &AttemptStatus,
+        status: &AttemptReport,
     ) -> Result<(), StorageError> {
         let key = self.status_key(request_id);
         let value = serde_json::to_string(status).map_err(|e| StorageError::Other(e.to_string()))?;
@@ -184,7 +179,7 @@ impl RedisStore {
     }
 
     /// Status of every attempt of a request: (task, attempt) → status.
-    pub async fn statuses(&self, request_id: &str) -> Result<HashMap<(usize, u32), AttemptStatus>, StorageError> {
+    pub async fn statuses(&self, request_id: &str) -> Result<HashMap<(usize, u32), AttemptReport>, StorageError> {
         let mut con = self.con.clone();
         let raw: HashMap<String, String> =
             con.hgetall(self.status_key(request_id)).await.map_err(|e| err(e, "HGETALL status"))?;
@@ -203,7 +198,7 @@ impl RedisStore {
         request_id: &str,
         task: usize,
         attempt: u32,
-    ) -> Result<Option<AttemptStatus>, StorageError> {
+    ) -> Result<Option<AttemptReport>, StorageError> {
         let mut con = self.con.clone();
         let raw: Option<String> = con
             .hget(self.status_key(request_id), format!("{task}:{attempt}"))
@@ -256,7 +251,7 @@ impl RedisStore {
         request_id: &str,
         task: usize,
         attempt: u32,
-        status: &AttemptStatus,
+        status: &AttemptReport,
         envelope: &str,
     ) -> Result<(), StorageError> {
         let (rk, sk) = (self.results_key(request_id), self.status_key(request_id));
@@ -382,7 +377,7 @@ impl Datastore for RedisStore {
     }
 
     fn describe(&self) -> String {
-        format!("redis ({}, prefix '{}')", self.url_for_display, self.prefix)
+        describe(&self.url_for_display, &self.prefix)
     }
 }
 

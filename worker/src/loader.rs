@@ -9,15 +9,14 @@
 
 use crate::WorkerError;
 use crate::cache::{DiskCache, cache_key};
-use crate::parquet::read_frame_for_query;
+use crate::parquet::{PartFile, read_frame_for_query};
 use engine::Frame;
-use polars::prelude::{DataFrame, ParquetReader, PolarsError, SerReader};
 use protocol::task::{DatasetPartId, LoadSource};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use storage::{Location, StorageError, Stores};
+use storage::{Location, Stores};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoaderConfig {
@@ -55,45 +54,6 @@ pub struct PartLoader {
     disk: Option<DiskCache>,
     memory_capacity: usize,
     frames: Mutex<FrameCache>,
-}
-
-/// A part's bytes on local disk: the file itself, or an open handle to a cached download
-/// (an open handle stays readable even if the cache evicts the file meanwhile).
-pub enum PartFile {
-    Path(PathBuf),
-    Open(std::fs::File, PathBuf),
-}
-
-impl PartFile {
-    pub(crate) fn open(self) -> Result<(std::fs::File, PathBuf), WorkerError> {
-        match self {
-            PartFile::Open(f, p) => Ok((f, p)),
-            PartFile::Path(p) => match std::fs::File::open(&p) {
-                Ok(f) => Ok((f, p)),
-                Err(e) => Err(WorkerError::Storage {
-                    context: format!("open part {}", p.display()),
-                    source: StorageError::from_io(&e, &p.display().to_string()),
-                }),
-            },
-        }
-    }
-}
-
-/// Reads a Parquet file (only `columns` when given), with the types its Arrow schema records
-/// (registration: categorical columns are reported as such).
-pub fn read_parquet(part: PartFile, columns: Option<Vec<String>>) -> Result<DataFrame, WorkerError> {
-    let (file, path) = part.open()?;
-    ParquetReader::new(file).with_columns(columns).finish().map_err(|e| polars_error(e, &path))
-}
-
-fn polars_error(e: PolarsError, path: &std::path::Path) -> WorkerError {
-    match e {
-        PolarsError::ColumnNotFound(m) => WorkerError::Engine {
-            context: format!("read part {}", path.display()),
-            source: engine::EngineError::MissingColumn(m.to_string()),
-        },
-        other => WorkerError::CorruptPart { path: path.display().to_string(), message: other.to_string() },
-    }
 }
 
 impl PartLoader {
@@ -231,7 +191,7 @@ impl PartLoader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use polars::prelude::{Column, ParquetWriter};
+    use polars::prelude::{Column, DataFrame, ParquetWriter};
     use protocol::dataset::DatasetId;
 
     /// A part whose rows are not sorted by (group, timestamp): 3 groups, 6 rows.

@@ -18,9 +18,8 @@
 //! plain pages when the dictionary grows too large) is decoded as strings.
 
 use crate::WorkerError;
-use crate::loader::PartFile;
 use engine::{ChunkColumn, Frame, FrameBuilder};
-use polars::prelude::{PlSmallStr, PolarsError, Series};
+use polars::prelude::{DataFrame, ParquetReader, PlSmallStr, PolarsError, SerReader, Series};
 use polars_arrow::array::{Array, DictionaryArray};
 use polars_arrow::datatypes::{ArrowDataType, DTYPE_CATEGORICAL_NEW, Field, IntegerType, Metadata};
 use polars_buffer::Buffer;
@@ -31,6 +30,47 @@ use polars_parquet::read::{
     BasicDecompressor, ColumnChunkMetadata, PageReader, PhysicalType, column_iter_to_arrays, read_metadata,
 };
 use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use storage::StorageError;
+
+/// A part's bytes on local disk: the file itself, or an open handle to a cached download
+/// (an open handle stays readable even if the cache evicts the file meanwhile).
+pub enum PartFile {
+    Path(PathBuf),
+    Open(std::fs::File, PathBuf),
+}
+
+impl PartFile {
+    pub(crate) fn open(self) -> Result<(std::fs::File, PathBuf), WorkerError> {
+        match self {
+            PartFile::Open(f, p) => Ok((f, p)),
+            PartFile::Path(p) => match std::fs::File::open(&p) {
+                Ok(f) => Ok((f, p)),
+                Err(e) => Err(WorkerError::Storage {
+                    context: format!("open part {}", p.display()),
+                    source: StorageError::from_io(&e, &p.display().to_string()),
+                }),
+            },
+        }
+    }
+}
+
+/// Reads a Parquet file (only `columns` when given), with the types its Arrow schema records
+/// (registration: categorical columns are reported as such).
+pub fn read_parquet(part: PartFile, columns: Option<Vec<String>>) -> Result<DataFrame, WorkerError> {
+    let (file, path) = part.open()?;
+    ParquetReader::new(file).with_columns(columns).finish().map_err(|e| polars_error(e, &path))
+}
+
+fn polars_error(e: PolarsError, path: &std::path::Path) -> WorkerError {
+    match e {
+        PolarsError::ColumnNotFound(m) => WorkerError::Engine {
+            context: format!("read part {}", path.display()),
+            source: engine::EngineError::MissingColumn(m.to_string()),
+        },
+        other => WorkerError::CorruptPart { path: path.display().to_string(), message: other.to_string() },
+    }
+}
 
 /// Reads a Parquet part for a query into a prepared frame (see the module docs).
 pub fn read_frame_for_query(

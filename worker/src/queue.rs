@@ -3,12 +3,15 @@
 //! (reconnects and retries publishing a result); on shutdown it finishes the current task.
 
 use crate::Worker;
-use protocol::task::{DatasetPartId, QueryTaskRequest, ResultEnvelope, TaskEnvelope};
+use protocol::task::{
+    AttemptReport, AttemptStatus, DatasetPartId, PartSelection, QueryTaskRequest, ResultEnvelope, TaskEnvelope,
+};
 use std::sync::Arc;
 use std::time::Duration;
-use storage::redis::{AttemptStatus, RedisStore};
+use storage::clock::unix_now as now;
+use storage::redis::RedisStore;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueWorkerConfig {
@@ -46,15 +49,16 @@ impl Default for QueueWorkerConfig {
     }
 }
 
-fn now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+/// Records an attempt's status now. A failed write is logged, not fatal: the invoker then sees
+/// no progress and, after its lost interval, retries the attempt (the result path is separate).
+async fn report(redis: &RedisStore, rid: &str, task: usize, attempt: u32, status: AttemptStatus, worker: &str) {
+    let r = AttemptReport { status, time: now(), worker: worker.into() };
+    if let Err(e) = redis.set_status(rid, task, attempt, &r).await {
+        warn!(request_id = %rid, task_index = task, attempt, "could not record status {status:?}: {e}");
+    }
 }
 
-fn status(s: &str, worker: &str) -> AttemptStatus {
-    AttemptStatus { status: s.into(), time: now(), worker: worker.into() }
-}
-
-/// Self-selection (reference §3.6): prefer a part of the request that this worker has in its
+/// Self-selection (docs/distributed.md, `FROCKET_PART_SELECTION_MODE=worker`): prefer a part of the request that this worker has in its
 /// disk cache; otherwise wait out the preflight window, then take any remaining part.
 /// Returns false when every part was already taken.
 async fn select_part(
@@ -76,7 +80,7 @@ async fn select_part(
     let mut chosen = None;
     for &c in &candidates {
         if redis.take_part(&req.header.request_id, c).await.map_err(|e| e.to_string())? {
-            chosen = Some((c, "specific_candidate"));
+            chosen = Some((c, PartSelection::SpecificCandidate));
             break;
         }
     }
@@ -89,7 +93,11 @@ async fn select_part(
                 slept = wait;
             }
         }
-        let how = if candidates.is_empty() { "random_no_candidates" } else { "random_candidates_taken" };
+        let how = if candidates.is_empty() {
+            PartSelection::RandomNoCandidates
+        } else {
+            PartSelection::RandomCandidatesTaken
+        };
         chosen = redis.take_any_part(&req.header.request_id).await.map_err(|e| e.to_string())?.map(|i| (i, how));
     }
     let Some((idx, how)) = chosen else { return Ok(false) };
@@ -98,7 +106,7 @@ async fn select_part(
     req.header.task_index = idx;
     req.select_part = false;
     req.preflight_sleep = slept;
-    req.selected_how = Some(how.to_string());
+    req.selected_how = Some(how);
     Ok(true)
 }
 
@@ -130,17 +138,17 @@ pub async fn handle(worker: &Arc<Worker>, redis: &RedisStore, cfg: &QueueWorkerC
     let rid = rid.to_string();
     if now() - invoke_time > cfg.reject_age.as_secs_f64() {
         warn!(request_id = %rid, task_index = task, attempt, "rejecting a stale request ({:.0} s old)", now() - invoke_time);
-        let _ = redis.set_status(&rid, task, attempt, &status("REJECTED", &cfg.name)).await;
+        report(redis, &rid, task, attempt, AttemptStatus::Rejected, &cfg.name).await;
         return false;
     }
-    let _ = redis.set_status(&rid, task, attempt, &status("RUNNING", &cfg.name)).await;
+    report(redis, &rid, task, attempt, AttemptStatus::Running, &cfg.name).await;
     // Heartbeats while the task runs, so the invoker can tell a slow task from a lost one.
     let hb = {
         let (redis, rid, name, every) = (redis.clone(), rid.clone(), cfg.name.clone(), cfg.heartbeat);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                let _ = redis.set_status(&rid, task, attempt, &status("RUNNING", &name)).await;
+                report(&redis, &rid, task, attempt, AttemptStatus::Running, &name).await;
             }
         })
     };
@@ -160,14 +168,20 @@ pub async fn handle(worker: &Arc<Worker>, redis: &RedisStore, cfg: &QueueWorkerC
             return true;
         }
     };
-    let final_status = status(if ok { "ENDED_SUCCESS" } else { "ENDED_FAILED" }, &cfg.name);
-    // Publishing must not be lost to a Redis blip: retry for a while.
-    for i in 0..20u32 {
+    let status = if ok { AttemptStatus::EndedSuccess } else { AttemptStatus::EndedFailed };
+    let final_status = AttemptReport { status, time: now(), worker: cfg.name.clone() };
+    // Publishing must not be lost to a Redis blip: retry for a while (~40 s). Past that the
+    // invoker declares the attempt lost and retries it elsewhere.
+    const PUBLISH_TRIES: u32 = 20;
+    for i in 1..=PUBLISH_TRIES {
         match redis.push_result(&rid, task, attempt, &final_status, &text).await {
-            Ok(()) => break,
+            Ok(()) => return true,
+            Err(e) if i == PUBLISH_TRIES => {
+                error!(request_id = %rid, task_index = task, attempt, "giving up publishing the result after {i} tries: {e}");
+            }
             Err(e) => {
-                warn!(request_id = %rid, task_index = task, "publish result failed (try {}): {e}", i + 1);
-                tokio::time::sleep(Duration::from_millis(250 * u64::from(i + 1).min(8))).await;
+                warn!(request_id = %rid, task_index = task, "publish result failed (try {i}): {e}");
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(i).min(8))).await;
             }
         }
     }

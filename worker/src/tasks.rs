@@ -2,9 +2,12 @@
 //! error, plus metrics) out. CPU-bound work runs on the blocking pool, never on the IO runtime.
 
 use crate::WorkerError;
-use crate::loader::{PartLoader, read_parquet};
+use crate::loader::PartLoader;
+use crate::parquet::read_parquet;
 use engine::{DescribeOptions, EngineOptions, describe_part, execute};
-use protocol::task::{QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest, RegistrationTaskResult, TaskMetrics};
+use protocol::task::{
+    PartSelection, QueryTaskRequest, QueryTaskResult, RegistrationTaskRequest, RegistrationTaskResult, TaskMetrics,
+};
 use protocol::validate_query_value;
 use std::sync::Arc;
 use std::time::Instant;
@@ -55,7 +58,7 @@ impl Worker {
         let mut metrics = TaskMetrics::default();
         let outcome = self.query(req, &mut metrics).await;
         metrics.task_total_run_seconds = t.elapsed().as_secs_f64();
-        metrics.part_select_method = Some(req.selected_how.clone().unwrap_or_else(|| "set_by_invoker".into()));
+        metrics.part_select_method = Some(req.selected_how.unwrap_or(PartSelection::SetByInvoker));
         metrics.task_preflight_sleep_seconds = req.preflight_sleep;
         if let Err(e) = &outcome {
             let h = &req.header;

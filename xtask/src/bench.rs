@@ -14,6 +14,7 @@
 //! - `cargo xtask bench kernels [criterion args]`: the criterion benches (engine kernels, part
 //!   loading, queue overhead) and the 10M-row data preparation figures.
 
+use crate::measure::{Timing, median, normalize_frocket};
 use crate::{cargo, root, run};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -64,35 +65,6 @@ pub fn short_count(n: u64) -> String {
     }
 }
 
-pub fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-/// Cold and warm seconds of one engine on one query, with its answer.
-#[derive(Debug, Clone)]
-pub struct Timing {
-    pub cold: f64,
-    pub warm: f64,
-    pub peak_bytes: Option<u64>,
-    pub answer: Value,
-}
-
-impl Timing {
-    /// From a runner's JSON output: `seconds` per run (the first is cold) and `peakMemoryBytes`.
-    fn from_output(v: &Value, answer: Value) -> Result<Timing> {
-        let seconds: Vec<f64> = v["seconds"].as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
-        let peak_bytes = v["peakMemoryBytes"].as_u64();
-        let Some((cold, warm)) = seconds.split_first() else { bail!("no runs") };
-        Ok(Timing { cold: *cold, warm: median(warm), peak_bytes, answer })
-    }
-}
-
 /// Runs `one` (a fresh process each time) `processes` times: cold = median of the processes'
 /// first runs, warm = median of their warm medians, peak memory = the largest. Every process
 /// must return the same answer.
@@ -112,45 +84,6 @@ fn over_processes(processes: usize, mut one: impl FnMut() -> Result<Timing>) -> 
     let peak_bytes = all.iter().filter_map(|t| t.peak_bytes).max();
     let answer = all.swap_remove(0).answer;
     Ok(Timing { cold, warm, peak_bytes, answer })
-}
-
-/// frocket's result JSON in the peers' result shape (see peers.py).
-pub fn normalize_frocket(query: &str, v: &Value) -> Value {
-    let q = &v["query"];
-    let mut out = json!({"groups": q["matchingGroups"], "rows": q["matchingGroupRows"]});
-    if let Some(steps) = v["funnel"]["sequence"].as_array() {
-        out["funnel"] = steps.iter().map(|s| json!([s["matchingGroups"], s["matchingGroupRows"]])).collect();
-    }
-    if query == "q7" {
-        for a in q["aggregations"].as_array().into_iter().flatten() {
-            let value = &a["value"];
-            match a["type"].as_str() {
-                Some("countPerValue") => out["countPerValue"] = value.clone(),
-                Some("sumPerValue") => {
-                    let m: serde_json::Map<String, Value> = value
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .map(|(k, x)| (k.clone(), json!(x.as_f64().unwrap_or(f64::NAN))))
-                        .collect();
-                    out["sumPerValue"] = Value::Object(m);
-                }
-                Some("groupsPerValue") => {
-                    let mut pairs: Vec<(String, i64)> = value
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .map(|(k, x)| (k.clone(), x.as_i64().unwrap_or(-1)))
-                        .collect();
-                    pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-                    pairs.truncate(10);
-                    out["groupsPerValue"] = pairs.into_iter().map(|(k, x)| json!([k, x])).collect();
-                }
-                _ => {}
-            }
-        }
-    }
-    out
 }
 
 /// Whether two answers agree: integers exactly, floats to a relative 1e-9 (peers sum floats in

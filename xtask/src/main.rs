@@ -8,6 +8,7 @@
 //! - `cargo xtask dataprep ARGS` `frocket dataprep` from a release-like build
 
 mod bench;
+mod measure;
 mod original;
 mod tidy;
 

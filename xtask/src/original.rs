@@ -14,7 +14,7 @@
 //! times per query (seconds to minutes each). A failed 0.5.3 query is reported in the table,
 //! not fatal.
 
-use crate::bench::{Timing, median, normalize_frocket};
+use crate::measure::{Timing, median, normalize_frocket};
 use crate::{root, run};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;

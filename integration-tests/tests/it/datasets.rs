@@ -136,16 +136,16 @@ async fn unregister_honours_the_last_used_interval() {
     let st = Stack::new(None);
     st.register(&RegisterArgs::new("d", &dir.display().to_string(), "visitorid", "timestamp")).await.unwrap();
     // Never queried: unregistering is allowed.
-    let o = invoker::unregister_dataset(&st.datastore, "d", false, 30).await.unwrap();
+    let o = invoker::unregister_dataset(&st.datastore, "d", false, std::time::Duration::from_secs(30)).await.unwrap();
     assert!(o.success && o.dataset_found);
     st.register(&RegisterArgs::new("d", &dir.display().to_string(), "visitorid", "timestamp")).await.unwrap();
     st.query("d", &json!({})).await.unwrap();
-    let o = invoker::unregister_dataset(&st.datastore, "d", false, 30).await.unwrap();
+    let o = invoker::unregister_dataset(&st.datastore, "d", false, std::time::Duration::from_secs(30)).await.unwrap();
     assert!(!o.success && o.dataset_found && o.dataset_last_used.is_some());
     assert!(o.error_message.unwrap().contains("less than safety interval 30"));
-    let o = invoker::unregister_dataset(&st.datastore, "d", true, 30).await.unwrap();
+    let o = invoker::unregister_dataset(&st.datastore, "d", true, std::time::Duration::from_secs(30)).await.unwrap();
     assert!(o.success && o.dataset_found);
-    let o = invoker::unregister_dataset(&st.datastore, "d", false, 30).await.unwrap();
+    let o = invoker::unregister_dataset(&st.datastore, "d", false, std::time::Duration::from_secs(30)).await.unwrap();
     assert!(o.success && !o.dataset_found);
     assert!(dir.join("part-00000.parquet").exists(), "files are never removed");
 }

@@ -1,23 +1,23 @@
-//! Long-running processes: `frocket worker` (the Redis queue worker).
+//! `frocket worker`: serves the Redis work queue until SIGTERM/SIGINT, then finishes its
+//! current task and exits.
 
-use crate::app::{App, OK, USAGE};
-use anyhow::Result;
-use std::time::Duration;
+use crate::app::App;
+use crate::error::{CliError, Exit};
 use worker::queue::{QueueWorkerConfig, run_queue_worker};
 
-pub async fn worker(app: &App) -> Result<u8> {
+pub async fn run(app: &App) -> Result<Exit, CliError> {
     let Some(redis) = app.redis.clone() else {
-        eprintln!(
-            "error: `frocket worker` serves a Redis work queue: set FROCKET_REDIS_URL (or FROCKET_REDIS_HOST/PORT/DB)"
-        );
-        return Ok(USAGE);
+        return Err(CliError::usage(
+            "`frocket worker` serves a Redis work queue: set FROCKET_REDIS_URL (or FROCKET_REDIS_HOST/PORT/DB)",
+        ));
     };
+    let c = &app.config;
     let cfg = QueueWorkerConfig {
-        queue: app.config.queue.clone(),
-        reject_age: Duration::from_secs_f64(app.config.reject_age),
-        heartbeat: Duration::from_secs_f64(app.config.heartbeat),
-        debug_delay: (app.config.debug_delay_ms > 0).then(|| Duration::from_millis(app.config.debug_delay_ms)),
-        preflight: Duration::from_millis(app.config.preflight_ms),
+        queue: c.queue.clone(),
+        reject_age: c.reject_age,
+        heartbeat: c.heartbeat,
+        debug_delay: c.debug_delay,
+        preflight: c.preflight,
         ..QueueWorkerConfig::default()
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -34,8 +34,10 @@ pub async fn worker(app: &App) -> Result<u8> {
             _ = tokio::signal::ctrl_c() => {}
         }
         tracing::info!("shutdown requested: finishing the current task");
-        let _ = tx.send(true);
+        if tx.send(true).is_err() {
+            tracing::debug!("the worker loop already ended");
+        }
     });
     run_queue_worker(app.worker.clone(), redis, cfg, rx).await;
-    Ok(OK)
+    Ok(Exit::Success)
 }
