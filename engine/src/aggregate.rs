@@ -1,4 +1,4 @@
-//! Aggregations over the rows of a set of groups (reference §1.6, SPEC §2.4).
+//! Aggregations over the rows of a set of groups (docs/query-language.md "Shape of a query" and "Aggregations").
 
 use crate::EngineError;
 use crate::codes::{Code, Codes, with_codes};

@@ -1,4 +1,4 @@
-//! Describing a part for registration (reference §2.4): checks of the group and timestamp
+//! Describing a part for registration (docs/datasets.md "Registration"): checks of the group and timestamp
 //! columns, column classification, numeric min/max, categorical detection with top values,
 //! and the part's distinct group ids.
 
@@ -11,7 +11,7 @@ use protocol::dataset::{ColumnAttrs, ColumnInfo, DatasetFullSchema};
 use protocol::task::{GroupIds, PartDescription};
 use std::collections::BTreeMap;
 
-/// Thresholds of categorical detection (reference §3.9 defaults).
+/// Thresholds of categorical detection (docs/datasets.md "Registration"; 0.5.3's defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DescribeOptions {
     /// A plain string column is categorical when distinct/rows <= this (and it has a value).

@@ -1,4 +1,4 @@
-//! Query execution over a prepared [`Frame`] (SPEC §3): timeframe → conditions → relation →
+//! Query execution over a prepared [`Frame`] (docs/query-language.md "Execution order"): timeframe → conditions → relation →
 //! aggregations over all rows of matching groups → funnel.
 
 use crate::EngineError;

@@ -12,7 +12,7 @@ use polars_arrow::array::Array as _;
 pub enum Col {
     /// Integers (all widths) as i64; `valid[i] == false` marks a null (None when no nulls).
     Int { values: Vec<i64>, valid: Option<Vec<bool>> },
-    /// Floats as f64; nulls are NaN (SPEC: NaN is treated as null).
+    /// Floats as f64; nulls are NaN (docs/query-language.md "Operators and nulls": NaN is null).
     Float { values: Vec<f64> },
     /// 0 = false, 1 = true, 2 = null.
     Bool { values: Vec<u8> },

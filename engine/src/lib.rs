@@ -7,7 +7,7 @@
 //!    A prepared frame does not depend on the query's timeframe, so workers may cache it.
 //! 2. [`execute`] runs the query on a frame with kernels over group runs: the timeframe is a
 //!    sub-range of each run, row filters are byte masks, counts and sums are per-run loops,
-//!    sequences are a greedy scan or an exact DP per group (SPEC §2.3).
+//!    sequences are a greedy scan or an exact DP per group (docs/query-language.md "Sequences and funnels").
 //!
 //! The engine does no IO, reads no environment and never panics on bad data: problems with the
 //! part (missing columns, wrong types, nulls in the group column) are [`EngineError`]s.

@@ -1,4 +1,4 @@
-//! Row filters → byte masks over all rows of a frame (SPEC §2.1 operators and null semantics).
+//! Row filters → byte masks over all rows of a frame (docs/query-language.md "Operators and nulls").
 
 use crate::EngineError;
 use crate::codes::{Code, Codes, with_codes};

@@ -1,4 +1,4 @@
-//! Sequence matching per group (SPEC §2.3): strictly increasing timestamps over the positive
+//! Sequence matching per group (docs/query-language.md "Sequences and funnels"): strictly increasing timestamps over the positive
 //! steps, `rowFound: false` steps as "no such row in the open interval between the neighbouring
 //! positive steps", and an existential, inclusive `maxDuration` window.
 //!

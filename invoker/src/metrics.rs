@@ -1,5 +1,5 @@
-//! Job and task metrics for Prometheus (reference §3.8 names, `frocket_` prefixed), as
-//! histograms with the reference's buckets by unit. A [`Metrics`] registry accumulates over
+//! Job and task metrics for Prometheus (the names of docs/results.md "Stats", `frocket_` prefixed), as
+//! histograms with 0.5.3's buckets by unit. A [`Metrics`] registry accumulates over
 //! the life of a process (a long-running invoker or API server exposes it); the CLI writes the
 //! last job's metrics to `FROCKET_METRICS_EXPORT_LASTRUN` in the Prometheus text format (the
 //! node-exporter textfile-collector format).

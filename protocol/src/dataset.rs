@@ -1,4 +1,4 @@
-//! Dataset metadata as stored by the datastore and shown to users (reference §2.5):
+//! Dataset metadata as stored by the datastore and shown to users (docs/datasets.md "Registration", docs/results.md):
 //! identity, parts, full and short schema.
 
 use crate::schema::{ColumnType, DatasetSchema};
@@ -15,7 +15,7 @@ pub struct DatasetId {
     pub registered_at: String,
 }
 
-/// `DatasetInfo` (reference §2.5), plus the optional seed `revision`.
+/// `DatasetInfo` (0.5.3's, docs/results.md "Registration result"), plus the optional seed `revision`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DatasetInfo {
@@ -32,7 +32,7 @@ pub struct DatasetInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum NamingMethod {
-    /// A glob over a listing (reference default `*.parquet`).
+    /// A glob over a listing (default `*.parquet`).
     List,
     /// The seed's running-number pattern, e.g. `part-{:05}.parquet`, with an explicit count.
     RunningNumber,

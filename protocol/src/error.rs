@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// What kind of fault a validation error reports (SPEC §2.7; names as in frocket 0.5.3).
+/// What kind of fault a validation error reports (docs/query-language.md "Validation"; names as in frocket 0.5.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorKind {

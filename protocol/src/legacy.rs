@@ -1,5 +1,5 @@
 //! The legacy seed query format (the early design document, "Running Queries Locally"),
-//! detected and translated to the canonical form (SPEC §2.6).
+//! detected and translated to the canonical form (docs/query-language.md "Legacy seed format").
 //!
 //! ```json
 //! {"logical_expr": "and",

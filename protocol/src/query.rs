@@ -45,7 +45,7 @@ impl Literal {
             _ => None,
         }
     }
-    /// Type name used in messages (as the reference: INT, FLOAT, BOOL, STRING).
+    /// Type name used in messages (as 0.5.3: INT, FLOAT, BOOL, STRING).
     pub fn type_name(&self) -> &'static str {
         match self {
             Literal::Int(_) | Literal::UInt(_) => "INT",
@@ -121,7 +121,7 @@ impl Op {
     pub fn is_string_only(self) -> bool {
         matches!(self, Op::Contains | Op::NotContains | Op::Regex)
     }
-    /// Null semantics (SPEC §2.1): `!=` and `not contains` match nulls, every other op does not.
+    /// Null semantics (docs/query-language.md "Operators and nulls"): `!=` and `not contains` match nulls, every other op does not.
     pub fn matches_null(self) -> bool {
         matches!(self, Op::Ne | Op::NotContains)
     }
@@ -308,7 +308,7 @@ impl Serialize for Condition {
     }
 }
 
-/// Aggregation types (reference §1.6).
+/// Aggregation types (docs/query-language.md "Shape of a query").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum AggType {

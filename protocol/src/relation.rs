@@ -7,7 +7,7 @@
 //! factor := ("not" | "!") factor | "(" expr ")" | ident
 //! ident  := "$" [0-9]+ | "$" [A-Za-z][A-Za-z0-9_]*
 //! ```
-//! So `not` binds tighter than `and`, which binds tighter than `or` (SPEC §2.2).
+//! So `not` binds tighter than `and`, which binds tighter than `or` (docs/query-language.md "Conditions and relation").
 
 use std::collections::HashMap;
 

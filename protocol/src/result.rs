@@ -418,7 +418,7 @@ impl PartialResult {
         Ok(acc)
     }
 
-    /// The user-facing result (reference §1.10 shape; top-N applied; seed counters if legacy).
+    /// The user-facing result (docs/results.md "Query result"; top-N applied; seed counters if legacy).
     pub fn finalize(&self, legacy: bool) -> QueryResult {
         let aggs = |a: &Option<Vec<PartialAgg>>| a.as_ref().map(|v| v.iter().map(PartialAgg::finalize).collect());
         let funnel = self.funnel.as_ref().map(|f| FunnelResult {
@@ -503,7 +503,7 @@ pub fn empty_value_for(agg: AggType) -> PartialAggValue {
     }
 }
 
-/// Map key of a float value (SPEC §2.4): shortest round-trip form with a decimal point
+/// Map key of a float value (docs/query-language.md "Aggregations"): shortest round-trip form with a decimal point
 /// (`"2.5"`, `"2.0"`, `"1.0e21"`); `-0.0` is the same key as `0.0`.
 pub fn float_key(x: f64) -> String {
     let x = if x == 0.0 { 0.0 } else { x };

@@ -1,8 +1,9 @@
 //! Validation and expansion of queries: JSON (canonical 0.5.3 form, shorthand or verbose, or the
 //! legacy seed form) → [`ValidQuery`], or every fault found, each with its kind and JSON path.
 //!
-//! Rules are those of reference §1 with the decisions of SPEC §2. Without a dataset schema only
-//! the query itself is checked; with one, columns, types, operators and values are checked too.
+//! Rules: docs/query-language.md ("Shape of a query", "Validation", and the section of each
+//! construct). Without a dataset schema only the query itself is checked; with one, columns,
+//! types, operators and values are checked too.
 
 use crate::error::{ErrorKind, ValidationError, ValidationErrors};
 pub(crate) use crate::json_path::{index, join, json_type};

@@ -1,4 +1,4 @@
-//! File-name patterns: globs over a listing (reference §2.2, default `*.parquet`, `*` never
+//! File-name patterns: globs over a listing (docs/datasets.md "Registration", default `*.parquet`, `*` never
 //! crosses `/`) and the seed's running-number patterns (`part-{:05}.parquet`, Python format
 //! syntax `{}` / `{:05}` / `{:5}`).
 

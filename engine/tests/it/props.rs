@@ -93,7 +93,7 @@ fn arb_target() -> impl Strategy<Value = (Value, Option<bool>)> {
     let ops = prop::sample::select(vec!["==", "!=", ">", ">=", "<", "<="]);
     prop_oneof![
         (ops.clone(), 0u64..4, any::<bool>()).prop_map(|(op, v, iz)| {
-            // Only valid includeZero combinations (reference §1.4).
+            // Only valid includeZero combinations (docs/query-language.md "Shape of a query").
             let iz_ok = match op {
                 "==" => v == 0,
                 "!=" => v != 0,

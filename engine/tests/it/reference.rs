@@ -1,4 +1,4 @@
-//! A brute-force, row-by-row reference evaluator of SPEC §2–3, written independently of the
+//! A brute-force, row-by-row reference evaluator of docs/query-language.md, written independently of the
 //! engine's kernels: no sorting tricks, no masks, exhaustive search over step assignments for
 //! sequences. Slow by design; used on small data only.
 
@@ -80,7 +80,7 @@ fn ts_of(d: &TestData, row: usize) -> f64 {
     num_of(d.value(&d.ts, row)).expect("numeric timestamp")
 }
 
-/// Exhaustive check of a sequence on one group's rows (SPEC §2.3).
+/// Exhaustive check of a sequence on one group's rows (docs/query-language.md "Sequences and funnels").
 pub fn sequence_matches(d: &TestData, rows: &[usize], steps: &[Step], window: Option<&Literal>) -> bool {
     let positives: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].row_found).collect();
     let matching =

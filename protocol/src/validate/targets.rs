@@ -6,7 +6,7 @@ use crate::query::*;
 use serde_json::Value;
 
 impl Validator<'_> {
-    /// includeZero rules (reference §1.4).
+    /// includeZero rules (docs/query-language.md "Shape of a query").
     pub(super) fn include_zero(&mut self, target: &Target, given: Option<bool>, path: &str) -> bool {
         let zpath = join(path, "includeZero");
         match target {
