@@ -92,6 +92,9 @@ impl Drop for Staging {
     }
 }
 
+/// Rows per Parquet chunk a CSV input is converted to before repartitioning (bounds memory).
+const CSV_CHUNK_ROWS: usize = 1 << 20;
+
 /// S3 inputs downloaded and CSV files converted to Parquet chunks in `staging`; local Parquet
 /// inputs as they are.
 async fn stage_inputs(app: &App, args: &RepartitionArgs, staging: &Path) -> anyhow::Result<Vec<String>> {
@@ -109,7 +112,8 @@ async fn stage_inputs(app: &App, args: &RepartitionArgs, staging: &Path) -> anyh
     for f in expand(&local)? {
         let name = f.display().to_string();
         if is_csv(&name) {
-            let (chunks, s) = dataprep::csv_input::csv_to_parquet_chunks(&f, staging, 1 << 20, args.skip_bad_lines)?;
+            let (chunks, s) =
+                dataprep::csv_input::csv_to_parquet_chunks(&f, staging, CSV_CHUNK_ROWS, args.skip_bad_lines)?;
             skipped += s;
             out.extend(chunks.into_iter().map(|p| p.display().to_string()));
         } else {
