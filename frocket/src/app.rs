@@ -2,7 +2,7 @@
 //! and task executor of the execution mode (embedded, or the Redis work queue), this process's
 //! worker, metrics. Commands borrow it; it knows nothing of them.
 
-use crate::config::Config;
+use settings::Config;
 use crate::embedded::EmbeddedExecutor;
 use crate::error::CliError;
 use crate::output;

@@ -14,7 +14,7 @@ mod worker;
 
 use crate::app::App;
 use crate::cli::{Cli, Command};
-use crate::config::Config;
+use settings::Config;
 use crate::error::{CliError, Exit};
 
 /// Runs the command line's command.

@@ -8,7 +8,6 @@
 mod app;
 mod cli;
 mod commands;
-mod config;
 mod embedded;
 mod error;
 mod output;

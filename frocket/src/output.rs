@@ -195,7 +195,7 @@ pub fn query_summary(dataset: &str, r: &QueryJobResult) -> String {
     s
 }
 
-pub fn config_table(settings: &BTreeMap<String, crate::config::Setting>) -> String {
+pub fn config_table(settings: &BTreeMap<String, settings::Setting>) -> String {
     let mut t = table(&["setting", "value", "source"]);
     for (k, v) in settings {
         t.add_row(vec![k.clone(), v.value.clone(), v.source.clone()]);

@@ -1,7 +1,7 @@
 //! Byte units as the CLI reads and prints them, and the process's peak memory.
 
 /// A mebibyte: every `*_MB` setting and flag of the CLI counts in MiB, and sizes print in MiB.
-pub const MIB: u64 = 1 << 20;
+pub use settings::MIB;
 
 /// `bytes` in MiB, for printing.
 pub fn mib(bytes: u64) -> f64 {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use storage::redis::{RedisConfig, RedisStore};
 use storage::{Datastore, Stores};
 use worker::queue::{QueueWorkerConfig, run_queue_worker};
+use worker::shell::ShellConfig;
 use worker::{LoaderConfig, PartLoader, Worker};
 
 fn tiny_dataset(dir: &std::path::Path, parts: usize) {
@@ -39,7 +40,8 @@ fn bench(c: &mut Criterion) {
         let (_tx, rx) = tokio::sync::watch::channel(false);
         for i in 0..2 {
             let w = Worker::new(PartLoader::new(Stores::local_only(), &LoaderConfig::default()).unwrap());
-            let qcfg = QueueWorkerConfig { name: format!("bench-{i}"), ..QueueWorkerConfig::default() };
+            let shell = ShellConfig { name: format!("bench-{i}"), ..ShellConfig::default() };
+            let qcfg = QueueWorkerConfig { shell, ..QueueWorkerConfig::default() };
             tokio::spawn(run_queue_worker(w, RedisStore::connect(&cfg).await.unwrap(), qcfg, rx.clone()));
         }
         std::mem::forget(_tx);

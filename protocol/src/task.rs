@@ -200,6 +200,14 @@ pub enum ResultEnvelope {
 }
 
 impl ResultEnvelope {
+    /// The attempt's metrics (transports stamp their own facts into them).
+    pub fn metrics_mut(&mut self) -> &mut TaskMetrics {
+        match self {
+            ResultEnvelope::Query(r) => &mut r.metrics,
+            ResultEnvelope::Registration(r) => &mut r.metrics,
+        }
+    }
+
     /// (task index, attempt, succeeded).
     pub fn ids(&self) -> (usize, u32, bool) {
         match self {

@@ -16,15 +16,20 @@ pub enum WorkerError {
     InvalidRequest(String),
     #[error("worker configuration: {0}")]
     Config(String),
+    /// The task panicked (in the engine, off the async runtime): worth another attempt, which
+    /// may run on another instance.
+    #[error("task panicked: {0}")]
+    Panicked(String),
     #[error("internal worker error: {0}")]
     Internal(String),
 }
 
 impl WorkerError {
-    /// Only storage faults that may go away are worth a retry.
+    /// Storage faults that may go away, and panics, are worth a retry.
     pub fn is_retryable(&self) -> bool {
         match self {
             WorkerError::Storage { source, .. } => source.is_retryable(),
+            WorkerError::Panicked(_) => true,
             _ => false,
         }
     }

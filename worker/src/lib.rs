@@ -8,6 +8,7 @@ pub mod error;
 pub mod loader;
 pub mod parquet;
 pub mod queue;
+pub mod shell;
 pub mod tasks;
 
 pub use error::WorkerError;

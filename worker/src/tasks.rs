@@ -44,7 +44,7 @@ impl Worker {
         let path = h.part.path.clone();
         let result = tokio::task::spawn_blocking(move || execute(&frame, &q.query, &opts))
             .await
-            .map_err(|e| WorkerError::Internal(format!("query task panicked: {e}")))?
+            .map_err(|e| WorkerError::Panicked(format!("query of part {}: {e}", h.part.path)))?
             .map_err(|e| WorkerError::Engine { context: format!("query part {path}"), source: e })?;
         m.task_run_query_seconds = t.elapsed().as_secs_f64();
         m.scanned_rows = result.scanned_rows;
@@ -91,7 +91,7 @@ impl Worker {
                 .map_err(|e| WorkerError::Engine { context: format!("part {part_path}"), source: e })
         })
         .await
-        .map_err(|e| WorkerError::Internal(format!("registration task panicked: {e}")))??;
+        .map_err(|e| WorkerError::Panicked(format!("describe part {}: {e}", req.header.part.path)))??;
         m.task_total_load_seconds = t.elapsed().as_secs_f64();
         m.scanned_rows = d.rows;
         Ok(d)

@@ -16,10 +16,11 @@ mod tests {
             ("engine", BTreeSet::from(["protocol"])),
             ("dataprep", BTreeSet::from(["protocol"])),
             ("storage", BTreeSet::from(["protocol"])),
-            ("worker", BTreeSet::from(["protocol", "engine", "storage"])),
+            ("worker", BTreeSet::from(["protocol", "engine", "storage", "settings"])),
             ("invoker", BTreeSet::from(["protocol", "storage"])),
-            ("frocket", BTreeSet::from(["protocol", "storage", "worker", "invoker", "dataprep"])),
+            ("frocket", BTreeSet::from(["protocol", "storage", "settings", "worker", "invoker", "dataprep"])),
             ("xtask", BTreeSet::new()),
+            ("settings", BTreeSet::from(["storage"])),
             ("integration-tests", BTreeSet::from(["protocol", "engine", "storage", "worker", "invoker", "dataprep"])),
         ])
     }

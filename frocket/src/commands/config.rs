@@ -2,7 +2,7 @@
 //! never shown).
 
 use crate::cli::JsonFlag;
-use crate::config::{Config, Setting};
+use settings::{Config, Setting};
 use crate::error::{CliError, Exit};
 use crate::output;
 

@@ -4,6 +4,7 @@
 use crate::app::App;
 use crate::error::{CliError, Exit};
 use worker::queue::{QueueWorkerConfig, run_queue_worker};
+use worker::shell::ShellConfig;
 
 pub async fn run(app: &App) -> Result<Exit, CliError> {
     let Some(redis) = app.redis.clone() else {
@@ -12,14 +13,8 @@ pub async fn run(app: &App) -> Result<Exit, CliError> {
         ));
     };
     let c = &app.config;
-    let cfg = QueueWorkerConfig {
-        queue: c.queue.clone(),
-        reject_age: c.reject_age,
-        heartbeat: c.heartbeat,
-        debug_delay: c.debug_delay,
-        preflight: c.preflight,
-        ..QueueWorkerConfig::default()
-    };
+    let shell = ShellConfig::from_settings(c, ShellConfig::default().name);
+    let cfg = QueueWorkerConfig { queue: c.queue.clone(), shell, ..QueueWorkerConfig::default() };
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

@@ -1,11 +1,26 @@
-//! The CLI's configuration: read once from the environment, validated, and printable with the
-//! source of every value (`frocket config`). Names follow 0.5.3 (`FROCKET_*`) where they exist.
+//! Funnel Rocket's configuration, shared by every binary (the `frocket` CLI, its worker and
+//! server commands, the Lambda worker): read once from the environment in `main`, validated,
+//! and printable with the source of every value (`frocket config`). Names follow 0.5.3
+//! (`FROCKET_*`) where they exist. The reading itself is pure (`Config::from_lookup`), so it is
+//! tested without touching the process environment.
 
-use crate::units::MIB;
-use anyhow::{Result, bail};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// A mebibyte: every `*_MB` setting counts in MiB.
+pub const MIB: u64 = 1 << 20;
+
+/// A configuration value that cannot be used: which setting, from where, and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(pub String);
+
+type Result<T> = std::result::Result<T, SettingsError>;
+
+macro_rules! bail {
+    ($($arg:tt)*) => { return Err(SettingsError(format!($($arg)*))) };
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Setting {
@@ -29,6 +44,8 @@ pub struct Config {
     pub heartbeat: Duration,
     /// Fault-testing knob: workers sleep this long before each task.
     pub debug_delay: Option<Duration>,
+    /// Fault-testing knob: workers panic inside tasks whose attempt number is below this.
+    pub debug_panic_attempts: u32,
     /// Where to write the last job's metrics (Prometheus text format).
     pub metrics_lastrun: Option<PathBuf>,
     /// Workers choose the parts of first attempts, preferring cached ones (queue mode).
@@ -110,12 +127,12 @@ impl Config {
                     .as_deref()
                     .unwrap_or("6379")
                     .parse()
-                    .map_err(|_| anyhow::anyhow!("invalid FROCKET_REDIS_PORT {port:?}"))?;
+                    .map_err(|_| SettingsError(format!("invalid FROCKET_REDIS_PORT {port:?}")))?;
                 let db: u32 = db
                     .as_deref()
                     .unwrap_or("0")
                     .parse()
-                    .map_err(|_| anyhow::anyhow!("invalid FROCKET_REDIS_DB {db:?}"))?;
+                    .map_err(|_| SettingsError(format!("invalid FROCKET_REDIS_DB {db:?}")))?;
                 let pw = (r.env)("FROCKET_REDIS_PASSWORD").filter(|p| !p.is_empty());
                 let auth = pw.map(|p| format!(":{p}@")).unwrap_or_default();
                 redis_url = Some(format!("redis://{auth}{}:{port}/{db}", host.as_deref().unwrap_or("localhost")));
@@ -157,6 +174,8 @@ impl Config {
         let heartbeat = r.seconds("worker.heartbeat_interval", &["FROCKET_WORKER_HEARTBEAT_INTERVAL"], 2.0)?;
         let debug_delay = r.millis("worker.debug_delay_ms", &["FROCKET_WORKER_DEBUG_DELAY_MS"], 0)?;
         let debug_delay = (!debug_delay.is_zero()).then_some(debug_delay);
+        let debug_panic_attempts: u32 =
+            r.number("worker.debug_panic_attempts", &["FROCKET_WORKER_DEBUG_PANIC_ATTEMPTS"], 0)?;
         let metrics_lastrun =
             r.get("metrics.export_lastrun", &["FROCKET_METRICS_EXPORT_LASTRUN"], None).map(PathBuf::from);
         let default_home = dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("frocket");
@@ -210,6 +229,7 @@ impl Config {
             reject_age,
             heartbeat,
             debug_delay,
+            debug_panic_attempts,
             metrics_lastrun,
             self_select,
             preflight,
