@@ -2,13 +2,15 @@
 //! and task executor of the execution mode (embedded, or the Redis work queue), this process's
 //! worker, metrics. Commands borrow it; it knows nothing of them.
 
-use settings::Config;
 use crate::embedded::EmbeddedExecutor;
 use crate::error::CliError;
 use crate::output;
 use anyhow::Context;
+use invoker::cost::LambdaPrices;
+use invoker::lambda::{LambdaConfig, LambdaExecutor};
 use invoker::queue::QueueExecutor;
 use invoker::{JobOptions, ProgressFn, TaskExecutor};
+use settings::Config;
 use std::sync::Arc;
 use storage::embedded::EmbeddedDatastore;
 use storage::redis::{RedisConfig, RedisStore};
@@ -58,9 +60,28 @@ impl App {
                 })
                 .await
                 .context("connect to Redis")?;
-                let exec = QueueExecutor::new(redis.clone(), &config.queue, config.lost_after)
-                    .with_self_selection(config.self_select);
-                (Arc::new(redis.clone()), Arc::new(exec), Some(redis))
+                let exec: Arc<dyn TaskExecutor> = match &config.lambda {
+                    None => Arc::new(
+                        QueueExecutor::on_queue(redis.clone(), &config.queue, config.lost_after)
+                            .with_self_selection(config.self_select),
+                    ),
+                    Some(l) => {
+                        let cfg = LambdaConfig {
+                            function: l.function.clone(),
+                            concurrency: l.concurrency,
+                            legacy_async: l.legacy_async,
+                            endpoint_url: l.endpoint_url.clone(),
+                            region: l.region.clone(),
+                            credentials: None,
+                        };
+                        Arc::new(
+                            LambdaExecutor::on_lambda(redis.clone(), cfg, config.lost_after)
+                                .await
+                                .with_self_selection(config.self_select),
+                        )
+                    }
+                };
+                (Arc::new(redis.clone()), exec, Some(redis))
             }
         };
         let metrics = Arc::new(invoker::metrics::Metrics::new());
@@ -69,10 +90,15 @@ impl App {
 
     /// Attempts, deadline and metrics of every job this process runs.
     pub fn job_options(&self) -> JobOptions {
+        let prices = self.config.lambda.as_ref().map_or_else(LambdaPrices::default, |l| LambdaPrices {
+            per_gb_second: l.price_per_gb_second,
+            per_million_requests: l.price_per_million_requests,
+        });
         JobOptions {
             max_attempts: self.config.max_attempts,
             timeout: self.config.run_timeout,
             metrics: Some(self.metrics.clone()),
+            prices,
         }
     }
 

@@ -14,8 +14,8 @@ mod worker;
 
 use crate::app::App;
 use crate::cli::{Cli, Command};
-use settings::Config;
 use crate::error::{CliError, Exit};
+use settings::Config;
 
 /// Runs the command line's command.
 pub async fn run(cli: Cli) -> Result<Exit, CliError> {

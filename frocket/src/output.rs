@@ -145,17 +145,32 @@ fn aggregations(s: &mut String, aggs: Option<&Vec<Value>>, indent: &str) {
     }
 }
 
+/// Tasks, time and (Lambda) estimated cost of a job: `8 tasks, 0.41 s, ≈ $0.000021`.
+pub fn job_line(r: &QueryJobResult) -> String {
+    let st = &r.stats;
+    let time =
+        if st.total_time < 1.0 { format!("{:.0} ms", st.total_time * 1e3) } else { format!("{:.2} s", st.total_time) };
+    let retries = if st.retries > 0 { format!(" ({} retried)", st.retries) } else { String::new() };
+    let cost = st.cost.map(|c| format!(", ≈ ${}", dollars(c))).unwrap_or_default();
+    format!("{} tasks{retries}, {time}{cost}", st.dataset.parts)
+}
+
+/// Dollars with two significant digits (`0.000021`, `0.0000018`, `0.50`).
+pub fn dollars(c: f64) -> String {
+    let decimals = if c > 0.0 { ((1.0 - c.log10().floor()) as i64).clamp(2, 12) as usize } else { 2 };
+    format!("{c:.decimals$}")
+}
+
 /// The human summary of a query result.
 pub fn query_summary(dataset: &str, r: &QueryJobResult) -> String {
     let mut s = String::new();
     let q = &r.result.query;
     let _ = writeln!(
         s,
-        "{dataset}: {} matching groups, {} rows  ({:.0} ms, {} parts)",
+        "{dataset}: {} matching groups, {} rows  ({})",
         q.matching_groups,
         q.matching_group_rows,
-        r.stats.total_time * 1e3,
-        r.stats.dataset.parts
+        job_line(r)
     );
     aggregations(&mut s, q.aggregations.as_ref(), "  ");
     if let Some(funnel) = &r.result.funnel {
@@ -237,6 +252,15 @@ pub fn run_times(seconds: &[f64]) -> String {
 #[cfg(test)]
 mod timing_tests {
     use super::*;
+
+    #[test]
+    fn dollars_keep_two_significant_digits() {
+        assert_eq!(dollars(0.0000213), "0.000021");
+        assert_eq!(dollars(0.0000018), "0.0000018");
+        assert_eq!(dollars(0.5), "0.50");
+        assert_eq!(dollars(12.345), "12.35");
+        assert_eq!(dollars(0.0), "0.00");
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {

@@ -45,7 +45,7 @@ fn bench(c: &mut Criterion) {
             tokio::spawn(run_queue_worker(w, RedisStore::connect(&cfg).await.unwrap(), qcfg, rx.clone()));
         }
         std::mem::forget(_tx);
-        let exec = Arc::new(QueueExecutor::new(redis.clone(), "default", Duration::from_secs(20)));
+        let exec = Arc::new(QueueExecutor::on_queue(redis.clone(), "default", Duration::from_secs(20)));
         (redis, exec)
     });
     let local = Exec { worker: Worker::new(PartLoader::new(Stores::local_only(), &LoaderConfig::default()).unwrap()) };

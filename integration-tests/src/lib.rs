@@ -1,6 +1,9 @@
 //! Test harness: real services as child processes on free loopback ports (never fixed ports),
 //! killed when dropped, and an embedded Funnel Rocket stack wired to them.
 
+pub mod lambda_emulator;
+pub mod lambda_stack;
+
 use async_trait::async_trait;
 use invoker::TaskExecutor;
 use polars::prelude::*;
@@ -200,20 +203,21 @@ impl Stack {
     }
 }
 
-/// A real `redis-server` (no persistence) on a free loopback port; restartable on the same port.
+/// A real `redis-server` (no persistence) on a free loopback port; restartable on the same port
+/// (also while a job borrows the harness).
 pub struct RedisServer {
-    child: Option<Child>,
+    child: std::sync::Mutex<Option<Child>>,
     pub port: u16,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        let mut s = RedisServer { child: None, port: free_port() };
+        let s = RedisServer { child: std::sync::Mutex::new(None), port: free_port() };
         s.spawn();
         s
     }
 
-    fn spawn(&mut self) {
+    fn spawn(&self) {
         let bin = std::env::var("FROCKET_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let mut child = Command::new(&bin)
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -224,7 +228,7 @@ impl RedisServer {
                 panic!("start {bin} (install Debian's redis-server; cargo xtask test does when root): {e}")
             });
         wait_for_port(self.port, &mut child, "redis-server");
-        self.child = Some(child);
+        *self.child.lock().unwrap_or_else(|p| p.into_inner()) = Some(child);
     }
 
     pub fn url(&self) -> String {
@@ -232,15 +236,15 @@ impl RedisServer {
     }
 
     /// Kills the server (all data is lost: it keeps nothing on disk).
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
+    pub fn stop(&self) {
+        if let Some(mut c) = self.child.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
 
     /// Stops and starts it again on the same port.
-    pub fn restart(&mut self) {
+    pub fn restart(&self) {
         self.stop();
         self.spawn();
     }

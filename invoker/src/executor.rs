@@ -1,6 +1,7 @@
 //! The transport-independent way the invoker gets tasks done.
 
 use crate::InvokerError;
+use crate::cost::LambdaPrices;
 use crate::job::{JobPolicy, JobState, Verdict};
 use crate::metrics::Metrics;
 use async_trait::async_trait;
@@ -43,18 +44,20 @@ pub struct JobOptions {
     pub timeout: Duration,
     /// Where to record job and task metrics.
     pub metrics: Option<Arc<Metrics>>,
+    /// Prices of Lambda invocations, for the job's estimated cost.
+    pub prices: LambdaPrices,
 }
 
 impl Default for JobOptions {
     fn default() -> Self {
         let p = JobPolicy::default();
-        JobOptions { max_attempts: p.max_attempts, timeout: Duration::from_secs_f64(p.timeout), metrics: None }
+        JobOptions::new(p.max_attempts, Duration::from_secs_f64(p.timeout))
     }
 }
 
 impl JobOptions {
     pub fn new(max_attempts: u32, timeout: Duration) -> JobOptions {
-        JobOptions { max_attempts, timeout, metrics: None }
+        JobOptions { max_attempts, timeout, metrics: None, prices: LambdaPrices::default() }
     }
 
     pub(crate) fn policy(&self) -> JobPolicy {
@@ -88,7 +91,9 @@ pub(crate) struct Ran<Res> {
 }
 
 /// Runs every task through `run` with at most `concurrency` in flight, following the pure
-/// [`JobState`] rules (retries, exactly-once results, timeout).
+/// [`JobState`] rules (retries, exactly-once results, timeout). `seen` is shown every result
+/// that arrives, duplicates and failures included (e.g. to meter what every attempt cost).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_all<Req, Res, Run, Fut>(
     n: usize,
     concurrency: usize,
@@ -96,6 +101,7 @@ pub(crate) async fn run_all<Req, Res, Run, Fut>(
     make: impl Fn(usize, u32) -> Req,
     run: Run,
     outcome: impl Fn(&Res) -> (usize, u32, Result<(), (&str, bool)>),
+    mut seen: impl FnMut(&Res),
     progress: Option<ProgressFn>,
 ) -> Ran<Res>
 where
@@ -131,6 +137,7 @@ where
                 };
             }
         };
+        seen(&res);
         let (i, a, o) = outcome(&res);
         let failed = o.is_err();
         match state.on_result(i, a, o) {
@@ -186,6 +193,7 @@ mod tests {
                 }
             },
             |r: &(usize, u32, Outcome)| (r.0, r.1, r.2),
+            |_| {},
             None,
         )
         .await;

@@ -4,12 +4,15 @@
 //! and returns typed results with stats ([`protocol::job`]). It never links polars: all data
 //! work happens behind the executor (checked by the tidy test in `xtask`).
 
+pub mod cost;
 pub mod error;
 pub mod executor;
 pub mod job;
+pub mod lambda;
 pub mod metrics;
 pub mod query;
 pub mod queue;
+pub mod redis_tasks;
 pub mod registration;
 pub mod stats;
 

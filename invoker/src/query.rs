@@ -1,6 +1,7 @@
 //! The query job: validate against the dataset's schema, one task per part, retries of
 //! retryable failures, exactly one successful attempt merged per part, result with stats.
 
+use crate::cost::UsageMeter;
 use crate::executor::{JobOptions, ProgressFn, TaskExecutor, run_all, view};
 use crate::stats::{JobCounts, query_job_stats};
 use crate::{InvokerError, new_request_id};
@@ -59,6 +60,7 @@ pub async fn run_query_job(
     let n = record.parts.filenames.len();
     let parts: Vec<DatasetPartId> = (0..n).map(|i| make(i, 0).header.part).collect();
     executor.prepare_request(&request_id, &parts).await?;
+    let mut usage = UsageMeter::new(opts.prices);
     let ran = run_all(
         n,
         executor.concurrency(),
@@ -66,6 +68,7 @@ pub async fn run_query_job(
         make,
         |req| executor.run_query(req),
         |r: &QueryTaskResult| view(r.task_index, r.attempt_no, &r.outcome),
+        |r: &QueryTaskResult| usage.add(&r.metrics),
         progress,
     )
     .await;
@@ -120,6 +123,6 @@ pub async fn run_query_job(
         request_id,
         result: merged.finalize(vq.is_legacy()),
         translated_query: vq.translated_from_legacy,
-        stats: query_job_stats(counts, &ok_metrics),
+        stats: query_job_stats(counts, &ok_metrics, usage.finish()),
     })
 }

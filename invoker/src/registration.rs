@@ -299,6 +299,7 @@ pub async fn register_dataset(
         make,
         |req| executor.run_registration(req),
         |r: &protocol::task::RegistrationTaskResult| view(r.task_index, r.attempt_no, &r.outcome),
+        |_| {},
         progress,
     )
     .await;

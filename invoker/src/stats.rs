@@ -1,7 +1,7 @@
 //! Job statistics (docs/results.md "Stats"): timings, task counts, cache use, scanned data,
 //! computed from the successful attempts' metrics.
 
-use protocol::job::{CacheStats, DatasetStats, InvokerStats, QueryJobStats, TimingSummary, WorkerStats};
+use protocol::job::{CacheStats, DatasetStats, InvokerStats, LambdaStats, QueryJobStats, TimingSummary, WorkerStats};
 use protocol::task::{LoadSource, TaskMetrics};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,8 +23,10 @@ impl JobCounts {
     }
 }
 
-/// Stats of a query job from its counts and its successful attempts' metrics.
-pub fn query_job_stats(counts: JobCounts, ok: &[&TaskMetrics]) -> QueryJobStats {
+/// Stats of a query job from its counts, its successful attempts' metrics, and (Lambda mode)
+/// the usage and cost of every attempt.
+pub fn query_job_stats(counts: JobCounts, ok: &[&TaskMetrics], lambda: Option<(LambdaStats, f64)>) -> QueryJobStats {
+    let (lambda, cost) = lambda.map_or((None, None), |(s, dollars)| (Some(s), Some(dollars)));
     let count = |s: LoadSource| ok.iter().filter(|m| m.load_from == Some(s)).count();
     let mut part_selection = BTreeMap::new();
     for how in ok.iter().filter_map(|m| m.part_select_method) {
@@ -33,7 +35,7 @@ pub fn query_job_stats(counts: JobCounts, ok: &[&TaskMetrics]) -> QueryJobStats 
     let timing = |f: fn(&TaskMetrics) -> f64| TimingSummary::of(&ok.iter().map(|m| f(m)).collect::<Vec<_>>());
     QueryJobStats {
         total_time: counts.elapsed.as_secs_f64(),
-        cost: None,
+        cost,
         dataset: counts.dataset,
         invoker: InvokerStats { total_tasks: counts.attempts, failed_tasks: counts.failed_attempts },
         worker: WorkerStats {
@@ -48,6 +50,7 @@ pub fn query_job_stats(counts: JobCounts, ok: &[&TaskMetrics]) -> QueryJobStats 
                 disk_cache: count(LoadSource::DiskCache),
                 memory_cache: count(LoadSource::MemoryCache),
             },
+            lambda,
         },
         attempts: counts.attempts,
         retries: counts.retries(),
@@ -80,7 +83,7 @@ mod tests {
             attempts: 5,
             failed_attempts: 2,
         };
-        let s = query_job_stats(counts, &[&a, &b, &c]);
+        let s = query_job_stats(counts, &[&a, &b, &c], None);
         assert_eq!((s.total_time, s.attempts, s.retries), (1.5, 5, 2));
         assert_eq!(s.invoker, InvokerStats { total_tasks: 5, failed_tasks: 2 });
         assert_eq!((s.worker.scanned_rows, s.worker.scanned_groups, s.worker.preflight_sleep), (30, 6, 0.75));
@@ -90,7 +93,11 @@ mod tests {
         assert_eq!(s.worker.total_time.unwrap().max, 6.0);
         let sel: Vec<(PartSelection, u64)> = s.worker.part_selection.into_iter().collect();
         assert_eq!(sel, [(PartSelection::SpecificCandidate, 2), (PartSelection::RandomNoCandidates, 1)]);
-        let none = query_job_stats(JobCounts { attempts: 0, ..counts }, &[]);
+        let none = query_job_stats(JobCounts { attempts: 0, ..counts }, &[], None);
         assert_eq!((none.worker.load_time, none.retries), (None, 0));
+        assert_eq!((s.cost, &s.worker.lambda), (None, &None), "no Lambda attempt: no cost");
+        let l = LambdaStats { invocations: 3, cold_starts: 1, billed_seconds: 0.5, gb_seconds: 1.0 };
+        let with = query_job_stats(counts, &[&a], Some((l.clone(), 2e-6)));
+        assert_eq!((with.cost, with.worker.lambda), (Some(2e-6), Some(l)));
     }
 }

@@ -110,6 +110,21 @@ pub struct WorkerStats {
     /// Seconds self-selecting workers waited in the preflight window, summed.
     pub preflight_sleep: f64,
     pub cache: CacheStats,
+    /// Lambda mode only: the invocations that reported back, and what they are billed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<LambdaStats>,
+}
+
+/// What a job's Lambda invocations used (every attempt that reported, failed ones included).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LambdaStats {
+    pub invocations: u64,
+    pub cold_starts: u64,
+    /// Billed seconds, summed.
+    pub billed_seconds: f64,
+    /// Billed seconds × configured memory in GB (1 GB = 1,024 MB, as AWS bills), summed.
+    pub gb_seconds: f64,
 }
 
 /// Stats of a query job (docs/results.md "Stats").

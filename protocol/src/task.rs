@@ -138,6 +138,27 @@ pub struct TaskMetrics {
     pub part_select_method: Option<PartSelection>,
     #[serde(default)]
     pub task_preflight_sleep_seconds: f64,
+    /// Set by Lambda workers: the instance and what the invocation is billed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<LambdaInvocation>,
+}
+
+/// One Lambda invocation as its worker saw it (docs/lambda.md "Cost").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LambdaInvocation {
+    /// The first invocation of a new instance (its init phase ran just before).
+    pub cold_start: bool,
+    /// The function's configured memory.
+    pub memory_mb: u32,
+    /// `arm64` or `x86_64`.
+    pub architecture: String,
+    /// The invocation's duration rounded up to the millisecond, plus the init phase on a cold
+    /// start (billed for custom runtimes).
+    pub billed_ms: u64,
+    /// Where the function runs (`AWS_REGION`), for its price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -61,7 +61,73 @@ pub struct Config {
     /// Unregistering is refused this soon after the dataset was last queried (unless forced).
     pub unregister_interval: Duration,
     pub max_attempts: u32,
+    /// `FROCKET_INVOKER=aws_lambda`: tasks run as asynchronous invocations of this function.
+    pub lambda: Option<LambdaSettings>,
     pub settings: BTreeMap<String, Setting>,
+}
+
+/// The Lambda transport's settings (docs/lambda.md "Configuration").
+#[derive(Debug, Clone, PartialEq)]
+pub struct LambdaSettings {
+    /// Function name, ARN or `name:alias` (`FROCKET_INVOKER_LAMBDA_NAME`, or `FROCKET_LAMBDA_NAME`).
+    pub function: String,
+    /// Invoke calls in flight at once (`FROCKET_INVOKER_LAMBDA_THREADS`, 20).
+    pub concurrency: usize,
+    /// Use the legacy `InvokeAsync` API instead of `Invoke` with `InvocationType=Event`.
+    pub legacy_async: bool,
+    /// Lambda API endpoint override (emulators): `FROCKET_LAMBDA_ENDPOINT_URL`,
+    /// `AWS_ENDPOINT_URL_LAMBDA` or `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    /// Dollars per GB-second, overriding the built-in regional table.
+    pub price_per_gb_second: Option<f64>,
+    pub price_per_million_requests: f64,
+}
+
+impl LambdaSettings {
+    fn read(r: &mut Reader<'_>) -> Result<LambdaSettings> {
+        let function = r
+            .get("lambda.name", &["FROCKET_INVOKER_LAMBDA_NAME", "FROCKET_LAMBDA_NAME"], Some("frocket".into()))
+            .unwrap_or_default();
+        let concurrency: usize = r.number("lambda.threads", &["FROCKET_INVOKER_LAMBDA_THREADS"], 20)?;
+        if concurrency == 0 {
+            bail!("lambda.threads (FROCKET_INVOKER_LAMBDA_THREADS) must be at least 1");
+        }
+        let legacy_async = r.flag("lambda.legacy_async", &["FROCKET_INVOKER_LAMBDA_LEGACY_ASYNC"], false)?;
+        let endpoint_url = r.get(
+            "lambda.endpoint_url",
+            &[
+                "FROCKET_LAMBDA_ENDPOINT_URL",
+                "FROCKET_LAMBDA_AWS_ENDPOINT_URL",
+                "AWS_ENDPOINT_URL_LAMBDA",
+                "AWS_ENDPOINT_URL",
+            ],
+            None,
+        );
+        let region = r.get("lambda.region", &["FROCKET_LAMBDA_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"], None);
+        let price = r.get("lambda.price_per_gb_second", &["FROCKET_LAMBDA_PRICE_PER_GB_SECOND"], None);
+        let price_per_gb_second = match price {
+            None => None,
+            Some(p) => match p.trim().parse::<f64>() {
+                Ok(x) if x.is_finite() && x >= 0.0 => Some(x),
+                _ => bail!("invalid FROCKET_LAMBDA_PRICE_PER_GB_SECOND {p:?}: expected dollars, e.g. 0.0000133334"),
+            },
+        };
+        let price_per_million_requests: f64 =
+            r.number("lambda.price_per_million_requests", &["FROCKET_LAMBDA_PRICE_PER_MILLION_REQUESTS"], 0.20)?;
+        if !(price_per_million_requests.is_finite() && price_per_million_requests >= 0.0) {
+            bail!("lambda.price_per_million_requests must be a non-negative number of dollars");
+        }
+        Ok(LambdaSettings {
+            function,
+            concurrency,
+            legacy_async,
+            endpoint_url,
+            region,
+            price_per_gb_second,
+            price_per_million_requests,
+        })
+    }
 }
 
 struct Reader<'a> {
@@ -89,6 +155,16 @@ impl Reader<'_> {
         match raw.replace('_', "").parse() {
             Ok(v) => Ok(v),
             Err(_) => bail!("invalid value {raw:?} for {key} (from {}): expected a number", self.settings[key].source),
+        }
+    }
+
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`).
+    fn flag(&mut self, key: &str, vars: &[&str], default: bool) -> Result<bool> {
+        let raw = self.get(key, vars, Some(default.to_string())).unwrap_or_default();
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => bail!("invalid value {raw:?} for {key} (from {}): expected true or false", self.settings[key].source),
         }
     }
 
@@ -149,15 +225,14 @@ impl Config {
             r.settings.insert("redis.url".into(), Setting { value: shown, source: src });
         }
         let invoker = r.get("invoker", &["FROCKET_INVOKER"], Some("work_queue".into())).unwrap_or_default();
-        match invoker.as_str() {
-            "work_queue" => {}
-            "aws_lambda" => {
-                bail!(
-                    "FROCKET_INVOKER=aws_lambda: the Lambda transport is not available in this build yet (use work_queue)"
-                )
-            }
+        let lambda = match invoker.as_str() {
+            "work_queue" => None,
+            "aws_lambda" if redis_url.is_none() => bail!(
+                "FROCKET_INVOKER=aws_lambda needs Redis (FROCKET_REDIS_URL): Lambda workers report their results through it"
+            ),
+            "aws_lambda" => Some(LambdaSettings::read(&mut r)?),
             other => bail!("invalid FROCKET_INVOKER {other:?}: expected work_queue or aws_lambda"),
-        }
+        };
         let selection =
             r.get("part_selection_mode", &["FROCKET_PART_SELECTION_MODE"], Some("invoker".into())).unwrap_or_default();
         if !matches!(selection.as_str(), "invoker" | "worker") {
@@ -214,10 +289,10 @@ impl Config {
         if max_attempts == 0 {
             bail!("invoker.retry.max_attempts must be at least 1");
         }
-        let mode = if redis_url.is_some() {
-            Setting { value: "work_queue".into(), source: "Redis configured".into() }
-        } else {
-            Setting { value: "embedded".into(), source: "default (no FROCKET_REDIS_URL)".into() }
+        let mode = match (&redis_url, &lambda) {
+            (Some(_), Some(_)) => Setting { value: "aws_lambda".into(), source: "env FROCKET_INVOKER".into() },
+            (Some(_), None) => Setting { value: "work_queue".into(), source: "Redis configured".into() },
+            (None, _) => Setting { value: "embedded".into(), source: "default (no FROCKET_REDIS_URL)".into() },
         };
         r.settings.insert("mode".into(), mode);
         Ok(Config {
@@ -242,6 +317,7 @@ impl Config {
             workers,
             unregister_interval,
             max_attempts,
+            lambda,
             settings: r.settings,
         })
     }
@@ -304,7 +380,9 @@ mod tests {
         assert!(e.contains("worker.disk_cache_size_mb") && e.contains("FROCKET_WORKER_DISK_CACHE_SIZE_MB"), "{e}");
         assert!(cfg(&[("FROCKET_S3_FORCE_PATH_STYLE", "maybe")]).is_err());
         assert!(cfg(&[("FROCKET_EMBEDDED_WORKERS", "0")]).is_err());
-        assert!(cfg(&[("FROCKET_INVOKER", "aws_lambda")]).unwrap_err().to_string().contains("Lambda"));
+        let e = cfg(&[("FROCKET_INVOKER", "aws_lambda")]).unwrap_err().to_string();
+        assert!(e.contains("needs Redis") && e.contains("FROCKET_REDIS_URL"), "{e}");
+        assert!(cfg(&[("FROCKET_INVOKER", "lambda")]).is_err());
         assert!(cfg(&[("FROCKET_INVOKER_RUN_TIMEOUT", "0")]).is_err());
         let e = cfg(&[("FROCKET_INVOKER_RETRY_LOST_INTERVAL", "-1")]).unwrap_err().to_string();
         assert!(e.contains("invoker.retry.lost_interval") && e.contains("positive seconds"), "{e}");
@@ -330,5 +408,38 @@ mod tests {
         assert!(c.self_select && c.preflight == Duration::from_millis(50));
         assert!(cfg(&[("FROCKET_PART_SELECTION_MODE", "nobody")]).is_err());
         assert_eq!(cfg(&[]).unwrap().settings["mode"].value, "embedded");
+    }
+
+    #[test]
+    fn lambda_mode_by_the_reference_names() {
+        let c = cfg(&[("FROCKET_REDIS_URL", "redis://h:1/0"), ("FROCKET_INVOKER", "aws_lambda")]).unwrap();
+        let l = c.lambda.clone().unwrap();
+        assert_eq!((l.function.as_str(), l.concurrency, l.legacy_async), ("frocket", 20, false));
+        assert_eq!((l.price_per_gb_second, l.price_per_million_requests), (None, 0.20));
+        assert_eq!(c.settings["mode"].value, "aws_lambda");
+        let c = cfg(&[
+            ("FROCKET_REDIS_URL", "redis://h:1/0"),
+            ("FROCKET_INVOKER", "aws_lambda"),
+            ("FROCKET_LAMBDA_NAME", "arn:aws:lambda:eu-west-1:123:function:fr:live"),
+            ("FROCKET_INVOKER_LAMBDA_THREADS", "64"),
+            ("FROCKET_INVOKER_LAMBDA_LEGACY_ASYNC", "true"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9001"),
+            ("AWS_REGION", "eu-west-1"),
+            ("FROCKET_LAMBDA_PRICE_PER_GB_SECOND", "0.00001"),
+        ])
+        .unwrap();
+        let l = c.lambda.unwrap();
+        assert_eq!(l.function, "arn:aws:lambda:eu-west-1:123:function:fr:live");
+        assert_eq!((l.concurrency, l.legacy_async), (64, true));
+        assert_eq!(l.endpoint_url.as_deref(), Some("http://127.0.0.1:9001"));
+        assert_eq!((l.region.as_deref(), l.price_per_gb_second), (Some("eu-west-1"), Some(0.00001)));
+        assert_eq!(c.settings["lambda.name"].source, "env FROCKET_LAMBDA_NAME");
+        let bad = |k: &str, v: &str| {
+            cfg(&[("FROCKET_REDIS_URL", "redis://h:1/0"), ("FROCKET_INVOKER", "aws_lambda"), (k, v)]).unwrap_err()
+        };
+        assert!(bad("FROCKET_INVOKER_LAMBDA_THREADS", "0").to_string().contains("at least 1"));
+        assert!(bad("FROCKET_INVOKER_LAMBDA_LEGACY_ASYNC", "sometimes").to_string().contains("true or false"));
+        assert!(bad("FROCKET_LAMBDA_PRICE_PER_GB_SECOND", "-1").to_string().contains("dollars"));
+        assert_eq!(cfg(&[("FROCKET_REDIS_URL", "redis://h:1/0")]).unwrap().lambda, None);
     }
 }

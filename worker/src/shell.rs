@@ -95,7 +95,6 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl TaskShell {
-
     /// Runs one task from its envelope text. `stamp` adds transport facts to the result's
     /// metrics just before it is published (Lambda: cold or warm, memory, billed time).
     pub async fn handle(&self, payload: &str, stamp: &(dyn Fn(&mut TaskMetrics) + Sync)) -> Handled {
@@ -270,4 +269,3 @@ async fn select_part(
     req.selected_how = Some(how);
     Ok(true)
 }
-

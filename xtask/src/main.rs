@@ -6,8 +6,11 @@
 //! - `cargo xtask bench [ARGS]` the query suite against peer engines (see `bench.rs`);
 //!   `bench scaling` the scaling figures and plot; `bench kernels` the criterion benches
 //! - `cargo xtask dataprep ARGS` `frocket dataprep` from a release-like build
+//! - `cargo xtask build-lambda [--arch arm64|x86_64]` the worker's Lambda artifact (`lambda.rs`)
+//! - `cargo xtask emulate [ARGS]` Redis + the Lambda emulator running the worker, foreground
 
 mod bench;
+mod lambda;
 mod measure;
 mod original;
 mod tidy;
@@ -165,6 +168,8 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("build-lambda") => lambda::build_lambda(&args[1..]).map(|_| ()),
+        Some("emulate") => lambda::emulate(&args[1..]),
         Some("dataprep") => {
             let mut c = cargo();
             c.args(["run", "--quiet", "--profile", "bench", "--package", "frocket", "--", "dataprep"]).args(&args[1..]);
@@ -172,7 +177,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo [--rows N --parts N --json] | test | bench [--rows 10M --parts 8 --runs 5 --peers duckdb,chdb,polars|none --write] | bench scaling [--rows 1M,10M,100M --parts 1,2,4,8,16 --write] | bench kernels [criterion args] | dataprep <repartition|synth|retailrocket> ...>"
+                "usage: cargo xtask <demo [--rows N --parts N --json] | test | bench [--rows 10M --parts 8 --runs 5 --peers duckdb,chdb,polars|none --write] | bench scaling [--rows 1M,10M,100M --parts 1,2,4,8,16 --write] | bench kernels [criterion args] | dataprep <repartition|synth|retailrocket> ...> | build-lambda [--arch arm64|x86_64] | emulate [--concurrency N --memory MB ...]>"
             );
             return ExitCode::from(2);
         }

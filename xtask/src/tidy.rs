@@ -21,7 +21,10 @@ mod tests {
             ("frocket", BTreeSet::from(["protocol", "storage", "settings", "worker", "invoker", "dataprep"])),
             ("xtask", BTreeSet::new()),
             ("settings", BTreeSet::from(["storage"])),
-            ("integration-tests", BTreeSet::from(["protocol", "engine", "storage", "worker", "invoker", "dataprep"])),
+            (
+                "integration-tests",
+                BTreeSet::from(["protocol", "engine", "storage", "settings", "worker", "invoker", "dataprep"]),
+            ),
         ])
     }
 

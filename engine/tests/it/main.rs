@@ -4,6 +4,7 @@
 mod cases;
 mod data;
 mod errors;
+mod expect;
 mod props;
 mod reference;
 

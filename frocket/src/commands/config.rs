@@ -2,9 +2,9 @@
 //! never shown).
 
 use crate::cli::JsonFlag;
-use settings::{Config, Setting};
 use crate::error::{CliError, Exit};
 use crate::output;
+use settings::{Config, Setting};
 
 pub fn run(config: &Config, args: &JsonFlag) -> Result<Exit, CliError> {
     let mut settings = config.settings.clone();

@@ -1,0 +1,125 @@
+//! `lambda-emulator`: the harness's Lambda emulator as a program (what `cargo xtask emulate`
+//! runs), to try Lambda mode on one machine: optionally a private `redis-server`, and the
+//! emulator serving one function whose instances run the given `bootstrap` (the
+//! `frocket-lambda` worker). It writes the environment an invoker needs to a file and runs in
+//! the foreground until Ctrl-C / SIGTERM.
+//!
+//! `lambda-emulator --bootstrap target/debug/frocket-lambda [--function frocket]
+//!   [--concurrency 4] [--memory 1769] [--timeout 30] [--redis] [--env K=V]... [--env-file PATH]`
+
+use integration_tests::RedisServer;
+use integration_tests::lambda_emulator::{FunctionSpec, LambdaEmulator};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+struct Args {
+    spec: FunctionSpec,
+    redis: bool,
+    env_file: Option<PathBuf>,
+}
+
+fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut spec = FunctionSpec::new("frocket", PathBuf::new());
+    let (mut redis, mut env_file) = (false, None);
+    while let Some(a) = it.next() {
+        let mut value = |what: &str| it.next().ok_or(format!("{a} needs {what}"));
+        match a.as_str() {
+            "--bootstrap" => spec.bootstrap = PathBuf::from(value("a path")?),
+            "--function" => spec.name = value("a name")?,
+            "--concurrency" => {
+                spec.concurrency = value("a number")?.parse().map_err(|e| format!("--concurrency: {e}"))?
+            }
+            "--memory" => spec.memory_mb = value("MB")?.parse().map_err(|e| format!("--memory: {e}"))?,
+            "--timeout" => {
+                spec.timeout = Duration::from_secs(value("seconds")?.parse().map_err(|e| format!("--timeout: {e}"))?)
+            }
+            "--env" => {
+                let kv = value("K=V")?;
+                let (k, v) = kv.split_once('=').ok_or(format!("--env {kv}: expected K=V"))?;
+                spec.env.push((k.to_string(), v.to_string()));
+            }
+            "--redis" => redis = true,
+            "--env-file" => env_file = Some(PathBuf::from(value("a path")?)),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if !spec.bootstrap.is_file() {
+        return Err(format!(
+            "--bootstrap {:?}: not a file (build it: cargo build -p worker --bin frocket-lambda)",
+            spec.bootstrap
+        ));
+    }
+    Ok(Args { spec, redis, env_file })
+}
+
+async fn run(mut args: Args) -> Result<(), String> {
+    let redis = args.redis.then(RedisServer::start);
+    let mut invoker_env = Vec::new();
+    if let Some(r) = &redis {
+        args.spec.env.push(("FROCKET_REDIS_URL".into(), r.url()));
+        invoker_env.push(("FROCKET_REDIS_URL".to_string(), r.url()));
+    }
+    let emulator = LambdaEmulator::start().await;
+    let name = args.spec.name.clone();
+    emulator.deploy(args.spec);
+    invoker_env.extend([
+        ("FROCKET_INVOKER".to_string(), "aws_lambda".to_string()),
+        ("FROCKET_LAMBDA_NAME".to_string(), name.clone()),
+        ("FROCKET_LAMBDA_ENDPOINT_URL".to_string(), emulator.endpoint.clone()),
+        ("AWS_REGION".to_string(), "us-east-1".to_string()),
+        // The emulator does not check signatures, but the SDK signs: any credentials do.
+        ("AWS_ACCESS_KEY_ID".to_string(), "emulator".to_string()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), "emulator".to_string()),
+    ]);
+    let lines: String = invoker_env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    if let Some(path) = &args.env_file {
+        std::fs::write(path, &lines).map_err(|e| format!("write {}: {e}", path.display()))?;
+        println!(
+            "Invoker environment written to {} (load it with: set -a; . {}; set +a)",
+            path.display(),
+            path.display()
+        );
+    }
+    println!("Lambda emulator at {} serving function '{name}'; invoker environment:\n{lines}", emulator.endpoint);
+    println!("Ctrl-C stops it.");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("listen for SIGTERM: {e}"))?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    let st = emulator.stats(&name);
+    println!(
+        "stopping: {} invocations on {} instances ({} cold starts, {} lost, {} throttled)",
+        st.invocations, st.instances_started, st.cold_starts, st.lost, st.throttled
+    );
+    drop(emulator);
+    drop(redis);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("warn").init();
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
