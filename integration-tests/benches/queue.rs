@@ -4,10 +4,9 @@
 //! `cargo bench -p integration-tests --bench queue`).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use integration_tests::{Exec, RedisServer, write_parquet};
+use integration_tests::{Exec, RedisServer, tiny_dataset};
 use invoker::queue::QueueExecutor;
 use invoker::{JobOptions, RegisterArgs};
-use polars::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 use storage::redis::{RedisConfig, RedisStore};
@@ -15,19 +14,6 @@ use storage::{Datastore, Stores};
 use worker::queue::{QueueWorkerConfig, run_queue_worker};
 use worker::shell::ShellConfig;
 use worker::{LoaderConfig, PartLoader, Worker};
-
-fn tiny_dataset(dir: &std::path::Path, parts: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    for p in 0..parts {
-        let mut df = DataFrame::new_infer_height(vec![
-            Column::new("u".into(), [p as i64]),
-            Column::new("ts".into(), [1i64]),
-            Column::new("e".into(), ["x"]),
-        ])
-        .unwrap();
-        write_parquet(&mut df, &dir.join(format!("p-{p:05}.parquet")));
-    }
-}
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

@@ -13,15 +13,17 @@ use storage::redis::{RedisConfig, RedisStore};
 
 pub const FUNCTION: &str = "frocket";
 
-/// The `frocket-lambda` binary of this build (built first if a narrower test run skipped it).
+/// The `frocket-lambda` binary of this build: next to the running test (target/debug) or bench
+/// (target/release) binary, built with the same profile first when a narrower run skipped it.
 pub fn lambda_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target profile dir").to_path_buf();
     let bin = dir.join("frocket-lambda");
     if !bin.exists() {
+        let profile = if dir.ends_with("release") { "bench" } else { "test" };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = std::process::Command::new(cargo)
-            .args(["build", "--package", "worker", "--bin", "frocket-lambda"])
+            .args(["build", "--profile", profile, "--package", "worker", "--bin", "frocket-lambda"])
             .status()
             .expect("run cargo build");
         assert!(st.success(), "build frocket-lambda");

@@ -190,6 +190,21 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) {
     ParquetWriter::new(f).finish(df).unwrap();
 }
 
+/// `parts` near-empty parts (one row each: `u`, `ts`, `e`) in `dir`, for measuring the
+/// per-task overhead of a transport.
+pub fn tiny_dataset(dir: &std::path::Path, parts: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for p in 0..parts {
+        let mut df = DataFrame::new_infer_height(vec![
+            Column::new("u".into(), [p as i64]),
+            Column::new("ts".into(), [1i64]),
+            Column::new("e".into(), ["x"]),
+        ])
+        .unwrap();
+        write_parquet(&mut df, &dir.join(format!("p-{p:05}.parquet")));
+    }
+}
+
 /// A small synthetic dataset of `parts` parts in `dir` (returns total rows).
 pub fn synth_dataset(dir: &Path, rows: u64, parts: usize) -> u64 {
     let cfg = dataprep::synth::SynthConfig { n_items: 2_000, ..dataprep::synth::SynthConfig::new(rows, parts) };

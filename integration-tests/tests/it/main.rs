@@ -5,3 +5,4 @@ mod bad_input;
 mod datasets;
 mod faults;
 mod lambda;
+mod lambda_cases;
