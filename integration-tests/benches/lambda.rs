@@ -1,7 +1,7 @@
 //! Lambda mode through the emulator (real `frocket-lambda` instances, real Redis, the real
 //! `aws-sdk-lambda` client): the invoker's overhead per job of 8 / 64 / 512 near-empty parts on
 //! warm instances, an 8-task job on cold instances (the function redeployed before each
-//! job), and one task on a ~20 MB part cold and warm. Run: `cargo xtask bench kernels` (or
+//! job), and one task on a ~20 MB part (3M synthetic rows) cold and warm. Run: `cargo xtask bench kernels` (or
 //! `cargo bench -p integration-tests --bench lambda`); figures in docs/lambda.md.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -47,12 +47,13 @@ fn bench(c: &mut Criterion) {
 
     // One task on a ~20 MB part: cold (new instance, nothing cached) and warm.
     let big = data.path().join("big");
-    synth_dataset(&big, 2_000_000, 1);
+    synth_dataset(&big, 3_000_000, 1);
     let mb = std::fs::read_dir(&big).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum::<u64>() as f64 / 1e6;
     let mut args = RegisterArgs::new("big", &big.display().to_string(), "visitorid", "timestamp");
     args.validation = ValidationMode::Single;
     rt.block_on(lam.register(&args)).unwrap();
-    let q = json!({"query": {"conditions": [{"filter": ["event", "==", "transaction"], "target": ["count", ">=", 3]}]}});
+    let q =
+        json!({"query": {"conditions": [{"filter": ["event", "==", "transaction"], "target": ["count", ">=", 3]}]}});
     let mut g = c.benchmark_group(format!("lambda_task_{mb:.0}mb_part"));
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     let mut spec1 = spec.clone();

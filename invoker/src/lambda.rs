@@ -91,20 +91,7 @@ where
 
 impl LambdaDispatch {
     pub async fn new(cfg: LambdaConfig) -> LambdaDispatch {
-        let region = cfg.region.clone().unwrap_or_else(|| "us-east-1".to_string());
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region))
-            .retry_config(aws_config::retry::RetryConfig::disabled());
-        if let Some((id, secret)) = &cfg.credentials {
-            loader = loader.credentials_provider(aws_sdk_lambda::config::Credentials::new(
-                id.clone(),
-                secret.clone(),
-                None,
-                None,
-                "frocket-config",
-            ));
-        }
-        let sdk = loader.load().await;
+        let sdk = storage::aws::sdk_config(cfg.region.as_deref(), cfg.credentials.as_ref(), false).await;
         let mut b = aws_sdk_lambda::config::Builder::from(&sdk);
         if let Some(url) = &cfg.endpoint_url {
             b = b.endpoint_url(url);

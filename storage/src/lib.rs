@@ -5,6 +5,7 @@
 //!   `FROCKET_HOME` (embedded mode), or Redis (distributed modes), which also carries the work
 //!   queue and the per-request status and result keys (`redis.rs`).
 
+pub mod aws;
 pub mod blob;
 pub mod clock;
 pub mod datastore;

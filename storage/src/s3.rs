@@ -73,20 +73,7 @@ where
 
 impl S3Store {
     pub async fn new(cfg: &S3Config) -> S3Store {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        // An explicit region (configured, or us-east-1) avoids probing instance metadata.
-        let region = cfg.region.clone().unwrap_or_else(|| "us-east-1".to_string());
-        loader = loader.region(aws_config::Region::new(region));
-        if let Some((id, secret)) = &cfg.credentials {
-            loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
-                id.clone(),
-                secret.clone(),
-                None,
-                None,
-                "frocket-config",
-            ));
-        }
-        let sdk = loader.load().await;
+        let sdk = crate::aws::sdk_config(cfg.region.as_deref(), cfg.credentials.as_ref(), true).await;
         let mut b = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(cfg.force_path_style);
         if let Some(url) = &cfg.endpoint_url {
             b = b.endpoint_url(url);

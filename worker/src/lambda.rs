@@ -60,7 +60,8 @@ impl LambdaEnv {
 #[serde(rename_all = "camelCase")]
 pub struct InvocationResponse {
     pub status_code: u16,
-    /// `succeeded`, `failed`, `rejected`, `no_part_left`, or `dropped`.
+    /// `succeeded`, `failed` (the task's error is in Redis and in `message`), `rejected` (stale),
+    /// or `no_part_left` (a self-selecting worker found every part taken).
     pub outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -80,8 +81,9 @@ impl LambdaWorker {
         LambdaWorker { shell, env, init, cold: AtomicBool::new(true) }
     }
 
-    /// Runs the task of one invocation (`payload`: a task envelope).
-    pub async fn invoke(&self, payload: &str, aws_request_id: &str) -> InvocationResponse {
+    /// Runs the task of one invocation (`payload`: a task envelope). An envelope that cannot be
+    /// run at all (undecodable, or its part selection failed) is a function error.
+    pub async fn invoke(&self, payload: &str, aws_request_id: &str) -> Result<InvocationResponse, String> {
         let started = Instant::now();
         let cold = self.cold.swap(false, Ordering::SeqCst);
         let init_ms = if cold { self.init.as_millis() as u64 } else { 0 };
@@ -104,11 +106,11 @@ impl LambdaWorker {
                     ResultEnvelope::Query(r) => r.outcome.as_ref().err().map(|e| e.message.clone()),
                     ResultEnvelope::Registration(r) => r.outcome.as_ref().err().map(|e| e.message.clone()),
                 };
-                InvocationResponse { status_code: 200, outcome: if ok { "succeeded" } else { "failed" }, message }
+                Ok(InvocationResponse { status_code: 200, outcome: if ok { "succeeded" } else { "failed" }, message })
             }
-            Handled::Rejected => InvocationResponse { status_code: 200, outcome: "rejected", message: None },
-            Handled::NoPartLeft => InvocationResponse { status_code: 200, outcome: "no_part_left", message: None },
-            Handled::Dropped(m) => InvocationResponse { status_code: 400, outcome: "dropped", message: Some(m) },
+            Handled::Rejected => Ok(InvocationResponse { status_code: 200, outcome: "rejected", message: None }),
+            Handled::NoPartLeft => Ok(InvocationResponse { status_code: 200, outcome: "no_part_left", message: None }),
+            Handled::Dropped(m) => Err(m),
         }
     }
 }

@@ -126,7 +126,8 @@ fn bench(args: &[String]) -> Result<()> {
 /// Criterion benches (engine kernels, part loading, queue overhead) and dataprep figures.
 fn kernels(args: &[String]) -> Result<()> {
     ensure_redis_server()?;
-    let benches = [("engine", "engine"), ("worker", "loader"), ("integration-tests", "queue"), ("integration-tests", "lambda")];
+    let benches =
+        [("engine", "engine"), ("worker", "loader"), ("integration-tests", "queue"), ("integration-tests", "lambda")];
     for (package, bench) in benches {
         let mut c = cargo();
         c.args(["bench", "--package", package, "--bench", bench, "--"]).args(args);

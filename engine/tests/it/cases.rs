@@ -7,32 +7,12 @@ use crate::expect::contains;
 use crate::{engine_json, reference, run_part, validate};
 use engine::EngineOptions;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::Path;
-
-fn load_datasets(file: &Value) -> BTreeMap<String, TestData> {
-    file["datasets"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(name, d)| {
-                    let td = TestData::from_json(
-                        d["group"].as_str().unwrap_or("id"),
-                        d["ts"].as_str().unwrap_or("ts"),
-                        &d["columns"],
-                        d.get("types"),
-                    );
-                    (name.clone(), td)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 pub fn run_case_file(path: &Path) -> (usize, Vec<String>) {
     let text = std::fs::read_to_string(path).unwrap();
     let file: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let datasets = load_datasets(&file);
+    let datasets = TestData::load_case_datasets(&file);
     let mut failures = Vec::new();
     let cases = file["cases"].as_array().expect("cases array");
     for case in cases {

@@ -87,6 +87,26 @@ impl TestData {
         TestData { group: group.into(), ts: ts.into(), columns }
     }
 
+    /// The `datasets` of a case file (`engine/tests/cases/*.json`), by name.
+    pub fn load_case_datasets(file: &Value) -> std::collections::BTreeMap<String, TestData> {
+        file["datasets"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(name, d)| {
+                        let td = TestData::from_json(
+                            d["group"].as_str().unwrap_or("id"),
+                            d["ts"].as_str().unwrap_or("ts"),
+                            &d["columns"],
+                            d.get("types"),
+                        );
+                        (name.clone(), td)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn to_df(&self) -> DataFrame {
         let cols: Vec<Column> = self
             .columns

@@ -28,6 +28,15 @@ fn json_of(r: &invoker::QueryJobResult) -> Value {
     serde_json::to_value(r).unwrap()
 }
 
+/// The function environment of an S3 dataset served by `s3`.
+fn s3_env(s3: &S3Server) -> Vec<(String, String)> {
+    vec![
+        ("FROCKET_S3_ENDPOINT_URL".to_string(), s3.endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID".to_string(), "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), "testing".to_string()),
+    ]
+}
+
 /// A local 4-part synthetic dataset registered in an embedded stack (the expected answers).
 async fn embedded_reference(dir: &std::path::Path) -> (Stack, RegisterArgs) {
     synth_dataset(dir, 20_000, 4);
@@ -46,12 +55,7 @@ async fn lambda_mode_gives_the_embedded_results_on_local_and_s3_datasets() {
     let s3 = S3Server::start();
     s3.create_bucket("frocket-data").await;
     s3.upload_dir(&dir, "frocket-data", "retail").await;
-    let s3_env = vec![
-        ("FROCKET_S3_ENDPOINT_URL".to_string(), s3.endpoint.clone()),
-        ("AWS_ACCESS_KEY_ID".to_string(), "testing".to_string()),
-        ("AWS_SECRET_ACCESS_KEY".to_string(), "testing".to_string()),
-    ];
-    let mut lam = LambdaStack::start(LambdaSetup { env: s3_env, ..LambdaSetup::default() }).await;
+    let mut lam = LambdaStack::start(LambdaSetup { env: s3_env(&s3), ..LambdaSetup::default() }).await;
     lam.stores = storage::Stores::with_s3(Arc::new(s3.store().await));
     let reg = lam.register(&args).await.expect("register through Lambda");
     assert_eq!(reg.validated_parts, vec![0, 3]);
@@ -91,13 +95,8 @@ async fn warm_instances_keep_their_disk_and_memory_caches() {
     let s3 = S3Server::start();
     s3.create_bucket("warm").await;
     s3.upload_dir(&dir, "warm", "retail").await;
-    let env = vec![
-        ("FROCKET_S3_ENDPOINT_URL".to_string(), s3.endpoint.clone()),
-        ("AWS_ACCESS_KEY_ID".to_string(), "testing".to_string()),
-        ("AWS_SECRET_ACCESS_KEY".to_string(), "testing".to_string()),
-    ];
     // One instance: it serves every part, so what it cached is known.
-    let mut lam = LambdaStack::start(LambdaSetup { concurrency: 1, env, ..LambdaSetup::default() }).await;
+    let mut lam = LambdaStack::start(LambdaSetup { concurrency: 1, env: s3_env(&s3), ..LambdaSetup::default() }).await;
     lam.stores = storage::Stores::with_s3(Arc::new(s3.store().await));
     args.basepath = "s3://warm/retail".into();
     lam.register(&args).await.unwrap();
@@ -194,7 +193,7 @@ async fn a_panicking_task_is_a_retryable_failure_then_a_clear_job_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_stale_request_is_rejected_unrun() {
+async fn a_stale_request_is_rejected_unrun_and_an_undecodable_one_is_a_function_error() {
     use protocol::task::{AttemptStatus, DatasetPartId, RegistrationTaskRequest, TaskEnvelope, TaskHeader};
     let lam = LambdaStack::start(LambdaSetup {
         env: vec![("FROCKET_WORKER_REJECT_AGE".into(), "5".into())],
@@ -238,6 +237,19 @@ async fn a_stale_request_is_rejected_unrun() {
     let status = lam.redis.statuses_of("1-stale", 0, 0).await.unwrap().expect("a status was recorded");
     assert_eq!(status.status, AttemptStatus::Rejected);
     assert!(status.worker.starts_with("lambda:frocket:"), "{}", status.worker);
+    // Not a task envelope: the function fails (synchronous callers see X-Amz-Function-Error).
+    let out = client
+        .invoke()
+        .function_name(FUNCTION)
+        .payload(aws_sdk_lambda::primitives::Blob::new(br#"{"hello": "world"}"#.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((out.status_code(), out.function_error()), (200, Some("Unhandled")));
+    let body: Value = serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap();
+    assert!(body["errorMessage"].as_str().unwrap_or("").contains("undecodable task envelope"), "{body}");
+    let st = lam.emulator.stats(FUNCTION);
+    assert_eq!((st.responses, st.function_errors, st.lost), (1, 1, 0), "{st:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -16,7 +16,6 @@ use integration_tests::lambda_stack::{LambdaSetup, LambdaStack};
 use integration_tests::{Stack, answer, write_parquet};
 use invoker::{InvokerError, RegisterArgs, ValidationMode};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Writes `d` as up to two parts holding disjoint groups; returns the directory.
@@ -31,28 +30,12 @@ fn write_parts(d: &TestData, dir: &Path) {
     }
     let n_parts = order.len().clamp(1, 2);
     for p in 0..n_parts {
-        let keep: Vec<usize> =
-            (0..d.n_rows()).filter(|&r| order.iter().position(|k| *k == d.group_key(r)).unwrap() % n_parts == p).collect();
+        let keep: Vec<usize> = (0..d.n_rows())
+            .filter(|&r| order.iter().position(|k| *k == d.group_key(r)).unwrap() % n_parts == p)
+            .collect();
         let mut df = d.select_rows(&keep).to_df();
         write_parquet(&mut df, &dir.join(format!("part-{p}.parquet")));
     }
-}
-
-fn load(file: &Value) -> BTreeMap<String, TestData> {
-    file["datasets"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(name, d)| {
-            let td = TestData::from_json(
-                d["group"].as_str().unwrap_or("id"),
-                d["ts"].as_str().unwrap_or("ts"),
-                &d["columns"],
-                d.get("types"),
-            );
-            (name.clone(), td)
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -67,7 +50,7 @@ async fn the_engine_cases_give_the_same_results_through_lambda() {
     for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "json")) {
         let file: Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
         let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
-        for (name, d) in load(&file) {
+        for (name, d) in TestData::load_case_datasets(&file) {
             let dir = data.path().join(&stem).join(&name);
             write_parts(&d, &dir);
             let mut args = RegisterArgs::new(&format!("{stem}-{name}"), &dir.display().to_string(), &d.group, &d.ts);

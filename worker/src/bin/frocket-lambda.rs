@@ -80,7 +80,7 @@ async fn serve(env: LambdaEnv, started: Instant) -> Result<(), Error> {
         let lw = lw.clone();
         async move {
             let payload = serde_json::to_string(&ev.payload)?;
-            Ok::<_, Error>(lw.invoke(&payload, &ev.context.request_id).await)
+            lw.invoke(&payload, &ev.context.request_id).await.map_err(Error::from)
         }
     }))
     .await
