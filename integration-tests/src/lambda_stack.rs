@@ -63,6 +63,8 @@ pub struct LambdaStack {
     pub redis: RedisStore,
     pub emulator: LambdaEmulator,
     pub exec: LambdaExecutor,
+    /// How `exec` invokes the function (to build other executors, e.g. self-selecting ones).
+    pub lambda_config: LambdaConfig,
     pub stores: Stores,
     pub opts: JobOptions,
 }
@@ -96,9 +98,9 @@ impl LambdaStack {
             region: Some("us-east-1".into()),
             credentials: Some(("testing".into(), "testing".into())),
         };
-        let exec = LambdaExecutor::on_lambda(redis.clone(), cfg, setup.lost_after).await;
+        let exec = LambdaExecutor::on_lambda(redis.clone(), cfg.clone(), setup.lost_after).await;
         let opts = JobOptions::new(setup.max_attempts, setup.timeout);
-        LambdaStack { redis_server, redis, emulator, exec, stores: Stores::local_only(), opts }
+        LambdaStack { redis_server, redis, emulator, exec, lambda_config: cfg, stores: Stores::local_only(), opts }
     }
 
     pub async fn register(&self, args: &RegisterArgs) -> Result<RegistrationJobResult, InvokerError> {

@@ -113,6 +113,19 @@ async fn warm_instances_keep_their_disk_and_memory_caches() {
     assert_eq!(first.stats.worker.lambda.as_ref().unwrap().cold_starts, 0);
     let st = lam.emulator.stats(FUNCTION);
     assert_eq!((st.instances_started, st.cold_starts, st.invocations), (1, 1, 10), "{st:?}");
+    // Self-selection (FROCKET_PART_SELECTION_MODE=worker): each invocation takes a part its
+    // instance has cached, from the request's published part set.
+    let selecting = invoker::lambda::LambdaExecutor::on_lambda(
+        lam.redis.clone(),
+        lam.lambda_config.clone(),
+        Duration::from_secs(5),
+    )
+    .await
+    .with_self_selection(true);
+    let third = invoker::run_query_job(&lam.redis, &selecting, "retail", &json!({}), &lam.opts, None).await.unwrap();
+    assert_eq!(answer(&json_of(&third)), want);
+    let chosen: Vec<_> = third.stats.worker.part_selection.into_iter().collect();
+    assert_eq!(chosen, [(protocol::task::PartSelection::SpecificCandidate, 4)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -274,12 +287,16 @@ async fn redis_restarted_mid_job_fails_cleanly_or_completes_exactly() {
     });
     // The restart lost the dataset's metadata (no persistence) and the request's keys: the job
     // either completes with the exact answer or fails with a clear error — never a wrong answer.
-    match res {
-        Ok(r) => assert_eq!(answer(&json_of(&r)), want),
+    let outcome = match res {
+        Ok(r) => {
+            assert_eq!(answer(&json_of(&r)), want);
+            format!("completed exactly ({} retries)", r.stats.retries)
+        }
         Err(e) => {
             let m = e.to_string();
             assert!(m.contains("lost") || m.contains("timed out") || m.contains("redis"), "{m}");
+            format!("failed cleanly: {m}")
         }
-    }
-    eprintln!("figure: Redis restarted mid Lambda job: ended in {:.2} s", t0.elapsed().as_secs_f64());
+    };
+    eprintln!("figure: Redis restarted mid Lambda job: {outcome} in {:.2} s", t0.elapsed().as_secs_f64());
 }
