@@ -13,7 +13,7 @@ use invoker::{JobOptions, ProgressFn, TaskExecutor};
 use settings::Config;
 use std::sync::Arc;
 use storage::embedded::EmbeddedDatastore;
-use storage::redis::{RedisConfig, RedisStore};
+use storage::redis::RedisStore;
 use storage::s3::LazyS3Store;
 use storage::{Datastore, Stores};
 use worker::{LoaderConfig, PartLoader, Worker};
@@ -45,21 +45,15 @@ impl App {
         )
         .context("set up the part loader")?;
         let worker = Worker::new(loader);
-        let (datastore, executor, redis): (Arc<dyn Datastore>, Arc<dyn TaskExecutor>, _) = match &config.redis_url {
+        let (datastore, executor, redis): (Arc<dyn Datastore>, Arc<dyn TaskExecutor>, _) = match config.redis_config() {
             None => {
                 let ds = EmbeddedDatastore::open(config.datastore_dir())
                     .with_context(|| format!("open the local datastore in {}", config.datastore_dir().display()))?;
                 let exec = EmbeddedExecutor { worker: worker.clone(), concurrency: config.workers };
                 (Arc::new(ds), Arc::new(exec), None)
             }
-            Some(url) => {
-                let redis = RedisStore::connect(&RedisConfig {
-                    url: url.clone(),
-                    prefix: config.redis_prefix.clone(),
-                    request_ttl: config.run_timeout * 2 + std::time::Duration::from_secs(60),
-                })
-                .await
-                .context("connect to Redis")?;
+            Some(redis_config) => {
+                let redis = RedisStore::connect(&redis_config).await.context("connect to Redis")?;
                 let exec: Arc<dyn TaskExecutor> = match &config.lambda {
                     None => Arc::new(
                         QueueExecutor::on_queue(redis.clone(), &config.queue, config.lost_after)

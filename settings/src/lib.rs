@@ -339,6 +339,17 @@ impl Config {
         }
     }
 
+    /// How to reach Redis (`None` in embedded mode). Request keys live for twice the run timeout
+    /// plus a minute, so a late result of the slowest job still finds its keys, and nothing of
+    /// a dead invoker's job outlives that.
+    pub fn redis_config(&self) -> Option<storage::redis::RedisConfig> {
+        self.redis_url.as_ref().map(|url| storage::redis::RedisConfig {
+            url: url.clone(),
+            prefix: self.redis_prefix.clone(),
+            request_ttl: self.run_timeout * 2 + Duration::from_secs(60),
+        })
+    }
+
     /// Where metadata lives, without connecting (`frocket config`).
     pub fn describe_datastore(&self) -> String {
         match &self.redis_url {

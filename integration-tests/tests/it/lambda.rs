@@ -37,6 +37,18 @@ fn s3_env(s3: &S3Server) -> Vec<(String, String)> {
     ]
 }
 
+/// A Lambda stack whose function and invoker read S3 (`s3`), with the parts of `dir` uploaded to
+/// `s3://{bucket}/retail`.
+async fn s3_lambda_stack(s3: &S3Server, dir: &std::path::Path, bucket: &str, setup: LambdaSetup) -> LambdaStack {
+    s3.create_bucket(bucket).await;
+    s3.upload_dir(dir, bucket, "retail").await;
+    let mut env = s3_env(s3);
+    env.extend(setup.env.iter().cloned());
+    let mut lam = LambdaStack::start(LambdaSetup { env, ..setup }).await;
+    lam.stores = storage::Stores::with_s3(Arc::new(s3.store().await));
+    lam
+}
+
 /// A local 4-part synthetic dataset registered in an embedded stack (the expected answers).
 async fn embedded_reference(dir: &std::path::Path) -> (Stack, RegisterArgs) {
     synth_dataset(dir, 20_000, 4);
@@ -53,10 +65,7 @@ async fn lambda_mode_gives_the_embedded_results_on_local_and_s3_datasets() {
     let dir = data.path().join("retail");
     let (local, mut args) = embedded_reference(&dir).await;
     let s3 = S3Server::start();
-    s3.create_bucket("frocket-data").await;
-    s3.upload_dir(&dir, "frocket-data", "retail").await;
-    let mut lam = LambdaStack::start(LambdaSetup { env: s3_env(&s3), ..LambdaSetup::default() }).await;
-    lam.stores = storage::Stores::with_s3(Arc::new(s3.store().await));
+    let lam = s3_lambda_stack(&s3, &dir, "frocket-data", LambdaSetup::default()).await;
     let reg = lam.register(&args).await.expect("register through Lambda");
     assert_eq!(reg.validated_parts, vec![0, 3]);
     args.name = "retail-s3".into();
@@ -93,11 +102,8 @@ async fn warm_instances_keep_their_disk_and_memory_caches() {
     let dir = data.path().join("retail");
     let (local, mut args) = embedded_reference(&dir).await;
     let s3 = S3Server::start();
-    s3.create_bucket("warm").await;
-    s3.upload_dir(&dir, "warm", "retail").await;
     // One instance: it serves every part, so what it cached is known.
-    let mut lam = LambdaStack::start(LambdaSetup { concurrency: 1, env: s3_env(&s3), ..LambdaSetup::default() }).await;
-    lam.stores = storage::Stores::with_s3(Arc::new(s3.store().await));
+    let lam = s3_lambda_stack(&s3, &dir, "warm", LambdaSetup { concurrency: 1, ..LambdaSetup::default() }).await;
     args.basepath = "s3://warm/retail".into();
     lam.register(&args).await.unwrap();
     let want = answer(&local.query("retail", &json!({})).await.unwrap());

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 use storage::Stores;
-use storage::redis::{RedisConfig, RedisStore};
+use storage::redis::RedisStore;
 use storage::s3::LazyS3Store;
 use worker::lambda::{LambdaEnv, LambdaWorker, vcpus_for_memory};
 use worker::shell::{ShellConfig, TaskShell};
@@ -44,13 +44,8 @@ async fn init(env: LambdaEnv, started: Instant) -> Result<Arc<LambdaWorker>, Err
         "FROCKET_WORKER_MEMORY_CACHE_SIZE_MB" => var(k).or_else(|| Some(memory_cache.clone())),
         _ => var(k),
     })?;
-    let url = config.redis_url.clone().ok_or("the Lambda worker reports through Redis: set FROCKET_REDIS_URL")?;
-    let redis = RedisStore::connect(&RedisConfig {
-        url,
-        prefix: config.redis_prefix.clone(),
-        request_ttl: config.run_timeout * 2 + std::time::Duration::from_secs(60),
-    })
-    .await?;
+    let redis_config = config.redis_config().ok_or("the Lambda worker reports through Redis: set FROCKET_REDIS_URL")?;
+    let redis = RedisStore::connect(&redis_config).await?;
     let stores = Stores::with_s3(Arc::new(LazyS3Store::new(config.s3_config())));
     let loader = PartLoader::new(
         stores,
