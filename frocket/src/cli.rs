@@ -40,6 +40,38 @@ pub enum Command {
     /// Generate a synthetic RetailRocket-like dataset, register it as `demo-retail`, and run the
     /// design document's example queries on it.
     Demo(DemoArgs),
+    /// Serve the HTTP API and the funnel explorer page until SIGTERM/SIGINT (finishes running
+    /// jobs first). Tokens come from FROCKET_API_ADMIN_TOKEN / FROCKET_API_READ_TOKEN or files.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free port; the address is printed).
+    #[arg(long, env = "FROCKET_API_BIND", default_value = "127.0.0.1:5000")]
+    pub bind: String,
+    /// A directory under which local datasets may be registered (repeat for several). Without
+    /// one, only S3 paths can be registered through the API.
+    #[arg(long = "allow-root", env = "FROCKET_API_ALLOW_ROOTS", value_delimiter = ',')]
+    pub allow_roots: Vec<PathBuf>,
+    /// Refuse to register S3 paths.
+    #[arg(long, env = "FROCKET_API_NO_S3")]
+    pub no_s3: bool,
+    /// Disable the admin endpoints (register, unregister, parts).
+    #[arg(long, env = "FROCKET_API_NO_ADMIN")]
+    pub no_admin: bool,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "FROCKET_API_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Jobs (queries, registrations) run at once; more are answered 429.
+    #[arg(long, env = "FROCKET_API_MAX_JOBS", default_value_t = 16)]
+    pub max_jobs: usize,
+    /// Read the admin token from this file (instead of FROCKET_API_ADMIN_TOKEN).
+    #[arg(long)]
+    pub admin_token_file: Option<PathBuf>,
+    /// Read the read token from this file (instead of FROCKET_API_READ_TOKEN).
+    #[arg(long)]
+    pub read_token_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -224,7 +256,7 @@ impl Command {
             | Command::Run(RunArgs { json, .. })
             | Command::Config(JsonFlag { json })
             | Command::Demo(DemoArgs { json, .. }) => *json,
-            Command::Dataprep(_) | Command::Worker => false,
+            Command::Dataprep(_) | Command::Worker | Command::Serve(_) => false,
         }
     }
 }

@@ -9,6 +9,7 @@ mod info;
 mod list;
 mod register;
 mod run;
+mod serve;
 mod unregister;
 mod worker;
 
@@ -35,5 +36,6 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Dataprep(cmd) => dataprep::run(&app, cmd).await,
         Command::Worker => worker::run(&app).await,
         Command::Demo(args) => demo::run(&app, &args).await,
+        Command::Serve(args) => serve::run(app, &args).await,
     }
 }

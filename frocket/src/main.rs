@@ -3,7 +3,8 @@
 //!
 //! Layout: `cli.rs` (the clap types), `commands/<command>.rs` (one module per command),
 //! `app.rs` (the stack commands run on), `error.rs` (exit codes: 0 ok, 1 the job or an
-//! IO/service failure, 2 usage or validation), `output.rs` (the JSON printer and tables).
+//! IO/service failure, 2 usage or validation), `output.rs` (the JSON printer and tables),
+//! `server.rs` (`frocket serve`: the HTTP API and the funnel explorer page).
 
 mod app;
 mod cli;
@@ -11,6 +12,7 @@ mod commands;
 mod embedded;
 mod error;
 mod output;
+mod server;
 mod units;
 
 use clap::Parser;

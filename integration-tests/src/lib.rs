@@ -205,6 +205,45 @@ pub fn tiny_dataset(dir: &std::path::Path, parts: usize) {
     }
 }
 
+/// The funnel fixture of the API and page tests, in two parts (users 1-3, users 4-5), with
+/// hand-checked answers: the funnel view → cart → buy reaches 5, 3, 1 users (u3 carts before
+/// viewing; u4 never carts; u5 buys at the cart's timestamp, and equal timestamps never
+/// chain); by `country` the steps are {us 2, de 2, fr 1}, {us 2, fr 1}, {us 1}.
+pub fn funnel_fixture(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    type Row = (i64, i64, &'static str, &'static str, f64);
+    let parts: [&[Row]; 2] = [
+        &[
+            (1, 1, "view", "us", 0.0),
+            (1, 2, "cart", "us", 10.0),
+            (1, 3, "buy", "us", 10.0),
+            (2, 1, "view", "us", 0.0),
+            (2, 5, "cart", "us", 5.0),
+            (3, 1, "cart", "de", 7.0),
+            (3, 2, "view", "de", 0.0),
+        ],
+        &[
+            (4, 10, "view", "de", 0.0),
+            (4, 11, "buy", "de", 3.0),
+            (5, 1, "view", "fr", 0.0),
+            (5, 2, "view", "fr", 0.0),
+            (5, 3, "cart", "fr", 2.5),
+            (5, 3, "buy", "fr", 2.5),
+        ],
+    ];
+    for (p, rows) in parts.iter().enumerate() {
+        let mut df = DataFrame::new_infer_height(vec![
+            Column::new("user".into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+            Column::new("ts".into(), rows.iter().map(|r| r.1).collect::<Vec<_>>()),
+            Column::new("event".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
+            Column::new("country".into(), rows.iter().map(|r| r.3).collect::<Vec<_>>()),
+            Column::new("price".into(), rows.iter().map(|r| r.4).collect::<Vec<_>>()),
+        ])
+        .unwrap();
+        write_parquet(&mut df, &dir.join(format!("part-{p:05}.parquet")));
+    }
+}
+
 /// A small synthetic dataset of `parts` parts in `dir` (returns total rows).
 pub fn synth_dataset(dir: &Path, rows: u64, parts: usize) -> u64 {
     let cfg = dataprep::synth::SynthConfig { n_items: 2_000, ..dataprep::synth::SynthConfig::new(rows, parts) };
