@@ -235,8 +235,13 @@ pub fn funnel_fixture(dir: &Path) {
         let mut df = DataFrame::new_infer_height(vec![
             Column::new("user".into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
             Column::new("ts".into(), rows.iter().map(|r| r.1).collect::<Vec<_>>()),
-            Column::new("event".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
-            Column::new("country".into(), rows.iter().map(|r| r.3).collect::<Vec<_>>()),
+            // Dictionary-encoded, as prepared data is: the schema then lists their values.
+            Column::new("event".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>())
+                .cast(&DataType::from_categories(Categories::global()))
+                .unwrap(),
+            Column::new("country".into(), rows.iter().map(|r| r.3).collect::<Vec<_>>())
+                .cast(&DataType::from_categories(Categories::global()))
+                .unwrap(),
             Column::new("price".into(), rows.iter().map(|r| r.4).collect::<Vec<_>>()),
         ])
         .unwrap();

@@ -43,7 +43,9 @@ fn has_nextest() -> bool {
 }
 
 /// Python tools the integration tests run as real services, pinned, in the project venv.
-const PY_TOOLS: &[&str] = &["moto[server]==5.2.5"];
+const PY_TOOLS: &[&str] = &["moto[server]==5.2.5", "schemathesis==4.32.5"];
+/// The executables of [`PY_TOOLS`] in the venv: any missing means install.
+const PY_TOOL_BINS: &[&str] = &["moto_server", "st"];
 
 /// Creates the project venv (`.venv`) when missing; returns its bin directory.
 fn ensure_venv() -> Result<PathBuf> {
@@ -60,7 +62,7 @@ fn ensure_venv() -> Result<PathBuf> {
 /// Creates `.venv` and installs the pinned Python tools when missing; returns the venv's bin.
 fn ensure_python_tools() -> Result<PathBuf> {
     let bin = ensure_venv()?;
-    if !bin.join("moto_server").exists() {
+    if PY_TOOL_BINS.iter().any(|b| !bin.join(b).exists()) {
         let mut c = Command::new(bin.join("python"));
         c.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PY_TOOLS);
         run(c, "install pinned Python test tools")?;
@@ -68,21 +70,40 @@ fn ensure_python_tools() -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// Installs Debian's redis-server when it is missing and we may (root); the tests need it.
+/// Debian packages the tests run as real services: (a command that proves it is there,
+/// the package). redis-server for the Redis suites; chromium and its WebDriver for the
+/// explorer page's browser test.
+const DEBIAN_TOOLS: &[(&str, &str)] =
+    &[("redis-server", "redis-server"), ("chromium", "chromium"), ("chromedriver", "chromium-driver")];
+
+/// Installs Debian's redis-server when it is missing and we may (root).
 fn ensure_redis_server() -> Result<()> {
-    if Command::new("redis-server").arg("--version").output().is_ok_and(|o| o.status.success()) {
+    ensure_debian_tools(&DEBIAN_TOOLS[..1])
+}
+
+/// Installs the missing ones of `tools` when we may (root).
+fn ensure_debian_tools(tools: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<&str> = tools
+        .iter()
+        .filter(|(cmd, _)| !Command::new(cmd).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
     let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !is_root {
-        bail!("redis-server is missing: install it (e.g. `sudo apt-get install redis-server`) and run again");
+        bail!(
+            "missing Debian packages: install them (e.g. `sudo apt-get install {}`) and run again",
+            missing.join(" ")
+        );
     }
     let mut update = Command::new("apt-get");
     update.args(["update", "-qq"]);
     run(update, "apt-get update")?;
     let mut install = Command::new("apt-get");
-    install.args(["install", "-y", "-qq", "redis-server"]).env("DEBIAN_FRONTEND", "noninteractive");
-    run(install, "install redis-server")
+    install.args(["install", "-y", "-qq"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive");
+    run(install, &format!("install {}", missing.join(", ")))
 }
 
 fn test() -> Result<()> {
@@ -102,10 +123,11 @@ fn test() -> Result<()> {
     run(doc, "doc tests")?;
     // Last, so that the run closes on nextest's summary of every test.
     let bin = ensure_python_tools()?;
-    ensure_redis_server()?;
+    ensure_debian_tools(DEBIAN_TOOLS)?;
     let mut nextest = cargo();
     nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
     nextest.env("FROCKET_TEST_MOTO_SERVER", bin.join("moto_server"));
+    nextest.env("FROCKET_TEST_SCHEMATHESIS", bin.join("st"));
     run(nextest, "tests")
 }
 
@@ -119,13 +141,27 @@ fn bench(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("kernels") => kernels(&args[1..]),
         Some("scaling") => bench::scaling(&args[1..]),
+        Some("api") => bench_api(),
         _ => bench::suite(args),
     }
 }
 
+/// The API load test (frocket/tests/api/load.rs: 2,000 queries, 50 in flight, embedded and
+/// queue mode) built with the bench profile; prints p50/p90/p99 and throughput per mode.
+fn bench_api() -> Result<()> {
+    ensure_redis_server()?;
+    let mut c = cargo();
+    c.args(["nextest", "run", "--cargo-profile", "bench", "--package", "frocket", "--test", "api"]).args([
+        "--no-capture",
+        "-E",
+        "test(two_thousand_queries_fifty_in_flight)",
+    ]);
+    run(c, "API load test (bench profile)")
+}
+
 /// Criterion benches (engine kernels, part loading, queue overhead) and dataprep figures.
 fn kernels(args: &[String]) -> Result<()> {
-    ensure_redis_server()?;
+    ensure_debian_tools(DEBIAN_TOOLS)?;
     let benches =
         [("engine", "engine"), ("worker", "loader"), ("integration-tests", "queue"), ("integration-tests", "lambda")];
     for (package, bench) in benches {

@@ -25,11 +25,23 @@ type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 /// Dataset names longer than this are never registered (and so never found).
 const MAX_NAME_LEN: usize = 256;
 
-/// A boolean URL flag: true iff its value, trimmed, is `true` in any case (as 0.5.3).
+/// A boolean URL flag: absent is false; `true` or `false` (trimmed, any case; 0.5.3 read
+/// anything but `true` as false, which hid typos such as `force=ture`); anything else is 400.
 fn flag(params: &Params, key: &str) -> Result<bool, ApiError> {
-    match params {
-        Ok(Query(p)) => Ok(p.get(key).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))),
-        Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("bad query string: {e}"))),
+    let p = match params {
+        Ok(Query(p)) => p,
+        Err(e) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("bad query string: {e}"))),
+    };
+    match p.get(key).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) if v == "true" => Ok(true),
+        Some(v) if v == "false" => Ok(false),
+        Some(v) => Err(ApiError::at(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            format!("query parameter '{key}' must be true or false, not {v:?}"),
+            key,
+        )),
     }
 }
 
@@ -106,6 +118,7 @@ async fn record(s: &ServerState, name: &str) -> Result<protocol::dataset::Datase
     params(("name" = String, Path, description = "Dataset name"),
            ("full" = Option<bool>, Query, description = "The full schema (top values, min/max)")),
     responses((status = 200, description = "The schema", body = Object),
+              (status = 400, description = "A query parameter is not true/false", body = ErrorBody),
               (status = 401, description = "No or wrong token", body = ErrorBody),
               (status = 404, description = "Unknown dataset", body = ErrorBody),
               (status = 503, description = "Datastore unreachable", body = ErrorBody)))]
@@ -177,6 +190,7 @@ pub async fn query(
     params(("name" = String, Path, description = "Dataset name"),
            ("stream" = Option<bool>, Query, description = "Stream progress then the result as NDJSON")),
     responses((status = 200, description = "The result", content((Object = "application/json"), (String = "application/x-ndjson"))),
+              (status = 400, description = "A query parameter is not true/false", body = ErrorBody),
               (status = 401, description = "No or wrong token", body = ErrorBody),
               (status = 404, description = "Unknown dataset", body = ErrorBody),
               (status = 422, description = "The dataset's registration is unusable", body = ErrorBody),
@@ -321,6 +335,7 @@ pub async fn register(State(s): St, q: Params, body: Result<Bytes, BytesRejectio
     params(("name" = String, Path, description = "Dataset name"),
            ("force" = Option<bool>, Query, description = "Unregister even if queried recently")),
     responses((status = 200, description = "Unregistered, or was not registered (`datasetFound`)", body = UnregisterBody),
+              (status = 400, description = "A query parameter is not true/false", body = ErrorBody),
               (status = 401, description = "No or wrong token", body = ErrorBody),
               (status = 403, description = "Admin endpoints disabled, or not the admin token", body = ErrorBody),
               (status = 404, description = "Unknown dataset", body = ErrorBody),

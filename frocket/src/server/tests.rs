@@ -220,6 +220,15 @@ async fn bad_input_gets_the_documented_status_and_a_json_error() {
         ("GET", "/datasets/nope/parts".into(), None, StatusCode::NOT_FOUND, "DATASET_NOT_FOUND", None),
         ("GET", "/datasets/nope/empty-query".into(), None, StatusCode::NOT_FOUND, "DATASET_NOT_FOUND", None),
         ("POST", "/datasets/nope/unregister".into(), None, StatusCode::OK, "", None),
+        (
+            "POST",
+            "/datasets/shop/unregister?force=maybe".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            Some("force"),
+        ),
+        ("GET", "/datasets/shop/schema?full=1".into(), None, StatusCode::BAD_REQUEST, "BAD_REQUEST", Some("full")),
         ("GET", "/no/such/route".into(), None, StatusCode::NOT_FOUND, "NOT_FOUND", None),
         ("DELETE", "/datasets".into(), None, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", None),
         (
