@@ -71,7 +71,7 @@ async fn attrs(b: &Client, css: &str, names: &[&str]) -> Vec<Vec<String>> {
 
 #[tokio::test]
 async fn the_page_draws_the_funnel_the_api_answers() {
-    let dirs = Dirs::new();
+    let dirs = Dirs::fixture();
     let root = dirs.data().display().to_string();
     let server = Server::start(&dirs.home("home"), &["--allow-root", &root], &[]);
     let c = client();

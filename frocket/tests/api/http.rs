@@ -32,7 +32,7 @@ async fn register_and_check(server: &Server, dirs: &Dirs) {
 
 #[tokio::test]
 async fn embedded_mode() {
-    let dirs = Dirs::new();
+    let dirs = Dirs::fixture();
     let root = dirs.data().display().to_string();
     let server = Server::start(&dirs.home("home"), &["--allow-root", &root], &[]);
     register_and_check(&server, &dirs).await;
@@ -43,7 +43,7 @@ async fn embedded_mode() {
 
 #[tokio::test]
 async fn queue_mode_and_two_servers_on_one_redis() {
-    let dirs = Dirs::new();
+    let dirs = Dirs::fixture();
     let redis = RedisServer::start();
     let url = redis.url();
     let root = dirs.data().display().to_string();
@@ -72,7 +72,7 @@ async fn queue_mode_and_two_servers_on_one_redis() {
 
 #[tokio::test]
 async fn lambda_mode() {
-    let dirs = Dirs::new();
+    let dirs = Dirs::fixture();
     let stack = LambdaStack::start(LambdaSetup::default()).await;
     let url = stack.redis_server.url();
     let root = dirs.data().display().to_string();
@@ -95,7 +95,7 @@ async fn lambda_mode() {
 
 #[tokio::test]
 async fn sigterm_finishes_running_jobs_then_exits() {
-    let dirs = Dirs::new();
+    let dirs = Dirs::fixture();
     let redis = RedisServer::start();
     let url = redis.url();
     let root = dirs.data().display().to_string();
@@ -133,7 +133,7 @@ async fn sigterm_finishes_running_jobs_then_exits() {
 
 #[tokio::test]
 async fn redis_unreachable_is_503_and_recovers() {
-    let dirs = Dirs::new();
+    let dirs = Dirs::fixture();
     let redis = RedisServer::start();
     let url = redis.url();
     let server = Server::start(&dirs.home("a"), &[], &[("FROCKET_REDIS_URL", url.as_str())]);
@@ -156,7 +156,7 @@ async fn redis_unreachable_is_503_and_recovers() {
 
 #[test]
 fn bad_serve_options_are_usage_errors() {
-    let dirs = Dirs::new();
+    let dirs = Dirs::fixture();
     let run = |args: &[&str], env: &[(&str, &str)]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_frocket"));
         cmd.arg("serve").args(args).env("FROCKET_HOME", dirs.home("h")).env_remove("FROCKET_API_ADMIN_TOKEN");

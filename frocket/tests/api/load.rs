@@ -52,7 +52,7 @@ async fn load(server: &Server, mode: &str) {
 
 #[tokio::test]
 async fn two_thousand_queries_fifty_in_flight() {
-    let dirs = Dirs::new();
+    let dirs = Dirs::fixture();
     let root = dirs.data().display().to_string();
     let args = ["--allow-root", root.as_str(), "--max-jobs", "64"];
     let c = client();

@@ -100,7 +100,7 @@ pub struct Dirs {
 }
 
 impl Dirs {
-    pub fn new() -> Dirs {
+    pub fn fixture() -> Dirs {
         let tmp = tempfile::tempdir().unwrap();
         integration_tests::funnel_fixture(&tmp.path().join("data/shop"));
         Dirs { tmp }

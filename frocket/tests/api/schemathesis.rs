@@ -19,7 +19,7 @@ fn schemathesis() -> Option<PathBuf> {
 async fn schemathesis_finds_no_failure() {
     let st = schemathesis()
         .expect("schemathesis missing: run `cargo xtask test` (installs it in .venv) or set FROCKET_TEST_SCHEMATHESIS");
-    let dirs = Dirs::new();
+    let dirs = Dirs::fixture();
     let root = dirs.data().display().to_string();
     let admin = "schemathesis-admin-token-0001";
     let server = Server::start(
