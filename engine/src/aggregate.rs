@@ -10,7 +10,7 @@ use protocol::{AggOptions, AggType, Aggregation, PartialAgg, PartialAggValue};
 use std::collections::BTreeMap;
 
 /// Maps the values of a key column to dense ids, row by row.
-enum KeyCoder<'a> {
+pub(crate) enum KeyCoder<'a> {
     Str { codes: &'a Codes, dict: &'a [String] },
     Bool { values: &'a [u8] },
     Int { values: &'a [i64], valid: Option<&'a [bool]>, ids: HashMap<i64, u32>, keys: Vec<i64> },
@@ -18,7 +18,7 @@ enum KeyCoder<'a> {
 }
 
 impl<'a> KeyCoder<'a> {
-    fn new(col: &'a Col) -> Self {
+    pub(crate) fn new(col: &'a Col) -> Self {
         match col {
             Col::Str { codes, dict } => KeyCoder::Str { codes, dict },
             Col::Bool { values } => KeyCoder::Bool { values },
@@ -30,7 +30,7 @@ impl<'a> KeyCoder<'a> {
     }
 
     #[inline]
-    fn id(&mut self, r: usize) -> Option<u32> {
+    pub(crate) fn id(&mut self, r: usize) -> Option<u32> {
         match self {
             KeyCoder::Str { codes, .. } => codes.get(r),
             KeyCoder::Bool { values } => {
@@ -61,7 +61,7 @@ impl<'a> KeyCoder<'a> {
         }
     }
 
-    fn key(&self, id: u32) -> String {
+    pub(crate) fn key(&self, id: u32) -> String {
         match self {
             KeyCoder::Str { dict, .. } => dict[id as usize].clone(),
             KeyCoder::Bool { .. } => if id == 1 { "true" } else { "false" }.to_string(),

@@ -4,8 +4,9 @@
 use crate::EngineError;
 use crate::aggregate::aggregate;
 use crate::frame::{Col, Frame, Timestamps};
+use crate::insights::{BreakdownAcc, TimingAcc};
 use crate::predicate::filter_set_mask;
-use crate::sequence::{SeqMatcher, SeqSpec, Ts};
+use crate::sequence::{SeqMatcher, SeqSpec, Ts, Witness};
 use protocol::exact_sum::ExactSum;
 use protocol::result::{PartialFunnel, PartialStep};
 use protocol::validate::{cmp_i128_f64, compare_numbers};
@@ -282,14 +283,29 @@ fn run<T: TsExt>(frame: &Frame, ts: &[T], query: &Query, opts: &EngineOptions) -
             let mut per_step: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n];
             let mut matcher = SeqMatcher::new();
             let mut prefix_ok = vec![false; n];
+            let mut timings = f.step_timings.as_ref().map(|t| TimingAcc::new(&f.sequence, t.exact_limit, T::IS_INT));
+            let mut witness: Vec<Witness<T>> = vec![None; n];
+            let mut breakdown =
+                f.breakdown.as_ref().map(|b| BreakdownAcc::new(frame, b, &f.sequence, &masks)).transpose()?;
             for &(lo, hi) in &selected {
-                matcher.run(&spec, ts, lo as usize, hi as usize, &mut prefix_ok);
+                let (lo_u, hi_u) = (lo as usize, hi as usize);
+                match timings.as_mut() {
+                    Some(acc) => {
+                        matcher.run_witnessed(&spec, ts, lo_u, hi_u, &mut prefix_ok, &mut witness);
+                        acc.add(&witness);
+                    }
+                    None => matcher.run(&spec, ts, lo_u, hi_u, &mut prefix_ok),
+                }
+                if let Some(b) = breakdown.as_mut() {
+                    b.add(lo_u, hi_u, &prefix_ok);
+                }
                 for (k, &ok) in prefix_ok.iter().enumerate() {
                     if ok {
                         per_step[k].push((lo, hi));
                     }
                 }
             }
+            let mut step_timings = timings.map(TimingAcc::finish).unwrap_or_else(|| vec![None; n]).into_iter();
             let sequence = per_step
                 .iter()
                 .map(|sel| {
@@ -301,6 +317,7 @@ fn run<T: TsExt>(frame: &Frame, ts: &[T], query: &Query, opts: &EngineOptions) -
                             .as_ref()
                             .map(|a| aggregate(frame, a, sel, &opts.agg))
                             .transpose()?,
+                        timings: step_timings.next().flatten(),
                     })
                 })
                 .collect::<Result<Vec<_>, EngineError>>()?;
@@ -309,7 +326,8 @@ fn run<T: TsExt>(frame: &Frame, ts: &[T], query: &Query, opts: &EngineOptions) -
                 .as_ref()
                 .map(|a| aggregate(frame, a, per_step.last().map(Vec::as_slice).unwrap_or(&[]), &opts.agg))
                 .transpose()?;
-            Some(PartialFunnel { sequence, end_aggregations })
+            let breakdown = breakdown.map(|b| b.finish(&opts.agg));
+            Some(PartialFunnel { sequence, end_aggregations, breakdown })
         }
     };
     Ok(PartialResult {

@@ -353,9 +353,11 @@ impl Frame {
     pub(crate) fn sort_permutation<K: Ord + Copy>(&self, keys: &[K]) -> Vec<u32> {
         let mut perm: Vec<u32> = (0..self.n_rows as u32).collect();
         match &self.ts {
-            Timestamps::Int(t) => perm.sort_unstable_by_key(|&i| (keys[i as usize], t[i as usize])),
+            // Equal (group, timestamp) rows keep their order in the part (the row index breaks
+            // the tie): "first such row" rules (breakdown values) depend on it.
+            Timestamps::Int(t) => perm.sort_unstable_by_key(|&i| (keys[i as usize], t[i as usize], i)),
             Timestamps::Float(t) => perm.sort_unstable_by(|&a, &b| {
-                keys[a as usize].cmp(&keys[b as usize]).then(t[a as usize].total_cmp(&t[b as usize]))
+                keys[a as usize].cmp(&keys[b as usize]).then(t[a as usize].total_cmp(&t[b as usize])).then(a.cmp(&b))
             }),
             // Stable: rows of a group keep their order in the part.
             Timestamps::Absent => perm.sort_by_key(|&i| keys[i as usize]),

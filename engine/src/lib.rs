@@ -19,6 +19,7 @@ mod describe;
 mod error;
 mod execute;
 mod frame;
+mod insights;
 mod predicate;
 mod sequence;
 

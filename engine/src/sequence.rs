@@ -11,16 +11,28 @@
 //! latest start, and `ts(u) − start(u)` is the shortest chain ending at `u`.
 
 use protocol::Literal;
+use protocol::exact_sum::ExactSum;
+use protocol::result::Num;
 use protocol::validate::cmp_i128_f64;
 use std::cmp::Ordering;
 
 /// A timestamp type the matcher works on.
 pub(crate) trait Ts: Copy + PartialOrd + std::fmt::Debug {
+    /// Integer timestamps (durations are then exact integers).
+    const IS_INT: bool;
     /// Whether `last - first <= window` (exactly for integers).
     fn within(first: Self, last: Self, window: &Literal) -> bool;
+    /// `last - first`: exactly (an `i128`, or an exact float sum of `last` and `-first`), and
+    /// as a number.
+    fn duration(first: Self, last: Self) -> (Num, f64);
 }
 
 impl Ts for i64 {
+    const IS_INT: bool = true;
+    fn duration(first: i64, last: i64) -> (Num, f64) {
+        let d = i128::from(last) - i128::from(first);
+        (Num::Int(d), d as f64)
+    }
     fn within(first: i64, last: i64, window: &Literal) -> bool {
         let d = i128::from(last) - i128::from(first);
         match window {
@@ -33,6 +45,13 @@ impl Ts for i64 {
 }
 
 impl Ts for f64 {
+    const IS_INT: bool = false;
+    fn duration(first: f64, last: f64) -> (Num, f64) {
+        let mut e = ExactSum::new();
+        e.add(last);
+        e.add(-first);
+        (Num::Float(e), last - first)
+    }
     fn within(first: f64, last: f64, window: &Literal) -> bool {
         let d = last - first;
         match window {
@@ -60,10 +79,15 @@ impl SeqSpec<'_> {
     }
 }
 
-/// Reusable buffers for matching one group after another.
+/// The matching used for a step's timings: (this step's timestamp, the first step's, the
+/// previous positive step's) — docs/query-language.md "Funnel insights".
+pub(crate) type Witness<T> = Option<(T, T, T)>;
+
+/// Reusable buffers for matching one group after another. A reachable row is kept as
+/// (its timestamp, the latest start of a chain ending at it, its predecessor's timestamp).
 pub(crate) struct SeqMatcher<T> {
-    reach: Vec<(T, T)>,
-    next: Vec<(T, T)>,
+    reach: Vec<(T, T, T)>,
+    next: Vec<(T, T, T)>,
 }
 
 impl<T: Ts> SeqMatcher<T> {
@@ -75,9 +99,29 @@ impl<T: Ts> SeqMatcher<T> {
     /// `0..=k` match as a sequence of their own, for every k.
     pub fn run(&mut self, spec: &SeqSpec<'_>, ts: &[T], lo: usize, hi: usize, prefix_ok: &mut [bool]) {
         if spec.is_plain() {
-            greedy(spec, ts, lo, hi, prefix_ok);
+            greedy(spec, ts, lo, hi, prefix_ok, None);
         } else {
-            self.exact(spec, ts, lo, hi, prefix_ok);
+            self.exact(spec, ts, lo, hi, prefix_ok, None);
+        }
+    }
+
+    /// As [`run`](Self::run), also setting `witness[k]` for every positive step k reached: the
+    /// greedy earliest match without negative steps or a window; otherwise, of the chains that
+    /// complete step k earliest, the one with the latest start (and latest predecessor).
+    pub fn run_witnessed(
+        &mut self,
+        spec: &SeqSpec<'_>,
+        ts: &[T],
+        lo: usize,
+        hi: usize,
+        prefix_ok: &mut [bool],
+        witness: &mut [Witness<T>],
+    ) {
+        witness.iter_mut().for_each(|w| *w = None);
+        if spec.is_plain() {
+            greedy(spec, ts, lo, hi, prefix_ok, Some(witness));
+        } else {
+            self.exact(spec, ts, lo, hi, prefix_ok, Some(witness));
         }
     }
 
@@ -89,7 +133,15 @@ impl<T: Ts> SeqMatcher<T> {
         buf.last().copied().unwrap_or(false)
     }
 
-    fn exact(&mut self, spec: &SeqSpec<'_>, ts: &[T], lo: usize, hi: usize, prefix_ok: &mut [bool]) {
+    fn exact(
+        &mut self,
+        spec: &SeqSpec<'_>,
+        ts: &[T],
+        lo: usize,
+        hi: usize,
+        prefix_ok: &mut [bool],
+        mut witness: Option<&mut [Witness<T>]>,
+    ) {
         let n = spec.n_steps();
         let masks = &spec.masks;
         let fits = |first: T, last: T| spec.window.is_none_or(|w| T::within(first, last, w));
@@ -113,12 +165,17 @@ impl<T: Ts> SeqMatcher<T> {
         for r in lo..hi {
             let t = ts[r];
             if masks[first_pos][r] && lead_min.is_none_or(|m| t <= m) && self.reach.last().is_none_or(|l| l.0 < t) {
-                self.reach.push((t, t));
+                self.reach.push((t, t, t));
             }
         }
         let mut cur = first_pos;
         loop {
-            prefix_ok[cur] = self.reach.iter().any(|&(t, s)| fits(s, t));
+            // `reach` is ordered by timestamp: the first fitting entry completes earliest.
+            let best = self.reach.iter().find(|&&(t, s, _)| fits(s, t));
+            prefix_ok[cur] = best.is_some();
+            if let Some(w) = witness.as_deref_mut() {
+                w[cur] = best.copied();
+            }
             // Negative steps after `cur` are trailing for the prefixes that end on them.
             let mut k = cur + 1;
             let mut trailing_max: Option<T> = None;
@@ -128,7 +185,7 @@ impl<T: Ts> SeqMatcher<T> {
                 {
                     trailing_max = Some(ts[r]);
                 }
-                prefix_ok[k] = self.reach.iter().any(|&(t, s)| fits(s, t) && trailing_max.is_none_or(|m| t >= m));
+                prefix_ok[k] = self.reach.iter().any(|&(t, s, _)| fits(s, t) && trailing_max.is_none_or(|m| t >= m));
                 k += 1;
             }
             if k == n {
@@ -157,9 +214,9 @@ impl<T: Ts> SeqMatcher<T> {
                     q += 1;
                 }
                 if p > 0 {
-                    let (t, s) = self.reach[p - 1];
+                    let (t, s, _) = self.reach[p - 1];
                     if pn.is_none_or(|n| t >= n) {
-                        self.next.push((u, s));
+                        self.next.push((u, s, t));
                     }
                 }
             }
@@ -170,15 +227,26 @@ impl<T: Ts> SeqMatcher<T> {
 }
 
 /// Greedy earliest match: exact when there are no negative steps and no window.
-fn greedy<T: Ts>(spec: &SeqSpec<'_>, ts: &[T], lo: usize, hi: usize, prefix_ok: &mut [bool]) {
+fn greedy<T: Ts>(
+    spec: &SeqSpec<'_>,
+    ts: &[T],
+    lo: usize,
+    hi: usize,
+    prefix_ok: &mut [bool],
+    mut witness: Option<&mut [Witness<T>]>,
+) {
     let n = spec.n_steps();
     let mut state = 0usize;
     let mut last: Option<T> = None;
+    let mut first: Option<T> = None;
     for (r, &t) in ts.iter().enumerate().take(hi).skip(lo) {
         if state == n {
             break;
         }
         if spec.masks[state][r] && last.is_none_or(|l| t > l) {
+            if let Some(w) = witness.as_deref_mut() {
+                w[state] = Some((t, *first.get_or_insert(t), last.unwrap_or(t)));
+            }
             last = Some(t);
             state += 1;
         }

@@ -7,6 +7,7 @@
 pub mod dataset;
 pub mod error;
 pub mod exact_sum;
+pub mod insights;
 pub mod job;
 mod json_path;
 pub mod legacy;

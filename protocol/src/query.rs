@@ -407,6 +407,12 @@ pub struct Funnel {
     pub step_aggregations: Option<Vec<Aggregation>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_aggregations: Option<Vec<Aggregation>>,
+    /// Time to convert per step (docs/query-language.md "Funnel insights").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_timings: Option<crate::insights::StepTimings>,
+    /// Users per value of a column at every step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<crate::insights::Breakdown>,
 }
 
 /// A whole canonical query. `{}` (all `None`) is the empty query.
@@ -484,6 +490,9 @@ impl Query {
             }
             add_aggs(f.step_aggregations.as_deref(), &mut add);
             add_aggs(f.end_aggregations.as_deref(), &mut add);
+            if let Some(b) = &f.breakdown {
+                add(&b.column);
+            }
         }
         out
     }

@@ -8,6 +8,7 @@
 
 use crate::error::MergeError;
 use crate::exact_sum::ExactSum;
+use crate::insights::{PartialBreakdown, PartialTimings};
 use crate::query::{AggType, Aggregation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -326,6 +327,9 @@ pub struct PartialStep {
     pub matching_groups: u64,
     pub matching_group_rows: u64,
     pub aggregations: Option<Vec<PartialAgg>>,
+    /// Time to convert (`stepTimings`), for positive steps after the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<PartialTimings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -333,6 +337,8 @@ pub struct PartialStep {
 pub struct PartialFunnel {
     pub sequence: Vec<PartialStep>,
     pub end_aggregations: Option<Vec<PartialAgg>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<PartialBreakdown>,
 }
 
 /// The result of a query on one part (or a merge of several).
@@ -393,8 +399,26 @@ impl PartialResult {
                     x.matching_groups += y.matching_groups;
                     x.matching_group_rows += y.matching_group_rows;
                     merge_aggs(&mut x.aggregations, y.aggregations, &format!("funnel.sequence[{i}].aggregations"))?;
+                    let path = format!("funnel.sequence[{i}].timings");
+                    match (x.timings.as_mut(), y.timings) {
+                        (None, None) => {}
+                        (Some(t), Some(u)) => t.merge(u, &path)?,
+                        _ => {
+                            return Err(MergeError::ShapeMismatch { path, detail: "present in one result only".into() });
+                        }
+                    }
                 }
                 merge_aggs(&mut a.end_aggregations, b.end_aggregations, "funnel.endAggregations")?;
+                match (a.breakdown.as_mut(), b.breakdown) {
+                    (None, None) => {}
+                    (Some(x), Some(y)) => x.merge(y, "funnel.breakdown")?,
+                    _ => {
+                        return Err(MergeError::ShapeMismatch {
+                            path: "funnel.breakdown".into(),
+                            detail: "present in one result only".into(),
+                        });
+                    }
+                }
             }
             _ => {
                 return Err(MergeError::ShapeMismatch {
@@ -429,9 +453,11 @@ impl PartialResult {
                     matching_groups: s.matching_groups,
                     matching_group_rows: s.matching_group_rows,
                     aggregations: aggs(&s.aggregations),
+                    timings: s.timings.as_ref().map(PartialTimings::finalize),
                 })
                 .collect(),
             end_aggregations: aggs(&f.end_aggregations),
+            breakdown: f.breakdown.as_ref().map(PartialBreakdown::finalize),
         });
         let counters = legacy.then(|| {
             let mut c = BTreeMap::new();
@@ -471,6 +497,9 @@ pub struct StepResult {
     pub matching_groups: u64,
     pub matching_group_rows: u64,
     pub aggregations: Option<Vec<Value>>,
+    /// `{fromFirst, fromPrevious}`, each `{count, min, max, mean, p50, p90, p99, exact}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -478,6 +507,9 @@ pub struct StepResult {
 pub struct FunnelResult {
     pub sequence: Vec<StepResult>,
     pub end_aggregations: Option<Vec<Value>>,
+    /// `{column, approximate, values: [{value, users, conversion[, other]}]}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<Value>,
 }
 
 /// The merged, user-facing result of a query (without job status and stats).

@@ -6,6 +6,7 @@
 //! types, operators and values are checked too.
 
 use crate::error::{ErrorKind, ValidationError, ValidationErrors};
+use crate::insights::{Breakdown, StepTimings};
 pub(crate) use crate::json_path::{index, join, json_type};
 use crate::legacy;
 use crate::query::*;
@@ -248,7 +249,11 @@ impl Validator<'_> {
     }
 
     fn funnel(&mut self, v: &Value, path: &str) -> Option<Funnel> {
-        let m = self.object(v, path, &["sequence", "maxDuration", "stepAggregations", "endAggregations"])?;
+        let m = self.object(
+            v,
+            path,
+            &["sequence", "maxDuration", "stepAggregations", "endAggregations", "stepTimings", "breakdown"],
+        )?;
         let sequence = match m.get("sequence") {
             Some(s) => self.steps(s, &join(path, "sequence")),
             None => {
@@ -261,7 +266,85 @@ impl Validator<'_> {
             m.get("stepAggregations").and_then(|a| self.aggregations(a, &join(path, "stepAggregations")));
         let end_aggregations =
             m.get("endAggregations").and_then(|a| self.aggregations(a, &join(path, "endAggregations")));
-        Some(Funnel { sequence: sequence?, max_duration, step_aggregations, end_aggregations })
+        let step_timings = m.get("stepTimings").and_then(|t| self.step_timings(t, &join(path, "stepTimings")));
+        let breakdown = m.get("breakdown").and_then(|b| self.breakdown(b, &join(path, "breakdown")));
+        let timings_on = step_timings.as_ref().is_some_and(Option::is_some);
+        Some(Funnel {
+            sequence: sequence?,
+            max_duration,
+            step_aggregations,
+            end_aggregations,
+            step_timings: if timings_on { step_timings.flatten() } else { None },
+            breakdown,
+        })
+    }
+
+    /// `stepTimings`: `true`, `false` (off), or `{exactLimit}`; `Some(None)` is off.
+    fn step_timings(&mut self, v: &Value, path: &str) -> Option<Option<StepTimings>> {
+        use crate::insights::{DEFAULT_TIMINGS_EXACT_LIMIT, MAX_TIMINGS_EXACT_LIMIT};
+        match v {
+            Value::Bool(true) => Some(Some(StepTimings { exact_limit: DEFAULT_TIMINGS_EXACT_LIMIT })),
+            Value::Bool(false) => Some(None),
+            Value::Object(_) => {
+                let m = self.object(v, path, &["exactLimit"])?;
+                let limit = match m.get("exactLimit") {
+                    None => DEFAULT_TIMINGS_EXACT_LIMIT,
+                    Some(l) => match l.as_u64() {
+                        Some(n) if (1..=MAX_TIMINGS_EXACT_LIMIT as u64).contains(&n) => n as usize,
+                        _ => {
+                            self.err(
+                                ErrorKind::Schema,
+                                &join(path, "exactLimit"),
+                                format!("'exactLimit' is an integer from 1 to {MAX_TIMINGS_EXACT_LIMIT}"),
+                            );
+                            return None;
+                        }
+                    },
+                };
+                Some(Some(StepTimings { exact_limit: limit }))
+            }
+            _ => {
+                self.err(ErrorKind::Schema, path, "'stepTimings' is true, false or {\"exactLimit\": n}");
+                None
+            }
+        }
+    }
+
+    /// `breakdown`: `{column, top?}` on a STRING, INT or BOOL column.
+    fn breakdown(&mut self, v: &Value, path: &str) -> Option<Breakdown> {
+        use crate::insights::DEFAULT_BREAKDOWN_TOP;
+        let m = self.object(v, path, &["column", "top"])?;
+        let column = match m.get("column") {
+            Some(c) => self.string(c, &join(path, "column")),
+            None => {
+                self.err(ErrorKind::Schema, path, "a breakdown needs a 'column'");
+                None
+            }
+        };
+        let top = match m.get("top") {
+            None => Some(DEFAULT_BREAKDOWN_TOP),
+            Some(t) => match t.as_u64() {
+                Some(n) if (1..=u64::from(MAX_TOP)).contains(&n) => Some(n as usize),
+                _ => {
+                    self.err(ErrorKind::Schema, &join(path, "top"), format!("'top' is an integer from 1 to {MAX_TOP}"));
+                    None
+                }
+            },
+        };
+        let column = column?;
+        if let Some(schema) = self.schema {
+            let cpath = join(path, "column");
+            match schema.column_type(column) {
+                None => self.err(ErrorKind::DatasetMismatch, &cpath, format!("Column '{column}' not in dataset")),
+                Some(ColumnType::Float) => self.err(
+                    ErrorKind::TypeMismatch,
+                    &cpath,
+                    format!("a breakdown column is STRING, INT or BOOL; '{column}' is FLOAT"),
+                ),
+                Some(_) => {}
+            }
+        }
+        Some(Breakdown { column: column.to_string(), top: top? })
     }
 
     fn max_duration(&mut self, v: &Value, path: &str) -> Option<Literal> {

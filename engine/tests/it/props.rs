@@ -183,6 +183,8 @@ fn arb_query() -> impl Strategy<Value = Value> {
             arb_window(),
             prop::option::of(prop::collection::vec(arb_aggregation(), 1..2)),
             any::<bool>(),
+            // Insights: step timings, and a breakdown by a STRING, INT or BOOL column.
+            (any::<bool>(), prop::option::of((prop::sample::select(vec!["ev", "n", "flag"]), 1usize..4))),
         )),
         prop::option::of((prop::option::of(0i64..5), prop::option::of(5i64..9))),
         any::<u64>(),
@@ -204,8 +206,14 @@ fn arb_query() -> impl Strategy<Value = Value> {
                 }
                 q["query"] = section;
             }
-            if let Some((steps, w, step_aggs, end)) = funnel {
+            if let Some((steps, w, step_aggs, end, (timings, breakdown))) = funnel {
                 let mut f = json!({"sequence": steps});
+                if timings {
+                    f["stepTimings"] = json!(true);
+                }
+                if let Some((column, top)) = breakdown {
+                    f["breakdown"] = json!({"column": column, "top": top});
+                }
                 if let Some(w) = w {
                     f["maxDuration"] = w;
                 }
@@ -249,7 +257,19 @@ proptest! {
     }
 
     #[test]
-    fn merge_of_partitions_equals_whole(d in arb_data(), q in arb_query(), k in 1usize..4, salt in any::<u8>()) {
+    fn merge_of_partitions_equals_whole(
+        d in arb_data(),
+        q in arb_query(),
+        k in 1usize..4,
+        salt in any::<u8>(),
+        limit in 1usize..6,
+    ) {
+        let mut q = q;
+        // Small exact limits: parts and merges cross into the sketch, which must not depend on
+        // how the groups were split or the order of merging.
+        if q["funnel"].get("stepTimings").is_some() {
+            q["funnel"]["stepTimings"] = json!({"exactLimit": limit});
+        }
         let vq = valid(&q);
         let whole = run_part(&d, &vq, &exact_opts()).unwrap();
         // Partition by group (parts hold disjoint groups), then merge in both orders.

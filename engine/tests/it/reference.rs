@@ -137,6 +137,154 @@ pub fn sequence_matches(d: &TestData, rows: &[usize], steps: &[Step], window: Op
     search(steps, &positives, &cands, &mut Vec::new(), window, &negs)
 }
 
+/// Every valid assignment of timestamps to the positive steps of `steps` (strictly increasing,
+/// inside the window, no negative step's row strictly between its neighbours), exhaustively.
+fn valid_chains(d: &TestData, rows: &[usize], steps: &[Step], window: Option<&Literal>) -> Vec<Vec<f64>> {
+    let positives: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].row_found).collect();
+    let times = |k: usize| -> Vec<f64> {
+        rows.iter().copied().filter(|&r| filters_row(d, r, &steps[k].filters)).map(|r| ts_of(d, r)).collect()
+    };
+    let mut chains: Vec<Vec<f64>> = vec![vec![]];
+    for &k in &positives {
+        let ts = times(k);
+        let mut next = Vec::new();
+        for c in &chains {
+            for &t in &ts {
+                if c.last().is_none_or(|&p| t > p) {
+                    let mut n = c.clone();
+                    n.push(t);
+                    next.push(n);
+                }
+            }
+        }
+        chains = next;
+    }
+    chains.retain(|c| {
+        let in_window = window.is_none_or(|w| c.last().unwrap() - c[0] <= lit_f64(w));
+        let negatives_ok = (0..steps.len()).filter(|&k| !steps[k].row_found).all(|k| {
+            let before = positives.iter().rposition(|&p| p < k).map(|i| c[i]);
+            let after = positives.iter().position(|&p| p > k).map(|i| c[i]);
+            !times(k).into_iter().any(|t| before.is_none_or(|b| t > b) && after.is_none_or(|a| t < a))
+        });
+        in_window && negatives_ok
+    });
+    chains
+}
+
+/// The matching whose timestamps a step's timings use (docs/query-language.md "Funnel
+/// insights"): (last, first, previous) of the prefix `steps` ending on a positive step.
+/// `plain`: the whole funnel has no window and no `rowFound: false` step.
+fn witness(
+    d: &TestData,
+    rows: &[usize],
+    steps: &[Step],
+    window: Option<&Literal>,
+    plain: bool,
+) -> Option<(f64, f64, f64)> {
+    if plain {
+        // The first row of step 0, then the first row of each step after the previous one.
+        let mut chain: Vec<f64> = Vec::new();
+        for s in steps {
+            let next = rows
+                .iter()
+                .filter(|&&r| filters_row(d, r, &s.filters))
+                .map(|&r| ts_of(d, r))
+                .filter(|&t| chain.last().is_none_or(|&p| t > p))
+                .min_by(f64::total_cmp)?;
+            chain.push(next);
+        }
+        let n = chain.len();
+        return Some((chain[n - 1], chain[0], chain[n.saturating_sub(2)]));
+    }
+    // Earliest completion, then the latest predecessor, then the latest start.
+    let key = |c: &Vec<f64>| {
+        let n = c.len();
+        (-c[n - 1], c[n.saturating_sub(2)], c[0])
+    };
+    valid_chains(d, rows, steps, window)
+        .into_iter()
+        .max_by(|a, b| {
+            let (x, y) = (key(a), key(b));
+            x.0.total_cmp(&y.0).then(x.1.total_cmp(&y.1)).then(x.2.total_cmp(&y.2))
+        })
+        .map(|c| (c[c.len() - 1], c[0], c[c.len().saturating_sub(2)]))
+}
+
+/// `{count, min, max, mean, p50, p90, p99, exact}` of durations, all kept (exact quantiles by
+/// nearest rank; the mean of the exact sum).
+fn duration_summary(xs: &[f64], exact_sum: &protocol::result::Num) -> Value {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let q = |p: f64| if n == 0 { Value::Null } else { json!(v[((p * n as f64).ceil() as usize).clamp(1, n) - 1]) };
+    let mean = match exact_sum {
+        _ if n == 0 => Value::Null,
+        protocol::result::Num::Int(s) => json!(*s as f64 / n as f64),
+        protocol::result::Num::Float(s) => json!(s.value() / n as f64),
+    };
+    json!({
+        "count": n,
+        "min": v.first().map_or(Value::Null, |x| json!(x)),
+        "max": v.last().map_or(Value::Null, |x| json!(x)),
+        "mean": mean,
+        "p50": q(0.5), "p90": q(0.9), "p99": q(0.99),
+        "exact": true,
+    })
+}
+
+/// Users per value of the breakdown column per step: a user's value is the one of its earliest
+/// row (ties: the first in the data) matching the first positive step.
+fn breakdown(
+    d: &TestData,
+    matched: &[(String, Vec<usize>)],
+    sequence: &[Step],
+    first_pos: Option<usize>,
+    reached: &[Vec<String>],
+    b: &protocol::insights::Breakdown,
+) -> Value {
+    let mut users: BTreeMap<Option<String>, Vec<u64>> = BTreeMap::new();
+    for (g, rows) in matched {
+        if !reached[0].contains(g) {
+            continue;
+        }
+        let row = first_pos.and_then(|k| {
+            rows.iter()
+                .copied()
+                .filter(|&r| filters_row(d, r, &sequence[k].filters))
+                .min_by(|&a, &b| ts_of(d, a).total_cmp(&ts_of(d, b)).then(a.cmp(&b)))
+        });
+        let key = row.and_then(|r| key_of(d.value(&b.column, r)));
+        let e = users.entry(key).or_insert_with(|| vec![0; sequence.len()]);
+        for (k, r) in reached.iter().enumerate() {
+            e[k] += u64::from(r.contains(g));
+        }
+    }
+    let mut order: Vec<(Option<String>, Vec<u64>)> = users.into_iter().collect();
+    order.sort_by(|x, y| y.1[0].cmp(&x.1[0]));
+    let row = |value: Value, u: &[u64]| {
+        let conv: Vec<Value> =
+            u.iter().map(|&x| if u[0] == 0 { Value::Null } else { json!(x as f64 / u[0] as f64) }).collect();
+        json!({"value": value, "users": u, "conversion": conv})
+    };
+    let mut values: Vec<Value> = Vec::new();
+    let mut other = vec![0u64; sequence.len()];
+    for (i, (k, u)) in order.iter().enumerate() {
+        if i < b.top {
+            values.push(row(k.as_ref().map_or(Value::Null, |s| json!(s)), u));
+        } else {
+            for (o, x) in other.iter_mut().zip(u) {
+                *o += x;
+            }
+        }
+    }
+    if other.iter().any(|&x| x > 0) {
+        let mut r = row(json!(protocol::insights::OTHER_LABEL), &other);
+        r["other"] = json!(true);
+        values.push(r);
+    }
+    json!({"column": b.column, "approximate": false, "values": values})
+}
+
 fn cond_matches(d: &TestData, rows: &[usize], c: &Condition) -> bool {
     match c {
         Condition::Filter { filters, target, include_zero, .. } => {
@@ -290,20 +438,62 @@ pub fn run(d: &TestData, q: &Query) -> Value {
     let funnel = q.funnel.as_ref().map(|f| {
         let mut steps = Vec::new();
         let mut last: Vec<(String, Vec<usize>)> = Vec::new();
+        let first_pos = f.sequence.iter().position(|s| s.row_found);
+        let int_ts = matches!(d.value(&d.ts, 0), V::Int(_));
+        let mut reached: Vec<Vec<String>> = Vec::new();
+        let plain = f.max_duration.is_none() && f.sequence.iter().all(|s| s.row_found);
         for k in 0..f.sequence.len() {
+            let prefix = &f.sequence[..=k];
             let sel: Vec<(String, Vec<usize>)> = matched
                 .iter()
-                .filter(|(_, rows)| sequence_matches(d, rows, &f.sequence[..=k], f.max_duration.as_ref()))
+                .filter(|(_, rows)| sequence_matches(d, rows, prefix, f.max_duration.as_ref()))
                 .cloned()
                 .collect();
-            steps.push(json!({
+            let mut step = json!({
                 "matchingGroups": sel.len(),
                 "matchingGroupRows": n_rows(&sel),
                 "aggregations": aggregations(d, &sel, f.step_aggregations.as_deref()),
-            }));
+            });
+            if f.step_timings.is_some() && f.sequence[k].row_found && Some(k) != first_pos {
+                let (mut ff, mut fp) = (Vec::new(), Vec::new());
+                let zero = || {
+                    if int_ts {
+                        protocol::result::Num::Int(0)
+                    } else {
+                        protocol::result::Num::Float(protocol::exact_sum::ExactSum::new())
+                    }
+                };
+                let (mut sf, mut sp) = (zero(), zero());
+                for (_, rows) in &sel {
+                    let (t, first, prev) = witness(d, rows, prefix, f.max_duration.as_ref(), plain).expect("a witness");
+                    ff.push(t - first);
+                    fp.push(t - prev);
+                    let exact = |a: f64, b: f64| {
+                        if int_ts {
+                            protocol::result::Num::Int(b as i128 - a as i128)
+                        } else {
+                            let mut e = protocol::exact_sum::ExactSum::new();
+                            e.add(b);
+                            e.add(-a);
+                            protocol::result::Num::Float(e)
+                        }
+                    };
+                    sf.add(&exact(first, t));
+                    sp.add(&exact(prev, t));
+                }
+                step["timings"] =
+                    json!({"fromFirst": duration_summary(&ff, &sf), "fromPrevious": duration_summary(&fp, &sp)});
+            }
+            steps.push(step);
+            reached.push(sel.iter().map(|(g, _)| g.clone()).collect());
             last = sel;
         }
-        json!({"sequence": steps, "endAggregations": aggregations(d, &last, f.end_aggregations.as_deref())})
+        let mut out =
+            json!({"sequence": steps, "endAggregations": aggregations(d, &last, f.end_aggregations.as_deref())});
+        if let Some(b) = &f.breakdown {
+            out["breakdown"] = breakdown(d, &matched, &f.sequence, first_pos, &reached, b);
+        }
+        out
     });
     json!({
         "query": {

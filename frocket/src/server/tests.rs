@@ -127,7 +127,14 @@ async fn register_list_schema_parts_and_query_the_fixture() {
 #[tokio::test]
 async fn a_streamed_query_sends_progress_then_the_result() {
     let f = fixture().await;
-    f.register().await;
+    // A streamed registration: progress over the validated parts, then the registration.
+    let body =
+        json!({"name": "shop", "basepath": f.data().join("shop"), "groupIdColumn": "user", "timestampColumn": "ts"});
+    let (s, ct, text) = f.call("POST", "/datasets/register?stream=true", Some(&body.to_string()), None).await;
+    assert_eq!((s, ct.as_str()), (StatusCode::OK, "application/x-ndjson"));
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!((last["success"].clone(), last["dataset"]["totalParts"].clone()), (json!(true), json!(2)), "{text}");
+    assert!(text.lines().any(|l| l.contains("\"stage\":\"RUNNING\"")), "{text}");
     let (s, ct, text) = f.call("POST", "/datasets/shop/query?stream=true", Some(FUNNEL), None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(ct, "application/x-ndjson");

@@ -77,7 +77,7 @@ fn shape_mismatches_are_errors() {
     c.aggregations = None;
     assert!(a.clone().merge(c).is_err());
     let mut d = a.clone();
-    d.funnel = Some(PartialFunnel { sequence: vec![], end_aggregations: None });
+    d.funnel = Some(PartialFunnel { sequence: vec![], end_aggregations: None, breakdown: None });
     assert!(a.clone().merge(d).is_err());
     let mut e = a.clone();
     e.aggregations.as_mut().unwrap()[0].value = counts(&[]);
@@ -121,8 +121,14 @@ fn partial_results_round_trip_through_json_exactly() {
             },
         }]),
         funnel: Some(PartialFunnel {
-            sequence: vec![PartialStep { matching_groups: 1, matching_group_rows: 2, aggregations: None }],
+            sequence: vec![PartialStep {
+                matching_groups: 1,
+                matching_group_rows: 2,
+                aggregations: None,
+                timings: None,
+            }],
             end_aggregations: None,
+            breakdown: None,
         }),
         scanned_rows: 3,
         scanned_groups: 1,
