@@ -174,7 +174,12 @@ pub fn query_summary(dataset: &str, r: &QueryJobResult) -> String {
     );
     aggregations(&mut s, q.aggregations.as_ref(), "  ");
     if let Some(funnel) = &r.result.funnel {
-        let mut t = table(&["step", "groups", "rows", "% of previous", "% of first"]);
+        let timed = funnel.sequence.iter().any(|st| st.timings.is_some());
+        let mut header = vec!["step", "groups", "rows", "% of previous", "% of first"];
+        if timed {
+            header.extend(["p50 from previous", "p90 from previous", "p50 from first", "mean from first"]);
+        }
+        let mut t = table(&header);
         let first = funnel.sequence.first().map_or(0, |x| x.matching_groups);
         let mut prev = None::<u64>;
         for (i, st) in funnel.sequence.iter().enumerate() {
@@ -183,13 +188,25 @@ pub fn query_summary(dataset: &str, r: &QueryJobResult) -> String {
                     .map(|b| format!("{:.1}%", 100.0 * st.matching_groups as f64 / b as f64))
                     .unwrap_or_else(|| "-".into())
             };
-            t.add_row(vec![
+            let mut row = vec![
                 i.to_string(),
                 st.matching_groups.to_string(),
                 st.matching_group_rows.to_string(),
                 pct(prev),
                 pct(Some(first)),
-            ]);
+            ];
+            if timed {
+                let tm = |kind: &str, stat: &str| {
+                    st.timings.as_ref().map_or_else(|| "-".into(), |t| duration(&t[kind], stat))
+                };
+                row.extend([
+                    tm("fromPrevious", "p50"),
+                    tm("fromPrevious", "p90"),
+                    tm("fromFirst", "p50"),
+                    tm("fromFirst", "mean"),
+                ]);
+            }
+            t.add_row(row);
             prev = Some(st.matching_groups);
         }
         let _ = writeln!(s, "funnel:\n{t}");
@@ -203,11 +220,58 @@ pub fn query_summary(dataset: &str, r: &QueryJobResult) -> String {
             let _ = writeln!(s, "  end:");
             aggregations(&mut s, funnel.end_aggregations.as_ref(), "    ");
         }
+        if let Some(b) = &funnel.breakdown {
+            let _ = write!(s, "{}", breakdown_table(b, funnel.sequence.len()));
+        }
+        if timed {
+            let _ = writeln!(s, "(durations in timestamp units; ~ marks a quantile from the 1% sketch)");
+        }
     }
     for (k, x) in r.result.counters.iter().flatten() {
         let _ = writeln!(s, "  {k:<32} {x}");
     }
     s
+}
+
+/// One statistic of a duration summary (`{count, min, ..., exact}`): integers as they are,
+/// fractions to 3 decimals, `~` before sketched quantiles, `-` without users.
+fn duration(summary: &serde_json::Value, stat: &str) -> String {
+    let Some(x) = summary[stat].as_f64() else { return "-".into() };
+    let approx = stat.starts_with('p') && summary["exact"] == serde_json::Value::Bool(false);
+    let text = if x.fract() == 0.0 && x.abs() < 1e15 { format!("{x:.0}") } else { format!("{x:.3}") };
+    if approx { format!("~{text}") } else { text }
+}
+
+/// The breakdown under the funnel table: users per value per step, with the conversion from
+/// the first step.
+fn breakdown_table(b: &serde_json::Value, steps: usize) -> String {
+    let column = b["column"].as_str().unwrap_or("?");
+    let mut header = vec![column.to_string()];
+    header.extend((0..steps).map(|k| format!("step {k}")));
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut t = table(&header);
+    for v in b["values"].as_array().into_iter().flatten() {
+        let value = match &v["value"] {
+            serde_json::Value::Null => "(null)".to_string(),
+            serde_json::Value::String(x) => x.clone(),
+            other => other.to_string(),
+        };
+        let mut row = vec![value];
+        for k in 0..steps {
+            let users = v["users"][k].as_u64().unwrap_or(0);
+            row.push(match v["conversion"][k].as_f64() {
+                Some(c) if k > 0 => format!("{users} ({:.1}%)", 100.0 * c),
+                _ => users.to_string(),
+            });
+        }
+        t.add_row(row);
+    }
+    let approx = if b["approximate"] == serde_json::Value::Bool(true) {
+        " (approximate: a part had too many values)"
+    } else {
+        ""
+    };
+    format!("breakdown by {column}{approx}:\n{t}\n")
 }
 
 pub fn config_table(settings: &BTreeMap<String, settings::Setting>) -> String {

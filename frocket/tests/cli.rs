@@ -510,3 +510,33 @@ fn printed_json_matches_the_golden_files() {
     assert_eq!(errors[0]["message"], v["errorMessage"]);
     check("query-failed.json", &v.to_string());
 }
+
+/// Funnel insights through the CLI on the hand-checked fixture (view → cart → buy: 5, 3, 1):
+/// `--json` carries the timings and the breakdown; the table shows them under the funnel.
+#[test]
+fn funnel_insights_print_timings_and_a_breakdown() {
+    let home = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    integration_tests::funnel_fixture(data.path());
+    let o = frocket(home.path(), &["register", "shop", data.path().to_str().unwrap(), "user", "ts", "-q"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let q = r#"{"funnel": {"sequence": [{"filter": ["event", "==", "view"]}, {"filter": ["event", "==", "cart"]},
+        {"filter": ["event", "==", "buy"]}], "stepTimings": true, "breakdown": {"column": "country", "top": 2}}}"#;
+    let o = frocket(home.path(), &["run", "shop", "--string", q, "--json"]);
+    let v = json_out(&o);
+    // u1 view@1 cart@2 buy@3; u2 view@1 cart@5; u5 view@1 cart@3 (buy@3 does not chain).
+    assert_eq!(v["funnel"]["sequence"][1]["timings"]["fromFirst"]["count"], json!(3));
+    assert_eq!(v["funnel"]["sequence"][1]["timings"]["fromFirst"]["p50"], json!(2.0));
+    assert_eq!(v["funnel"]["sequence"][1]["timings"]["fromFirst"]["max"], json!(4.0));
+    assert_eq!(v["funnel"]["sequence"][2]["timings"]["fromPrevious"]["mean"], json!(1.0));
+    assert!(v["funnel"]["sequence"][0].get("timings").is_none());
+    let values = &v["funnel"]["breakdown"]["values"];
+    assert_eq!(values[0], json!({"value": "de", "users": [2, 0, 0], "conversion": [1.0, 0.0, 0.0]}));
+    assert_eq!(values[1], json!({"value": "us", "users": [2, 2, 1], "conversion": [1.0, 1.0, 0.5]}));
+    assert_eq!(values[2]["value"], json!("(other)"));
+    assert_eq!(values[2]["users"], json!([1, 1, 0]));
+    let o = frocket(home.path(), &["run", "shop", "--string", q]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("p50 from previous") && text.contains("breakdown by country"), "{text}");
+    assert!(text.lines().any(|l| l.contains("us") && l.contains("1 (50.0%)")), "{text}");
+}

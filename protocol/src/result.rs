@@ -404,7 +404,10 @@ impl PartialResult {
                         (None, None) => {}
                         (Some(t), Some(u)) => t.merge(u, &path)?,
                         _ => {
-                            return Err(MergeError::ShapeMismatch { path, detail: "present in one result only".into() });
+                            return Err(MergeError::ShapeMismatch {
+                                path,
+                                detail: "present in one result only".into(),
+                            });
                         }
                     }
                 }

@@ -42,7 +42,7 @@ async fn browser(port: u16) -> Client {
     caps.insert(
         "goog:chromeOptions".into(),
         json!({"binary": binary, "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                                          "--window-size=1280,1000", "--hide-scrollbars"]}),
+                                          "--window-size=1280,1200", "--hide-scrollbars"]}),
     );
     ClientBuilder::rustls().unwrap().capabilities(caps).connect(&format!("http://127.0.0.1:{port}")).await.unwrap()
 }
@@ -128,21 +128,36 @@ async fn the_page_draws_the_funnel_the_api_answers() {
     };
     assert_eq!(labels, vec!["5", "3", "1"]);
 
-    // The breakdown bars: users per country per step, as the API's per-step aggregation.
+    // Time to convert, drawn per step: the API's median and p90 from the previous step.
+    let timing = attrs(&b, "#funnel-svg g.step", &["data-p50-prev", "data-p90-prev"]).await;
+    let api_steps = api["funnel"]["sequence"].as_array().unwrap();
+    for (k, t) in timing.iter().enumerate().skip(1) {
+        let tm = &api_steps[k]["timings"]["fromPrevious"];
+        let fmt = |x: &Value| format!("{}", x.as_f64().unwrap() as i64);
+        assert_eq!((t[0].clone(), t[1].clone()), (fmt(&tm["p50"]), fmt(&tm["p90"])), "step {k}");
+    }
+    // Hand-checked: view → cart after 1, 4 and 2 (median 2); cart → buy after 1.
+    assert_eq!(timing[1][0], "2");
+    assert_eq!(timing[2][0], "1");
+
+    // The breakdown bars: users per country per step, as the API's funnel.breakdown.
     let bars = attrs(&b, "#breakdown-svg g.bar", &["data-step", "data-value", "data-count"]).await;
     let mut drawn: BTreeMap<(usize, String), u64> = BTreeMap::new();
     for r in &bars {
         drawn.insert((r[0].parse().unwrap(), r[1].clone()), r[2].parse().unwrap());
     }
     let mut expected: BTreeMap<(usize, String), u64> = BTreeMap::new();
-    for (i, step) in api["funnel"]["sequence"].as_array().unwrap().iter().enumerate() {
-        for country in ["us", "de", "fr"] {
-            let n = step["aggregations"][0]["value"][country].as_u64().unwrap_or(0);
-            expected.insert((i, country.to_string()), n);
+    for v in api["funnel"]["breakdown"]["values"].as_array().unwrap() {
+        for (i, u) in v["users"].as_array().unwrap().iter().enumerate() {
+            expected.insert((i, v["value"].as_str().unwrap_or("(null)").to_string()), u.as_u64().unwrap());
         }
     }
     assert_eq!(drawn, expected);
+    // Hand-checked (each user by its earliest view's country): us 2, 2, 1; de 2, 0, 0; fr 1, 1, 0.
+    assert_eq!(expected[&(1, "us".to_string())], 2);
+    assert_eq!(expected[&(0, "de".to_string())], 2);
     assert_eq!(expected[&(1, "de".to_string())], 0, "u3 carts before viewing");
+    assert_eq!(expected[&(1, "fr".to_string())], 1);
 
     let png = b.screenshot().await.unwrap();
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("explorer.png");

@@ -182,3 +182,56 @@ proptest! {
         prop_assert_eq!(f(&left), f(&swapped));
     }
 }
+
+fn durations(xs: &[u32], limit: usize) -> protocol::insights::Durations {
+    let mut d = protocol::insights::Durations::new(limit, true);
+    for &x in xs {
+        d.add(&Num::Int(i128::from(x)), f64::from(x));
+    }
+    d.seal();
+    d
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// Time-to-convert durations split over parts and merged in any order: counts, min, max and
+    /// the sum are exact; quantiles are the exact nearest-rank ones while the total is within
+    /// the limit, else within the stated relative error — and the same whatever the split.
+    #[test]
+    fn step_timings_merge_within_the_stated_bound(
+        xs in prop::collection::vec(1u32..5_000_000, 1..400),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..5),
+        limit in 1usize..300,
+    ) {
+        let mut bounds: Vec<usize> = cuts.iter().map(|i| i.index(xs.len())).collect();
+        bounds.extend([0, xs.len()]);
+        bounds.sort();
+        let parts: Vec<_> = bounds.windows(2).map(|w| durations(&xs[w[0]..w[1]], limit)).collect();
+        let mut forward = parts[0].clone();
+        for p in &parts[1..] {
+            forward.merge(p.clone(), "t").unwrap();
+        }
+        let mut backward = parts[parts.len() - 1].clone();
+        for p in parts[..parts.len() - 1].iter().rev() {
+            backward.merge(p.clone(), "t").unwrap();
+        }
+        prop_assert_eq!(&forward, &backward);
+        let whole = durations(&xs, limit);
+        prop_assert_eq!(forward.is_exact(), xs.len() <= limit);
+        prop_assert_eq!((forward.count, forward.min, forward.max), (whole.count, whole.min, whole.max));
+        prop_assert_eq!(&forward.sum, &Num::Int(xs.iter().map(|&x| i128::from(x)).sum()));
+        let mut sorted = xs.clone();
+        sorted.sort();
+        for p in [0.01, 0.25, 0.5, 0.9, 0.99, 1.0] {
+            let exact = f64::from(sorted[((p * xs.len() as f64).ceil() as usize).clamp(1, xs.len()) - 1]);
+            let got = forward.quantile(p).unwrap();
+            if forward.is_exact() {
+                prop_assert_eq!(got, exact);
+            } else {
+                prop_assert!((got - exact).abs() <= protocol::insights::SKETCH_RELATIVE_ERROR * exact * (1.0 + 1e-12),
+                    "p{}: {} vs exact {}", p, got, exact);
+            }
+        }
+    }
+}

@@ -81,7 +81,7 @@ async function selectDataset(name) {
   const bd = $('breakdown');
   bd.textContent = '';
   bd.append(el('option', { value: '' }, '(none)'));
-  for (const c of cols) bd.append(el('option', { value: c.name }, c.name));
+  for (const c of cols.filter((c) => c.coltype !== 'FLOAT')) bd.append(el('option', { value: c.name }, c.name));
   $('steps').textContent = '';
   const firstString = cols.find((c) => c.coltype === 'STRING' && c.name !== body.groupIdColumn) || cols[0];
   addStep(firstString && firstString.name);
@@ -132,11 +132,11 @@ function buildQuery() {
     const col = li.querySelector('.col').value;
     return { filter: [col, li.querySelector('.op').value, typed(col, li.querySelector('.value').value)] };
   });
-  const funnel = { sequence };
+  const funnel = { sequence, stepTimings: true };
   const w = $('window').value.trim();
   if (w !== '') funnel.maxDuration = Number(w);
   const bd = $('breakdown').value;
-  if (bd) funnel.stepAggregations = [{ column: bd, type: 'groupsPerValue', top: Number($('breakdown-top').value) || 5 }];
+  if (bd) funnel.breakdown = { column: bd, top: Number($('breakdown-top').value) || 5 };
   return { funnel };
 }
 
@@ -222,6 +222,14 @@ async function run() {
 
 function pct(a, b) { return b > 0 ? (100 * a / b).toFixed(1) + '%' : '–'; }
 
+// A duration in timestamp units: integers as they are, else 3 decimals; "~" when sketched.
+function dur(summary, stat) {
+  if (!summary || summary[stat] === null || summary[stat] === undefined) return '–';
+  const x = summary[stat];
+  const text = Number.isInteger(x) ? String(x) : x.toFixed(3);
+  return (summary.exact === false && stat.startsWith('p') ? '~' : '') + text;
+}
+
 function stepLabel(step) {
   const f = step.filter;
   return f[0] + ' ' + f[1] + ' ' + JSON.stringify(f[2]);
@@ -231,7 +239,7 @@ function draw(result, query) {
   const steps = result.funnel.sequence;
   const counts = steps.map((s) => s.matchingGroups);
   const max = Math.max(...counts, 1);
-  const W = 960, H = 300, top = 30, base = 250, gap = 24;
+  const W = 960, H = 320, top = 30, base = 250, gap = 24;
   const bw = Math.min(160, (W - gap * (steps.length + 1)) / steps.length);
   const svg = el('svg:svg', { id: 'funnel-svg', viewBox: '0 0 ' + W + ' ' + H, width: '100%', role: 'img' });
   svg.append(el('svg:title', {}, 'Funnel: users reaching each step'));
@@ -242,22 +250,29 @@ function draw(result, query) {
     const h = Math.max(1, (base - top) * counts[i] / max);
     const fromPrev = i === 0 ? '100.0%' : pct(counts[i], counts[i - 1]);
     const fromFirst = pct(counts[i], counts[0]);
-    const g = el('svg:g', { class: 'step', 'data-step': i, 'data-count': counts[i], 'data-conv-prev': fromPrev, 'data-conv-first': fromFirst });
+    const tm = s.timings || null;
+    const g = el('svg:g', { class: 'step', 'data-step': i, 'data-count': counts[i], 'data-conv-prev': fromPrev, 'data-conv-first': fromFirst,
+      'data-p50-prev': tm ? dur(tm.fromPrevious, 'p50') : '', 'data-p90-prev': tm ? dur(tm.fromPrevious, 'p90') : '' });
     g.append(el('svg:rect', { x, y: base - h, width: bw, height: h, rx: 3, fill: COLORS[0], 'fill-opacity': 1 - 0.12 * i }));
     g.append(el('svg:text', { class: 'count', x: x + bw / 2, y: base - h - 6, 'text-anchor': 'middle' }, counts[i].toLocaleString('en-US')));
     g.append(el('svg:text', { class: 'label', x: x + bw / 2, y: base + 16, 'text-anchor': 'middle' }, (i + 1) + '. ' + stepLabel(query.funnel.sequence[i]).slice(0, 28)));
     g.append(el('svg:text', { class: 'conv', x: x + bw / 2, y: base + 32, 'text-anchor': 'middle' }, i === 0 ? 'start' : fromPrev + ' of previous'));
     g.append(el('svg:text', { class: 'conv', x: x + bw / 2, y: base + 46, 'text-anchor': 'middle' }, fromFirst + ' overall'));
+    if (tm) {
+      g.append(el('svg:text', { class: 'timing', x: x + bw / 2, y: base + 62, 'text-anchor': 'middle' },
+        'time p50 ' + dur(tm.fromPrevious, 'p50') + ' · p90 ' + dur(tm.fromPrevious, 'p90')));
+    }
     svg.append(g);
     const tr = el('tr');
-    tr.append(el('td', {}, (i + 1) + '. ' + stepLabel(query.funnel.sequence[i])), el('td', {}, String(counts[i])), el('td', {}, i === 0 ? '' : fromPrev), el('td', {}, fromFirst));
+    tr.append(el('td', {}, (i + 1) + '. ' + stepLabel(query.funnel.sequence[i])), el('td', {}, String(counts[i])), el('td', {}, i === 0 ? '' : fromPrev), el('td', {}, fromFirst),
+      el('td', {}, tm ? dur(tm.fromPrevious, 'p50') : ''), el('td', {}, tm ? dur(tm.fromFirst, 'p50') : ''));
     tbody.append(tr);
   });
   $('funnel-chart').textContent = '';
   $('funnel-chart').append(svg);
   $('funnel-title').hidden = false;
   $('funnel-table').hidden = false;
-  drawBreakdown(steps);
+  drawBreakdown(result.funnel.breakdown, steps.length);
   const st = result.stats || {};
   const w = st.worker || {};
   $('result-stats').textContent = 'Scanned ' + (w.scannedRows || 0).toLocaleString('en-US') + ' rows of ' +
@@ -265,47 +280,45 @@ function draw(result, query) {
     '; ' + (result.query ? result.query.matchingGroups : '?') + ' users matched the query.';
 }
 
-function drawBreakdown(steps) {
+// The breakdown (funnel.breakdown): users per value at each step, as grouped bars.
+function drawBreakdown(bd, nSteps) {
   const box = $('breakdown-chart');
   box.textContent = '';
-  const aggs = steps.map((s) => (s.aggregations && s.aggregations[0]) || null);
-  if (!aggs[0]) {
+  if (!bd) {
     $('breakdown-title').hidden = true;
     return;
   }
-  const first = aggs[0].value || {};
-  const values = Object.keys(first).sort((a, b) => first[b] - first[a]);
-  const n = values.length;
-  const max = Math.max(1, ...aggs.flatMap((a) => Object.values((a && a.value) || {})));
+  const rows = bd.values;
+  const label = (v) => (v.value === null ? '(null)' : String(v.value));
+  const max = Math.max(1, ...rows.flatMap((v) => v.users));
   const W = 960, H = 280, top = 20, base = 230, gap = 28;
-  const gw = (W - gap * (steps.length + 1)) / steps.length;
-  const bw = Math.max(4, Math.min(40, gw / Math.max(n, 1)));
+  const gw = (W - gap * (nSteps + 1)) / nSteps;
+  const bw = Math.max(4, Math.min(40, gw / Math.max(rows.length, 1)));
   const svg = el('svg:svg', { id: 'breakdown-svg', viewBox: '0 0 ' + W + ' ' + H, width: '100%', role: 'img' });
-  svg.append(el('svg:title', {}, 'Users per ' + aggs[0].column + ' value at each step'));
-  steps.forEach((s, i) => {
+  svg.append(el('svg:title', {}, 'Users per ' + bd.column + ' value at each step'));
+  for (let i = 0; i < nSteps; i++) {
     const x0 = gap + i * (gw + gap);
-    const vals = (aggs[i] && aggs[i].value) || {};
-    values.forEach((v, j) => {
-      const c = vals[v] || 0;
+    rows.forEach((v, j) => {
+      const c = v.users[i];
       const h = Math.max(c > 0 ? 1 : 0, (base - top) * c / max);
-      const g = el('svg:g', { class: 'bar', 'data-step': i, 'data-value': v, 'data-count': c });
+      const g = el('svg:g', { class: 'bar', 'data-step': i, 'data-value': label(v), 'data-count': c });
       g.append(el('svg:rect', { x: x0 + j * bw, y: base - h, width: bw - 2, height: h, fill: COLORS[j % COLORS.length] }));
-      g.append(el('svg:title', {}, v + ': ' + c + ' users (' + pct(c, first[v]) + ' of its first step)'));
+      g.append(el('svg:title', {}, label(v) + ': ' + c + ' users (' + pct(c, v.users[0]) + ' of its first step)'));
       svg.append(g);
     });
     svg.append(el('svg:text', { x: x0 + gw / 2, y: base + 16, 'text-anchor': 'middle' }, 'step ' + (i + 1)));
-  });
+  }
   const legend = el('div', { class: 'legend' });
-  values.forEach((v, j) => {
+  rows.forEach((v, j) => {
     const sw = el('i');
     sw.style.background = COLORS[j % COLORS.length];
-    const last = (aggs[aggs.length - 1] && aggs[aggs.length - 1].value) || {};
-    const item = el('span', { 'data-value': v });
-    item.append(sw, v + ' — ' + pct(last[v] || 0, first[v]) + ' convert');
+    const item = el('span', { 'data-value': label(v) });
+    item.append(sw, label(v) + ' — ' + pct(v.users[nSteps - 1], v.users[0]) + ' convert');
     legend.append(item);
   });
   $('breakdown-title').hidden = false;
-  $('breakdown-title').textContent = 'Breakdown by ' + aggs[0].column + ' (users with that value, top ' + n + ')';
+  $('breakdown-title').textContent = 'Breakdown by ' + bd.column + ' (each user by the value of its first step' +
+    (bd.approximate ? '; approximate' : '') + ')';
   box.append(legend, svg);
 }
 
