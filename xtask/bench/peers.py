@@ -85,11 +85,52 @@ SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM r WHERE visitorid IN (SEL
 }
 
 
-def duckdb_runner(data):
+# q5 with funnel insights (`cargo xtask bench insights`): the same greedy 4-step funnel, each
+# step's time from the first and from the previous step (count, min, max, mean, nearest-rank
+# p50/p90/p99: the ceil(p*n)-th smallest, as frocket's exact quantiles), and users per step by
+# the categoryid of the user's earliest addtocart row (arg_min_null keeps a null category;
+# among rows at one timestamp DuckDB may pick another row than frocket's "first in the part").
+DUCK["q5i"] = DUCK["q5"].replace(
+    "st AS MATERIALIZED (SELECT visitorid, timestamp ts, event FROM t",
+    "st AS MATERIALIZED (SELECT visitorid, timestamp ts, event, categoryid FROM t",
+).split("SELECT (SELECT count(*) FROM u)")[0] + """,
+     bd AS MATERIALIZED (SELECT visitorid, arg_min_null(categoryid, ts) v FROM st WHERE event='addtocart' GROUP BY visitorid),
+     per AS (SELECT bd.v, count(*) u0, count(s1.t) u1, count(s2.t) u2, count(s3.t) u3 FROM s0 JOIN bd USING (visitorid)
+             LEFT JOIN s1 USING (visitorid) LEFT JOIN s2 USING (visitorid) LEFT JOIN s3 USING (visitorid) GROUP BY bd.v),
+     d AS (SELECT 1 k, s1.t - s0.t ff, s1.t - s0.t fp FROM s1 JOIN s0 USING (visitorid)
+           UNION ALL SELECT 2, s2.t - s0.t, s2.t - s1.t FROM s2 JOIN s1 USING (visitorid) JOIN s0 USING (visitorid)
+           UNION ALL SELECT 3, s3.t - s0.t, s3.t - s2.t FROM s3 JOIN s2 USING (visitorid) JOIN s0 USING (visitorid)),
+     tm AS (SELECT k, count(*) n, list(ff ORDER BY ff) lf, list(fp ORDER BY fp) lp, sum(ff) sf, sum(fp) sp FROM d GROUP BY k)
+SELECT (SELECT list([k, n, sf, sp, lf[greatest(1, ceil(0.5 * n))::INT], lf[greatest(1, ceil(0.9 * n))::INT],
+                     lf[greatest(1, ceil(0.99 * n))::INT], lp[greatest(1, ceil(0.5 * n))::INT],
+                     lp[greatest(1, ceil(0.9 * n))::INT], lp[greatest(1, ceil(0.99 * n))::INT], lf[1], lf[n]] ORDER BY k) FROM tm),
+       (SELECT list([v, u0, u1, u2, u3]) FROM per)"""
+
+
+def insights_shape(row):
+    """The timings and the top-10 breakdown (+ "(other)") in the xtask's comparison shape."""
+    timings = []
+    for k, n, sf, sp, f50, f90, f99, p50, p90, p99, fmin, fmax in row[0] or []:
+        timings.append({"count": int(n), "meanFromFirst": float(sf) / n, "meanFromPrevious": float(sp) / n,
+                        "fromFirst": [float(f50), float(f90), float(f99)], "fromPrevious": [float(p50), float(p90), float(p99)],
+                        "minFromFirst": float(fmin), "maxFromFirst": float(fmax)})
+    entries = [(None if v is None else str(v), [int(u0), int(u1), int(u2), int(u3)]) for v, u0, u1, u2, u3 in row[1] or []]
+    entries.sort(key=lambda e: (-e[1][0], "" if e[0] is None else "\x01" + e[0]))
+    top, rest = entries[:10], entries[10:]
+    values = [[v, u] for v, u in top]
+    other = [sum(u[i] for _, u in rest) for i in range(4)]
+    if any(other):
+        values.append(["(other)", other])
+    return {"timings": timings, "breakdown": values}
+
+
+def duckdb_runner(data, in_memory=False):
     import duckdb
 
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{data}/*.parquet')")
+    kind = "TABLE" if in_memory else "VIEW"
+    # In memory: the parts loaded into DuckDB's own table once, before any timed run.
+    con.execute(f"CREATE {kind} t AS SELECT * FROM read_parquet('{data}/*.parquet')")
 
     def run(q):
         if q == "q7":
@@ -105,6 +146,8 @@ def duckdb_runner(data):
             con.execute("DROP TABLE m")
             return agg_result(g, r, ev, cat)
         row = con.execute(DUCK[q]).fetchone()
+        if q == "q5i":
+            return insights_shape(row)
         return shape(q, row)
 
     return duckdb.__version__, run
@@ -289,7 +332,12 @@ def polars_runner(data):
     return pl.__version__, run
 
 
-RUNNERS = {"duckdb": duckdb_runner, "chdb": chdb_runner, "polars": polars_runner}
+RUNNERS = {
+    "duckdb": duckdb_runner,
+    "duckdb-mem": lambda data: duckdb_runner(data, in_memory=True),
+    "chdb": chdb_runner,
+    "polars": polars_runner,
+}
 
 
 def compat(src, dst):

@@ -610,3 +610,109 @@ mod tests {
         assert_eq!(median(&[1.0, 2.0]), 1.5);
     }
 }
+
+/// `cargo xtask bench insights [--rows 10M] [--parts 8] [--runs 5] [--processes 3] [--write]`:
+/// the cost of funnel insights (issue #15's goal: within 1.3× of the plain funnel,
+/// memory-resident): q5's 4-step funnel alone, with `stepTimings`, and with timings and a
+/// breakdown by a 3-value (`event`) and a 1,200-value Zipf (`categoryid`) column. Processes
+/// alternate between the variants, so drift hits them alike; every variant must count the
+/// same users per step.
+pub fn insights(args: &[String]) -> Result<()> {
+    let a = parse_suite_args(args)?;
+    build_frocket()?;
+    let (name, _) = dataset(a.rows, a.parts)?;
+    let base: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("xtask/bench/queries/q5-funnel.json")).context("read q5")?,
+    )?;
+    let variant = |extra: Value| {
+        let mut q = base.clone();
+        if let (Some(f), Some(e)) = (q["funnel"].as_object_mut(), extra.as_object()) {
+            f.extend(e.clone());
+        }
+        q
+    };
+    let variants = [
+        ("plain 4-step funnel", variant(json!({}))),
+        ("+ stepTimings", variant(json!({"stepTimings": true}))),
+        ("+ stepTimings + breakdown by event (3 values)", variant(json!({"stepTimings": true, "breakdown": {"column": "event"}}))),
+        (
+            "+ stepTimings + breakdown by categoryid (1,200 values)",
+            variant(json!({"stepTimings": true, "breakdown": {"column": "categoryid", "top": 10}})),
+        ),
+    ];
+    let dir = bench_dir().join("insights");
+    std::fs::create_dir_all(&dir)?;
+    let mut files = Vec::new();
+    for (i, (_, q)) in variants.iter().enumerate() {
+        let f = dir.join(format!("v{i}.json"));
+        std::fs::write(&f, q.to_string())?;
+        files.push(f);
+    }
+    // The last variant's answer (timings and breakdown) is compared with DuckDB's.
+    let id = |i: usize| if i + 1 == variants.len() { "q5i" } else { "q5" };
+    let mut per: Vec<Vec<Timing>> = vec![Vec::new(); variants.len()];
+    for p in 0..a.processes.max(1) {
+        for i in 0..variants.len() {
+            // Rotate the order each round.
+            let i = (i + p) % variants.len();
+            per[i].push(run_frocket(&name, &files[i], id(i), a.runs)?);
+        }
+    }
+    let peer = if a.peers.iter().any(|p| p == "duckdb") {
+        let py = peer_python()?;
+        let data = dataset(a.rows, a.parts)?.1;
+        let plain = over_processes(a.processes, || Ok(run_peer(&py, "duckdb-mem", "q5", &data, a.runs)?.0))?;
+        let (ins, version) = run_peer(&py, "duckdb-mem", "q5i", &data, a.runs)?;
+        let ins = over_processes(a.processes.saturating_sub(1), || Ok(run_peer(&py, "duckdb-mem", "q5i", &data, a.runs)?.0))
+            .map(|t| Timing { answer: ins.answer.clone(), ..t })?;
+        if !same_answer(&ins.answer, &per[variants.len() - 1][0].answer) {
+            bail!("DuckDB's insights differ: {} vs frocket {}", ins.answer, per[variants.len() - 1][0].answer);
+        }
+        Some((plain, ins, version))
+    } else {
+        None
+    };
+    let warm: Vec<f64> = per.iter().map(|ts| median(&ts.iter().map(|t| t.warm).collect::<Vec<_>>())).collect();
+    let cold: Vec<f64> = per.iter().map(|ts| median(&ts.iter().map(|t| t.cold).collect::<Vec<_>>())).collect();
+    for ts in &per[1..variants.len() - 1] {
+        if !same_answer(&ts[0].answer, &per[0][0].answer) {
+            bail!("insights changed the counts: {} vs {}", ts[0].answer, per[0][0].answer);
+        }
+    }
+    let mut t = format!(
+        "Measured {} by `cargo xtask bench insights --rows {} --parts {} --runs {} --processes {}` on {}.\n\
+         Memory-resident = median of warm runs (prepared parts in the memory cache); cold = the first query of a process.\n\n\
+         | variant | memory-resident | ratio to plain | cold |\n|---|---|---|---|\n",
+        chrono_now(),
+        short_count(a.rows),
+        a.parts,
+        a.runs,
+        a.processes,
+        machine()
+    );
+    for (i, (title, _)) in variants.iter().enumerate() {
+        t.push_str(&format!("| {title} | {} | {:.2}× | {} |\n", secs(warm[i]), warm[i] / warm[0], secs(cold[i])));
+    }
+    if let Some((plain, ins, version)) = &peer {
+        t.push_str(&format!(
+            "| DuckDB {version}, own in-memory table (loaded before timing): the same funnel (ASOF joins) | {} | | — |\n\
+             | DuckDB: + timings (exact nearest-rank quantiles) + breakdown by categoryid, answers equal to frocket's | {} | {:.2}× | — |\n",
+            secs(plain.warm),
+            secs(ins.warm),
+            ins.warm / plain.warm,
+        ));
+        t.push_str(&format!(
+            "\nfrocket with timings and a 1,200-value breakdown / DuckDB with the same, memory-resident: {:.2}×.\n",
+            warm[variants.len() - 1] / ins.warm
+        ));
+    }
+    print!("{t}");
+    if a.write {
+        write_doc_section("insights", &t)?;
+    }
+    Ok(())
+}
+
+fn chrono_now() -> String {
+    cmd_stdout("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
+}

@@ -142,6 +142,7 @@ fn bench(args: &[String]) -> Result<()> {
         Some("kernels") => kernels(&args[1..]),
         Some("scaling") => bench::scaling(&args[1..]),
         Some("api") => bench_api(),
+        Some("insights") => bench::insights(&args[1..]),
         _ => bench::suite(args),
     }
 }

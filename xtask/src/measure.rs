@@ -35,6 +35,9 @@ impl Timing {
 
 /// frocket's result JSON in the peers' result shape (see peers.py).
 pub fn normalize_frocket(query: &str, v: &Value) -> Value {
+    if query == "q5i" {
+        return normalize_insights(v);
+    }
     let q = &v["query"];
     let mut out = json!({"groups": q["matchingGroups"], "rows": q["matchingGroupRows"]});
     if let Some(steps) = v["funnel"]["sequence"].as_array() {
@@ -70,4 +73,30 @@ pub fn normalize_frocket(query: &str, v: &Value) -> Value {
         }
     }
     out
+}
+
+/// q5 with insights (peers.py `insights_shape`): per step after the first, the count, the
+/// means, p50/p90/p99 from the first and from the previous step, min and max from the first;
+/// the breakdown as `[[value, users per step], ...]`.
+fn normalize_insights(v: &Value) -> Value {
+    let steps = v["funnel"]["sequence"].as_array().cloned().unwrap_or_default();
+    let timings: Vec<Value> = steps
+        .iter()
+        .filter_map(|s| s.get("timings"))
+        .map(|t| {
+            let (f, p) = (&t["fromFirst"], &t["fromPrevious"]);
+            json!({
+                "count": f["count"], "meanFromFirst": f["mean"], "meanFromPrevious": p["mean"],
+                "fromFirst": [f["p50"], f["p90"], f["p99"]], "fromPrevious": [p["p50"], p["p90"], p["p99"]],
+                "minFromFirst": f["min"], "maxFromFirst": f["max"],
+            })
+        })
+        .collect();
+    let breakdown: Vec<Value> = v["funnel"]["breakdown"]["values"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| json!([x["value"], x["users"]]))
+        .collect();
+    json!({"timings": timings, "breakdown": breakdown})
 }
