@@ -634,7 +634,10 @@ pub fn insights(args: &[String]) -> Result<()> {
     let variants = [
         ("plain 4-step funnel", variant(json!({}))),
         ("+ stepTimings", variant(json!({"stepTimings": true}))),
-        ("+ stepTimings + breakdown by event (3 values)", variant(json!({"stepTimings": true, "breakdown": {"column": "event"}}))),
+        (
+            "+ stepTimings + breakdown by event (3 values)",
+            variant(json!({"stepTimings": true, "breakdown": {"column": "event"}})),
+        ),
         (
             "+ stepTimings + breakdown by categoryid (1,200 values)",
             variant(json!({"stepTimings": true, "breakdown": {"column": "categoryid", "top": 10}})),
@@ -663,8 +666,9 @@ pub fn insights(args: &[String]) -> Result<()> {
         let data = dataset(a.rows, a.parts)?.1;
         let plain = over_processes(a.processes, || Ok(run_peer(&py, "duckdb-mem", "q5", &data, a.runs)?.0))?;
         let (ins, version) = run_peer(&py, "duckdb-mem", "q5i", &data, a.runs)?;
-        let ins = over_processes(a.processes.saturating_sub(1), || Ok(run_peer(&py, "duckdb-mem", "q5i", &data, a.runs)?.0))
-            .map(|t| Timing { answer: ins.answer.clone(), ..t })?;
+        let ins =
+            over_processes(a.processes.saturating_sub(1), || Ok(run_peer(&py, "duckdb-mem", "q5i", &data, a.runs)?.0))
+                .map(|t| Timing { answer: ins.answer.clone(), ..t })?;
         if !same_answer(&ins.answer, &per[variants.len() - 1][0].answer) {
             bail!("DuckDB's insights differ: {} vs frocket {}", ins.answer, per[variants.len() - 1][0].answer);
         }
