@@ -561,56 +561,6 @@ fn scaling_table(points: &[Value], runs: usize) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_parse_with_suffixes_and_print_back() {
-        assert_eq!(parse_count("10M").unwrap(), 10_000_000);
-        assert_eq!(parse_count("500k").unwrap(), 500_000);
-        assert_eq!(parse_count("1.5m").unwrap(), 1_500_000);
-        assert_eq!(parse_count("42").unwrap(), 42);
-        assert!(parse_count("ten").is_err());
-        assert!(parse_count("0").is_err());
-        assert_eq!(short_count(100_000_000), "100M");
-        assert_eq!(short_count(1_500_000), "1500k");
-        assert_eq!(short_count(1234), "1234");
-    }
-
-    #[test]
-    fn answers_compare_floats_relatively_and_integers_exactly() {
-        let a = json!({"groups": 3, "sumPerValue": {"view": 1.0e12}});
-        assert!(same_answer(&a, &json!({"groups": 3, "sumPerValue": {"view": 1.0e12 + 1.0}})));
-        assert!(!same_answer(&a, &json!({"groups": 3, "sumPerValue": {"view": 1.0e12 + 1e4}})));
-        assert!(!same_answer(&a, &json!({"groups": 4, "sumPerValue": {"view": 1.0e12}})));
-        assert!(!same_answer(&a, &json!({"groups": 3, "sumPerValue": {"view": 1.0e12, "x": 0.0}})));
-    }
-
-    #[test]
-    fn frocket_results_take_the_peer_shape() {
-        let v = json!({
-            "query": {"matchingGroups": 2, "matchingGroupRows": 9, "aggregations": [
-                {"type": "countPerValue", "column": "event", "value": {"view": 7, "transaction": 2}},
-                {"type": "groupsPerValue", "column": "categoryid", "value": {"b": 2, "a": 2, "c": 5}},
-                {"type": "sumPerValue", "column": "event", "value": {"view": 3, "transaction": 1.5}}
-            ]},
-            "funnel": {"sequence": [{"matchingGroups": 2, "matchingGroupRows": 9}, {"matchingGroups": 1, "matchingGroupRows": 4}]}
-        });
-        let n = normalize_frocket("q7", &v);
-        assert_eq!(n["groupsPerValue"], json!([["c", 5], ["a", 2], ["b", 2]]));
-        assert_eq!(n["funnel"], json!([[2, 9], [1, 4]]));
-        assert!(same_answer(&n["sumPerValue"], &json!({"view": 3.0, "transaction": 1.5})));
-        assert_eq!(n["countPerValue"], json!({"view": 7, "transaction": 2}));
-    }
-
-    #[test]
-    fn median_of_warm_runs() {
-        assert_eq!(median(&[5.0, 1.0, 3.0]), 3.0);
-        assert_eq!(median(&[1.0, 2.0]), 1.5);
-    }
-}
-
 /// `cargo xtask bench insights [--rows 10M] [--parts 8] [--runs 5] [--processes 3] [--write]`:
 /// the cost of funnel insights (issue #15's goal: within 1.3× of the plain funnel,
 /// memory-resident): q5's 4-step funnel alone, with `stepTimings`, and with timings and a
@@ -719,4 +669,54 @@ pub fn insights(args: &[String]) -> Result<()> {
 
 fn chrono_now() -> String {
     cmd_stdout("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_parse_with_suffixes_and_print_back() {
+        assert_eq!(parse_count("10M").unwrap(), 10_000_000);
+        assert_eq!(parse_count("500k").unwrap(), 500_000);
+        assert_eq!(parse_count("1.5m").unwrap(), 1_500_000);
+        assert_eq!(parse_count("42").unwrap(), 42);
+        assert!(parse_count("ten").is_err());
+        assert!(parse_count("0").is_err());
+        assert_eq!(short_count(100_000_000), "100M");
+        assert_eq!(short_count(1_500_000), "1500k");
+        assert_eq!(short_count(1234), "1234");
+    }
+
+    #[test]
+    fn answers_compare_floats_relatively_and_integers_exactly() {
+        let a = json!({"groups": 3, "sumPerValue": {"view": 1.0e12}});
+        assert!(same_answer(&a, &json!({"groups": 3, "sumPerValue": {"view": 1.0e12 + 1.0}})));
+        assert!(!same_answer(&a, &json!({"groups": 3, "sumPerValue": {"view": 1.0e12 + 1e4}})));
+        assert!(!same_answer(&a, &json!({"groups": 4, "sumPerValue": {"view": 1.0e12}})));
+        assert!(!same_answer(&a, &json!({"groups": 3, "sumPerValue": {"view": 1.0e12, "x": 0.0}})));
+    }
+
+    #[test]
+    fn frocket_results_take_the_peer_shape() {
+        let v = json!({
+            "query": {"matchingGroups": 2, "matchingGroupRows": 9, "aggregations": [
+                {"type": "countPerValue", "column": "event", "value": {"view": 7, "transaction": 2}},
+                {"type": "groupsPerValue", "column": "categoryid", "value": {"b": 2, "a": 2, "c": 5}},
+                {"type": "sumPerValue", "column": "event", "value": {"view": 3, "transaction": 1.5}}
+            ]},
+            "funnel": {"sequence": [{"matchingGroups": 2, "matchingGroupRows": 9}, {"matchingGroups": 1, "matchingGroupRows": 4}]}
+        });
+        let n = normalize_frocket("q7", &v);
+        assert_eq!(n["groupsPerValue"], json!([["c", 5], ["a", 2], ["b", 2]]));
+        assert_eq!(n["funnel"], json!([[2, 9], [1, 4]]));
+        assert!(same_answer(&n["sumPerValue"], &json!({"view": 3.0, "transaction": 1.5})));
+        assert_eq!(n["countPerValue"], json!({"view": 7, "transaction": 2}));
+    }
+
+    #[test]
+    fn median_of_warm_runs() {
+        assert_eq!(median(&[5.0, 1.0, 3.0]), 3.0);
+        assert_eq!(median(&[1.0, 2.0]), 1.5);
+    }
 }
