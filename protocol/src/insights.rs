@@ -17,7 +17,7 @@
 //!   "(other)" (totals stay exact) and the result says `approximate`.
 
 use crate::error::MergeError;
-use crate::result::Num;
+use crate::num::Num;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -11,6 +11,7 @@ pub mod insights;
 pub mod job;
 mod json_path;
 pub mod legacy;
+pub mod num;
 pub mod numbers;
 pub mod query;
 pub mod relation;

@@ -101,20 +101,22 @@ DUCK["q5i"] = DUCK["q5"].replace(
            UNION ALL SELECT 2, s2.t - s0.t, s2.t - s1.t FROM s2 JOIN s1 USING (visitorid) JOIN s0 USING (visitorid)
            UNION ALL SELECT 3, s3.t - s0.t, s3.t - s2.t FROM s3 JOIN s2 USING (visitorid) JOIN s0 USING (visitorid)),
      tm AS (SELECT k, count(*) n, list(ff ORDER BY ff) lf, list(fp ORDER BY fp) lp, sum(ff) sf, sum(fp) sp FROM d GROUP BY k)
-SELECT (SELECT list([k, n, sf, sp, lf[greatest(1, ceil(0.5 * n))::INT], lf[greatest(1, ceil(0.9 * n))::INT],
-                     lf[greatest(1, ceil(0.99 * n))::INT], lp[greatest(1, ceil(0.5 * n))::INT],
-                     lp[greatest(1, ceil(0.9 * n))::INT], lp[greatest(1, ceil(0.99 * n))::INT], lf[1], lf[n]] ORDER BY k) FROM tm),
-       (SELECT list([v, u0, u1, u2, u3]) FROM per)"""
+SELECT (SELECT list({'n': n, 'sf': sf, 'sp': sp,
+                     'f': [lf[greatest(1, ceil(0.5 * n))::INT], lf[greatest(1, ceil(0.9 * n))::INT], lf[greatest(1, ceil(0.99 * n))::INT]],
+                     'p': [lp[greatest(1, ceil(0.5 * n))::INT], lp[greatest(1, ceil(0.9 * n))::INT], lp[greatest(1, ceil(0.99 * n))::INT]],
+                     'lo': lf[1], 'hi': lf[n]} ORDER BY k) FROM tm),
+       (SELECT list({'v': v, 'u': [u0, u1, u2, u3]}) FROM per)"""
 
 
 def insights_shape(row):
     """The timings and the top-10 breakdown (+ "(other)") in the xtask's comparison shape."""
     timings = []
-    for k, n, sf, sp, f50, f90, f99, p50, p90, p99, fmin, fmax in row[0] or []:
-        timings.append({"count": int(n), "meanFromFirst": float(sf) / n, "meanFromPrevious": float(sp) / n,
-                        "fromFirst": [float(f50), float(f90), float(f99)], "fromPrevious": [float(p50), float(p90), float(p99)],
-                        "minFromFirst": float(fmin), "maxFromFirst": float(fmax)})
-    entries = [(None if v is None else str(v), [int(u0), int(u1), int(u2), int(u3)]) for v, u0, u1, u2, u3 in row[1] or []]
+    for t in row[0] or []:
+        n = int(t["n"])
+        timings.append({"count": n, "meanFromFirst": int(t["sf"]) / n, "meanFromPrevious": int(t["sp"]) / n,
+                        "fromFirst": [float(x) for x in t["f"]], "fromPrevious": [float(x) for x in t["p"]],
+                        "minFromFirst": float(t["lo"]), "maxFromFirst": float(t["hi"])})
+    entries = [(None if e["v"] is None else str(e["v"]), [int(u) for u in e["u"]]) for e in row[1] or []]
     entries.sort(key=lambda e: (-e[1][0], "" if e[0] is None else "\x01" + e[0]))
     top, rest = entries[:10], entries[10:]
     values = [[v, u] for v, u in top]
