@@ -63,14 +63,45 @@ pub struct LogSketch {
     pub bins: BTreeMap<i32, u64>,
 }
 
+/// The bucket of a positive value.
+fn bucket(x: f64, inv_ln_gamma: f64) -> i32 {
+    (x.ln() * inv_ln_gamma).ceil() as i32
+}
+
 impl LogSketch {
     pub fn insert(&mut self, x: f64) {
         if x.is_nan() || x <= 0.0 {
             self.zeros += 1;
             return;
         }
-        let i = (x.ln() / gamma().ln()).ceil() as i32;
-        *self.bins.entry(i).or_insert(0) += 1;
+        *self.bins.entry(bucket(x, 1.0 / gamma().ln())).or_insert(0) += 1;
+    }
+
+    /// The sketch of many values at once: bucket indices counted in a dense array over their
+    /// range (a few hundred buckets for durations), not one map update per value.
+    pub fn of(values: &[f64]) -> LogSketch {
+        let inv = 1.0 / gamma().ln();
+        let mut zeros = 0;
+        let idx: Vec<i32> = values
+            .iter()
+            .filter_map(|&x| {
+                if x.is_nan() || x <= 0.0 {
+                    zeros += 1;
+                    None
+                } else {
+                    Some(bucket(x, inv))
+                }
+            })
+            .collect();
+        let (Some(&lo), Some(&hi)) = (idx.iter().min(), idx.iter().max()) else {
+            return LogSketch { zeros, bins: BTreeMap::new() };
+        };
+        let mut dense = vec![0u64; (i64::from(hi) - i64::from(lo) + 1) as usize];
+        for i in idx {
+            dense[(i - lo) as usize] += 1;
+        }
+        let bins = dense.into_iter().enumerate().filter(|(_, n)| *n > 0).map(|(k, n)| (lo + k as i32, n)).collect();
+        LogSketch { zeros, bins }
     }
 
     pub fn merge(&mut self, o: &LogSketch) {
@@ -152,9 +183,7 @@ impl Durations {
     pub fn seal(&mut self) {
         if let DurationValues::Exact { values } = &mut self.values {
             if values.len() > self.exact_limit {
-                let mut sketch = LogSketch::default();
-                values.iter().for_each(|&x| sketch.insert(x));
-                self.values = DurationValues::Sketch { sketch };
+                self.values = DurationValues::Sketch { sketch: LogSketch::of(values) };
             } else {
                 values.sort_by(f64::total_cmp);
             }
@@ -177,18 +206,16 @@ impl Durations {
         self.sum.add(&o.sum);
         let values = std::mem::replace(&mut self.values, DurationValues::Exact { values: Vec::new() });
         self.values = match (values, o.values) {
-            (DurationValues::Exact { values: mut a }, DurationValues::Exact { values: b })
+            (DurationValues::Exact { values: a }, DurationValues::Exact { values: b })
                 if a.len() + b.len() <= self.exact_limit =>
             {
-                a.extend(b);
-                a.sort_by(f64::total_cmp);
-                DurationValues::Exact { values: a }
+                DurationValues::Exact { values: merge_sorted(a, b) }
             }
             (a, b) => {
                 let mut sketch = LogSketch::default();
                 for v in [a, b] {
                     match v {
-                        DurationValues::Exact { values } => values.iter().for_each(|&x| sketch.insert(x)),
+                        DurationValues::Exact { values } => sketch.merge(&LogSketch::of(&values)),
                         DurationValues::Sketch { sketch: s } => sketch.merge(&s),
                     }
                 }
@@ -238,6 +265,24 @@ impl Durations {
         }
         v
     }
+}
+
+/// Two ascending lists as one, in linear time.
+fn merge_sorted(a: Vec<f64>, b: Vec<f64>) -> Vec<f64> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].total_cmp(&b[j]).is_le() {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 /// The mean of an exact sum (integer part and remainder divided separately, so an `i128` sum
@@ -424,6 +469,10 @@ mod tests {
         c_ba.merge(ba, "t").unwrap();
         assert_eq!(ab_c, c_ba);
         assert_eq!(ab_c.values, whole.values);
+        // The bulk sketch is the one-by-one sketch.
+        let mut one_by_one = LogSketch::default();
+        xs.iter().for_each(|&x| one_by_one.insert(x as f64));
+        assert_eq!(whole.values, DurationValues::Sketch { sketch: one_by_one });
         assert_eq!(
             (ab_c.count, ab_c.sum.clone(), ab_c.min, ab_c.max),
             (whole.count, whole.sum.clone(), whole.min, whole.max)

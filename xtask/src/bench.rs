@@ -591,6 +591,10 @@ pub fn insights(args: &[String]) -> Result<()> {
             variant(json!({"stepTimings": true, "breakdown": {"column": "event"}})),
         ),
         (
+            "+ stepTimings + breakdown by categoryid (1,200 values)",
+            variant(json!({"stepTimings": true, "breakdown": {"column": "categoryid", "top": 10}})),
+        ),
+        (
             "+ exact stepTimings (exactLimit 1M) + breakdown by categoryid (1,200 values)",
             variant(
                 json!({"stepTimings": {"exactLimit": 1_000_000}, "breakdown": {"column": "categoryid", "top": 10}}),
