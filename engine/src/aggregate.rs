@@ -61,6 +61,16 @@ impl<'a> KeyCoder<'a> {
         }
     }
 
+    /// The number of distinct ids when they are known up front (dictionary codes, bools): a
+    /// caller can count in a dense array instead of a map.
+    pub(crate) fn dense_ids(&self) -> Option<usize> {
+        match self {
+            KeyCoder::Str { dict, .. } => Some(dict.len()),
+            KeyCoder::Bool { .. } => Some(2),
+            KeyCoder::Int { .. } | KeyCoder::Float { .. } => None,
+        }
+    }
+
     pub(crate) fn key(&self, id: u32) -> String {
         match self {
             KeyCoder::Str { dict, .. } => dict[id as usize].clone(),

@@ -66,6 +66,9 @@ pub(crate) struct BreakdownAcc<'a> {
     spec: &'a Breakdown,
     coder: KeyCoder<'a>,
     first_mask: Option<&'a [bool]>,
+    /// Users per (value, step): dense `[(id + 1) * steps + step]` (0 = null) when the column's
+    /// ids are known up front, else a map.
+    dense: Option<Vec<u64>>,
     counts: HashMap<Option<u32>, Vec<u64>>,
     steps: usize,
 }
@@ -78,13 +81,11 @@ impl<'a> BreakdownAcc<'a> {
         masks: &'a [Vec<bool>],
     ) -> Result<Self, EngineError> {
         let first_mask = sequence.iter().position(|s| s.row_found).map(|k| masks[k].as_slice());
-        Ok(BreakdownAcc {
-            spec,
-            coder: KeyCoder::new(frame.column(&spec.column)?),
-            first_mask,
-            counts: HashMap::new(),
-            steps: sequence.len(),
-        })
+        let coder = KeyCoder::new(frame.column(&spec.column)?);
+        let steps = sequence.len();
+        // Dense up to 64 Ki values (a few MiB at most); larger dictionaries use the map.
+        let dense = coder.dense_ids().filter(|&n| n <= 1 << 16).map(|n| vec![0; (n + 1) * steps]);
+        Ok(BreakdownAcc { spec, coder, first_mask, dense, counts: HashMap::new(), steps })
     }
 
     /// Counts the group of rows `lo..hi` at every step it reached.
@@ -94,7 +95,13 @@ impl<'a> BreakdownAcc<'a> {
         }
         let row = self.first_mask.and_then(|m| (lo..hi).find(|&r| m[r]));
         let key = row.and_then(|r| self.coder.id(r));
-        let users = self.counts.entry(key).or_insert_with(|| vec![0; self.steps]);
+        let users = match self.dense.as_mut() {
+            Some(d) => {
+                let at = key.map_or(0, |k| k as usize + 1) * self.steps;
+                &mut d[at..at + self.steps]
+            }
+            None => self.counts.entry(key).or_insert_with(|| vec![0; self.steps]).as_mut_slice(),
+        };
         for (u, &ok) in users.iter_mut().zip(prefix_ok) {
             *u += u64::from(ok);
         }
@@ -102,8 +109,17 @@ impl<'a> BreakdownAcc<'a> {
 
     pub fn finish(self, opts: &AggOptions) -> PartialBreakdown {
         let coder = &self.coder;
-        let counts: BTreeMap<Option<String>, Vec<u64>> =
-            self.counts.into_iter().map(|(k, v)| (k.map(|id| coder.key(id)), v)).collect();
+        let steps = self.steps;
+        let counts: BTreeMap<Option<String>, Vec<u64>> = match self.dense {
+            // Values no user had are not entries (as with the map).
+            Some(d) => d
+                .chunks(steps)
+                .enumerate()
+                .filter(|(_, u)| u[0] > 0)
+                .map(|(i, u)| ((i > 0).then(|| coder.key(i as u32 - 1)), u.to_vec()))
+                .collect(),
+            None => self.counts.into_iter().map(|(k, v)| (k.map(|id| coder.key(id)), v)).collect(),
+        };
         let keep = ((self.spec.top as f64) * opts.grace_factor).ceil() as usize;
         PartialBreakdown::from_counts(&self.spec.column, self.spec.top, self.steps, counts, opts.exact_limit, keep)
     }
