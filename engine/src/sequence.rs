@@ -30,8 +30,15 @@ pub(crate) trait Ts: Copy + PartialOrd + std::fmt::Debug {
 impl Ts for i64 {
     const IS_INT: bool = true;
     fn duration(first: i64, last: i64) -> (Num, f64) {
-        let d = i128::from(last) - i128::from(first);
-        (Num::Int(d), d as f64)
+        // i64 arithmetic when it cannot overflow: converting an i128 to f64 is a slow
+        // software routine, and this runs per user and step.
+        match last.checked_sub(first) {
+            Some(d) => (Num::Int(i128::from(d)), d as f64),
+            None => {
+                let d = i128::from(last) - i128::from(first);
+                (Num::Int(d), d as f64)
+            }
+        }
     }
     fn within(first: i64, last: i64, window: &Literal) -> bool {
         let d = i128::from(last) - i128::from(first);
