@@ -211,7 +211,10 @@ impl Config {
                     .map_err(|_| SettingsError(format!("invalid FROCKET_REDIS_DB {db:?}")))?;
                 let pw = (r.env)("FROCKET_REDIS_PASSWORD").filter(|p| !p.is_empty());
                 let auth = pw.map(|p| format!(":{p}@")).unwrap_or_default();
-                redis_url = Some(format!("redis://{auth}{}:{port}/{db}", host.as_deref().unwrap_or("localhost")));
+                // In-transit encryption (ElastiCache with TLS): `rediss://`.
+                let tls = r.flag("redis.tls", &["FROCKET_REDIS_TLS"], false)?;
+                let scheme = if tls { "rediss" } else { "redis" };
+                redis_url = Some(format!("{scheme}://{auth}{}:{port}/{db}", host.as_deref().unwrap_or("localhost")));
             }
         }
         if let Some(u) = &redis_url {
@@ -410,6 +413,8 @@ mod tests {
         assert_eq!(c.redis_url.as_deref(), Some("redis://:pw@h:1/2"));
         assert_eq!(c.settings["redis.url"].value, "redis://***@h:1/2");
         assert_eq!(c.settings["mode"].value, "work_queue");
+        let tls = cfg(&[("FROCKET_REDIS_HOST", "r.example"), ("FROCKET_REDIS_TLS", "true")]).unwrap();
+        assert_eq!(tls.redis_url.as_deref(), Some("rediss://r.example:6379/0"));
         let c = cfg(&[("FROCKET_REDIS_HOST", "10.0.0.5"), ("FROCKET_REDIS_DB", "3"), ("FROCKET_REDIS_PASSWORD", "pw")])
             .unwrap();
         assert_eq!(c.redis_url.as_deref(), Some("redis://:pw@10.0.0.5:6379/3"));

@@ -43,9 +43,9 @@ fn has_nextest() -> bool {
 }
 
 /// Python tools the integration tests run as real services, pinned, in the project venv.
-const PY_TOOLS: &[&str] = &["moto[server]==5.2.5", "schemathesis==4.32.5"];
+const PY_TOOLS: &[&str] = &["moto[server]==5.2.5", "schemathesis==4.32.5", "cfn-lint==1.58.0"];
 /// The executables of [`PY_TOOLS`] in the venv: any missing means install.
-const PY_TOOL_BINS: &[&str] = &["moto_server", "st"];
+const PY_TOOL_BINS: &[&str] = &["moto_server", "st", "cfn-lint"];
 
 /// Creates the project venv (`.venv`) when missing; returns its bin directory.
 fn ensure_venv() -> Result<PathBuf> {
@@ -128,6 +128,7 @@ fn test() -> Result<()> {
     nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
     nextest.env("FROCKET_TEST_MOTO_SERVER", bin.join("moto_server"));
     nextest.env("FROCKET_TEST_SCHEMATHESIS", bin.join("st"));
+    nextest.env("FROCKET_TEST_CFN_LINT", bin.join("cfn-lint"));
     run(nextest, "tests")
 }
 

@@ -20,6 +20,7 @@ mod tests {
             ("invoker", BTreeSet::from(["protocol", "storage"])),
             ("frocket", BTreeSet::from(["protocol", "storage", "settings", "worker", "invoker", "dataprep"])),
             ("xtask", BTreeSet::new()),
+            ("infra", BTreeSet::new()),
             ("settings", BTreeSet::from(["storage"])),
             (
                 "integration-tests",
