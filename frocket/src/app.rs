@@ -45,7 +45,8 @@ impl App {
         )
         .context("set up the part loader")?;
         let worker = Worker::new(loader);
-        let (datastore, executor, redis): (Arc<dyn Datastore>, Arc<dyn TaskExecutor>, _) = match config.redis_config() {
+        let redis_config = config.resolved_redis_config().await.context("read the Redis AUTH token")?;
+        let (datastore, executor, redis): (Arc<dyn Datastore>, Arc<dyn TaskExecutor>, _) = match redis_config {
             None => {
                 let ds = EmbeddedDatastore::open(config.datastore_dir())
                     .with_context(|| format!("open the local datastore in {}", config.datastore_dir().display()))?;

@@ -353,3 +353,64 @@ async fn workers_self_select_the_parts_they_have_cached() {
         "a specific candidate is read from the disk cache ({disk_hits} hits, {specific} specific)"
     );
 }
+
+/// A deployed stack's Redis asks for AUTH, with the token in Secrets Manager
+/// (docs/deploy.md): with `FROCKET_REDIS_AUTH_SECRET_ARN` the CLI (and the Lambda worker,
+/// through the same `Config::resolved_redis_config`) reads it — here from moto's Secrets
+/// Manager — and gets in; without it, or with a missing secret, it fails clearly, and the
+/// token never appears in what is printed.
+#[test]
+fn the_redis_auth_token_is_read_from_secrets_manager() {
+    let token = "t0ken-from-the-secret-0123456789";
+    let redis = integration_tests::RedisServer::start_requiring_password(token);
+    let aws = integration_tests::S3Server::start();
+    // CreateSecret through the service's JSON protocol (moto does not check signatures).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let created: Value = rt.block_on(async {
+        reqwest::Client::new()
+            .post(&aws.endpoint)
+            .header("X-Amz-Target", "secretsmanager.CreateSecret")
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20261201/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=x")
+            .body(serde_json::json!({"Name": "frocket/test/redis-auth", "SecretString": token}).to_string())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let arn = created["ARN"].as_str().unwrap_or_else(|| panic!("CreateSecret: {created}")).to_string();
+    let home = tempfile::tempdir().unwrap();
+    let port = redis.port.to_string();
+    let run = |secret: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_frocket"));
+        cmd.args(["list", "--json"])
+            .env("FROCKET_HOME", home.path())
+            .env_remove("FROCKET_REDIS_URL")
+            .env("FROCKET_REDIS_HOST", "127.0.0.1")
+            .env("FROCKET_REDIS_PORT", &port)
+            .env("AWS_ENDPOINT_URL", &aws.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1");
+        if let Some(s) = secret {
+            cmd.env("FROCKET_REDIS_AUTH_SECRET_ARN", s);
+        }
+        cmd.output().unwrap()
+    };
+    let ok = run(Some(&arn));
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    assert_eq!(serde_json::from_slice::<Value>(&ok.stdout).unwrap(), serde_json::json!([]));
+    let no_token = run(None);
+    assert_eq!(no_token.status.code(), Some(1), "Redis refuses without AUTH");
+    let missing = run(Some("frocket/test/nope"));
+    assert_eq!(missing.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&missing.stdout);
+    assert!(text.contains("frocket/test/nope") && text.contains("AUTH token"), "{text}");
+    for o in [&ok, &no_token, &missing] {
+        for s in [&o.stdout, &o.stderr] {
+            assert!(!String::from_utf8_lossy(s).contains(token), "the token was printed");
+        }
+    }
+}

@@ -267,11 +267,20 @@ impl Stack {
 pub struct RedisServer {
     child: std::sync::Mutex<Option<Child>>,
     pub port: u16,
+    /// `requirepass`, when the server asks for AUTH.
+    password: Option<String>,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        let s = RedisServer { child: std::sync::Mutex::new(None), port: free_port() };
+        let s = RedisServer { child: std::sync::Mutex::new(None), port: free_port(), password: None };
+        s.spawn();
+        s
+    }
+
+    /// A server that refuses every command before `AUTH password`.
+    pub fn start_requiring_password(password: &str) -> RedisServer {
+        let s = RedisServer { child: std::sync::Mutex::new(None), port: free_port(), password: Some(password.into()) };
         s.spawn();
         s
     }
@@ -280,6 +289,7 @@ impl RedisServer {
         let bin = std::env::var("FROCKET_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let mut child = Command::new(&bin)
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(self.password.iter().flat_map(|p| ["--requirepass".to_string(), p.clone()]))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

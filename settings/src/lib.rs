@@ -33,6 +33,9 @@ pub struct Setting {
 pub struct Config {
     /// Redis URL (distributed `work_queue` mode), `None` for embedded mode.
     pub redis_url: Option<String>,
+    /// A Secrets Manager secret (name or ARN) holding the Redis AUTH token (deployed stacks,
+    /// docs/deploy.md); read at start-up by [`Config::resolved_redis_config`].
+    pub redis_auth_secret: Option<String>,
     pub redis_prefix: String,
     pub queue: String,
     /// A job (query or registration) fails when it takes longer.
@@ -265,6 +268,8 @@ impl Config {
             &["FROCKET_S3_ENDPOINT_URL", "FROCKET_S3_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"],
             None,
         );
+        let redis_auth_secret =
+            r.get("redis.auth_secret", &["FROCKET_REDIS_AUTH_SECRET_ARN"], None).filter(|s| !s.is_empty());
         let s3_region = r.get("s3.region", &["FROCKET_S3_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"], None);
         let path_style = r
             .get("s3.force_path_style", &["FROCKET_S3_FORCE_PATH_STYLE"], Some((s3_endpoint.is_some()).to_string()))
@@ -300,6 +305,7 @@ impl Config {
         r.settings.insert("mode".into(), mode);
         Ok(Config {
             redis_url,
+            redis_auth_secret,
             redis_prefix,
             queue,
             run_timeout,
@@ -351,6 +357,21 @@ impl Config {
             prefix: self.redis_prefix.clone(),
             request_ttl: self.run_timeout * 2 + Duration::from_secs(60),
         })
+    }
+
+    /// [`Config::redis_config`] with the AUTH token from Secrets Manager put in the URL, when
+    /// `FROCKET_REDIS_AUTH_SECRET_ARN` names one (the SDK's region and endpoint settings apply,
+    /// `AWS_ENDPOINT_URL` included). The token is never logged.
+    pub async fn resolved_redis_config(
+        &self,
+    ) -> std::result::Result<Option<storage::redis::RedisConfig>, storage::StorageError> {
+        let Some(mut rc) = self.redis_config() else { return Ok(None) };
+        if let Some(secret) = &self.redis_auth_secret {
+            let sdk = storage::aws::sdk_config(self.s3_region.as_deref(), None, true).await;
+            let token = storage::secrets::secret_string(&sdk, secret).await?;
+            rc.url = storage::secrets::with_redis_password(&rc.url, token.trim())?;
+        }
+        Ok(Some(rc))
     }
 
     /// Where metadata lives, without connecting (`frocket config`).

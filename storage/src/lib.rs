@@ -17,6 +17,7 @@ pub mod local;
 pub mod location;
 pub mod redis;
 pub mod s3;
+pub mod secrets;
 pub mod stores;
 
 pub use blob::{BlobStore, ObjectMeta};

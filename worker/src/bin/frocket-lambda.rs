@@ -44,7 +44,10 @@ async fn init(env: LambdaEnv, started: Instant) -> Result<Arc<LambdaWorker>, Err
         "FROCKET_WORKER_MEMORY_CACHE_SIZE_MB" => var(k).or_else(|| Some(memory_cache.clone())),
         _ => var(k),
     })?;
-    let redis_config = config.redis_config().ok_or("the Lambda worker reports through Redis: set FROCKET_REDIS_URL")?;
+    let redis_config = config
+        .resolved_redis_config()
+        .await?
+        .ok_or("the Lambda worker reports through Redis: set FROCKET_REDIS_URL (or FROCKET_REDIS_HOST)")?;
     let redis = RedisStore::connect(&redis_config).await?;
     let stores = Stores::with_s3(Arc::new(LazyS3Store::new(config.s3_config())));
     let loader = PartLoader::new(
