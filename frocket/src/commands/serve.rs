@@ -57,6 +57,13 @@ pub fn options(args: &ServeArgs) -> Result<ServeOptions, CliError> {
 
 pub async fn run(app: App, args: &ServeArgs) -> Result<Exit, CliError> {
     let opts = options(args)?;
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        // As a Lambda function behind a function URL (docs/api.md "As a Lambda function"): one
+        // request per invocation, the same router; answers are buffered (no live stream).
+        let router = crate::server::router(ServerState::new(app, opts));
+        lambda_http::run(router).await.map_err(|e| anyhow::anyhow!("the Lambda runtime loop ended: {e}"))?;
+        return Ok(Exit::Success);
+    }
     let listener =
         tokio::net::TcpListener::bind(&args.bind).await.with_context(|| format!("listen on {}", args.bind))?;
     serve(ServerState::new(app, opts), listener).await?;

@@ -178,3 +178,61 @@ fn bad_serve_options_are_usage_errors() {
         assert!(!err.contains("short\n") || needle != "at least 16", "the token is not printed");
     }
 }
+
+/// `frocket serve` as a Lambda function behind a function URL: the emulator runs the real
+/// binary (through a one-line bootstrap script) as its instances and hands it function-URL
+/// events (payload format 2.0) synchronously; the same router answers.
+#[tokio::test]
+async fn as_a_lambda_function_behind_a_function_url() {
+    use integration_tests::lambda_emulator::{FunctionSpec, LambdaEmulator};
+    let dirs = Dirs::fixture();
+    let bootstrap = dirs.tmp.path().join("bootstrap");
+    std::fs::write(
+        &bootstrap,
+        format!("#!/bin/sh\nexec {} serve --allow-root {}\n", env!("CARGO_BIN_EXE_frocket"), dirs.data().display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&bootstrap, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let emulator = LambdaEmulator::start().await;
+    let mut spec = FunctionSpec::new("frocket-api", bootstrap);
+    spec.concurrency = 1;
+    spec.env = vec![("FROCKET_HOME".into(), dirs.home("api").display().to_string())];
+    emulator.deploy(spec);
+    let c = client();
+    let call = |method: &str, path: &str, body: Option<String>| {
+        let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
+        json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": raw_path, "rawQueryString": query,
+            "headers": {"content-type": "application/json", "host": "abc.lambda-url.us-east-1.on.aws"},
+            "requestContext": {"accountId": "123456789012", "apiId": "abc", "domainName": "abc.lambda-url.us-east-1.on.aws",
+                "domainPrefix": "abc", "requestId": "r1", "routeKey": "$default", "stage": "$default",
+                "time": "01/Dec/2026:00:00:00 +0000", "timeEpoch": 0,
+                "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"}},
+            "body": body, "isBase64Encoded": false
+        })
+    };
+    let invoke = |event: Value| {
+        let (c, url) = (c.clone(), format!("{}/2015-03-31/functions/frocket-api/invocations", emulator.endpoint));
+        async move {
+            let r = c.post(url).body(event.to_string()).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            let v: Value = r.json().await.unwrap();
+            let status = v["statusCode"].as_u64().unwrap_or_else(|| panic!("not an HTTP response: {v}"));
+            let body: Value = serde_json::from_str(v["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null);
+            (status, body)
+        }
+    };
+    let (s, v) = invoke(call("POST", "/datasets/register", Some(dirs.register_body("shop").to_string()))).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = invoke(call("POST", "/datasets/shop/query", Some(FUNNEL.to_string()))).await;
+    assert_eq!((s, steps(&v)), (200, vec![5, 3, 1]), "{v}");
+    let (s, v) = invoke(call("GET", "/datasets/nope/schema", None)).await;
+    assert_eq!((s, v["errors"][0]["kind"].clone()), (404, json!("DATASET_NOT_FOUND")));
+    let (s, v) = invoke(call(
+        "POST",
+        "/queries/validate?dataset=shop",
+        Some(r#"{"query": {"conditions": [{"filter": ["nope", "==", 1]}]}}"#.into()),
+    ))
+    .await;
+    assert_eq!((s, v["errors"][0]["path"].clone()), (400, json!("query.conditions[0].filter[0]")));
+}
