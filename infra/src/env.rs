@@ -282,8 +282,15 @@ impl EnvSpec {
     }
 
     /// The stack template's parameters for this environment (names as in
-    /// `infra/templates/frocket.yaml`); `artifact_key` is the uploaded worker bundle.
-    pub fn parameters(&self, env: &str, artifact_bucket: &str, artifact_key: &str) -> Vec<(String, String)> {
+    /// `infra/templates/frocket.yaml`): `artifact_key` is the uploaded worker bundle,
+    /// `api_artifact_key` the API server's (none: no API function).
+    pub fn parameters(
+        &self,
+        env: &str,
+        artifact_bucket: &str,
+        artifact_key: &str,
+        api_artifact_key: Option<&str>,
+    ) -> Vec<(String, String)> {
         let p = |k: &str, v: String| (k.to_string(), v);
         vec![
             p("EnvName", env.to_string()),
@@ -305,6 +312,7 @@ impl EnvSpec {
             p("LogRetentionDays", self.log_retention_days.to_string()),
             p("ArtifactBucket", artifact_bucket.to_string()),
             p("ArtifactKey", artifact_key.to_string()),
+            p("ApiArtifactKey", api_artifact_key.unwrap_or_default().to_string()),
         ]
     }
 }
@@ -331,7 +339,7 @@ timeout_s = 30
         let e = EnvSpec::parse(GOOD, "good.toml").unwrap();
         assert_eq!(e.lambda.architecture, Architecture::Arm64);
         assert_eq!(e.log_retention_days, 30);
-        let params = e.parameters("prod", "art", "bootstrap-abc.zip");
+        let params = e.parameters("prod", "art", "bootstrap-abc.zip", None);
         assert!(params.contains(&("WorkerArchitecture".into(), "arm64".into())));
         assert!(params.contains(&("WorkerReservedConcurrency".into(), "0".into())));
         assert!(params.contains(&("RedisNodes".into(), "2".into())));

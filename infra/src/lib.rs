@@ -27,7 +27,7 @@ mod tests {
     #[test]
     fn parameters_match_the_template() {
         let spec = EnvSpec::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("envs/prod.toml")).unwrap();
-        let params = spec.parameters("prod", "bucket", "key");
+        let params = spec.parameters("prod", "bucket", "key", Some("api-key"));
         let section = TEMPLATE.split("\nParameters:\n").nth(1).unwrap().split("\nConditions:\n").next().unwrap();
         let declared: Vec<&str> = section
             .lines()
