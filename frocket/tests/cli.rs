@@ -446,6 +446,17 @@ fn normalize(text: &str, data_dir: &Path) -> String {
                             *x = json!(format!("<{k}>"))
                         }
                         ("totalTime", Value::Number(_)) if in_stats => *x = json!(0.0),
+                        // "last used N seconds ago": N depends on how busy the machine is.
+                        ("errorMessage", Value::String(m)) if m.contains(" seconds ago") => {
+                            let n: String = m
+                                .split("last used ")
+                                .nth(1)
+                                .unwrap_or("")
+                                .chars()
+                                .take_while(char::is_ascii_digit)
+                                .collect();
+                            *x = json!(m.replacen(&format!("last used {n} seconds"), "last used <n> seconds", 1));
+                        }
                         ("loadTime" | "totalTime", Value::Object(_)) if in_stats => {
                             for t in x.as_object_mut().unwrap().values_mut() {
                                 *t = json!(0.0);
