@@ -105,11 +105,7 @@ impl<T: Ts> SeqMatcher<T> {
     /// For the group rows `lo..hi` (ordered by timestamp), sets `prefix_ok[k]` to whether steps
     /// `0..=k` match as a sequence of their own, for every k.
     pub fn run(&mut self, spec: &SeqSpec<'_>, ts: &[T], lo: usize, hi: usize, prefix_ok: &mut [bool]) {
-        if spec.is_plain() {
-            greedy(spec, ts, lo, hi, prefix_ok, None);
-        } else {
-            self.exact(spec, ts, lo, hi, prefix_ok, None);
-        }
+        self.dispatch(spec, ts, lo, hi, prefix_ok, None);
     }
 
     /// As [`run`](Self::run), also setting `witness[k]` for every positive step k reached: the
@@ -125,10 +121,23 @@ impl<T: Ts> SeqMatcher<T> {
         witness: &mut [Witness<T>],
     ) {
         witness.iter_mut().for_each(|w| *w = None);
+        self.dispatch(spec, ts, lo, hi, prefix_ok, Some(witness));
+    }
+
+    /// The greedy scan when it is exact, else the DP.
+    fn dispatch(
+        &mut self,
+        spec: &SeqSpec<'_>,
+        ts: &[T],
+        lo: usize,
+        hi: usize,
+        prefix_ok: &mut [bool],
+        witness: Option<&mut [Witness<T>]>,
+    ) {
         if spec.is_plain() {
-            greedy(spec, ts, lo, hi, prefix_ok, Some(witness));
+            greedy(spec, ts, lo, hi, prefix_ok, witness);
         } else {
-            self.exact(spec, ts, lo, hi, prefix_ok, Some(witness));
+            self.exact(spec, ts, lo, hi, prefix_ok, witness);
         }
     }
 

@@ -61,10 +61,10 @@ pub struct ServeArgs {
     #[arg(long, env = "FROCKET_API_NO_ADMIN")]
     pub no_admin: bool,
     /// Largest request body accepted, in bytes.
-    #[arg(long, env = "FROCKET_API_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    #[arg(long, env = "FROCKET_API_MAX_BODY_BYTES", default_value_t = crate::server::DEFAULT_BODY_LIMIT)]
     pub max_body_bytes: usize,
     /// Jobs (queries, registrations) run at once; more are answered 429.
-    #[arg(long, env = "FROCKET_API_MAX_JOBS", default_value_t = 16)]
+    #[arg(long, env = "FROCKET_API_MAX_JOBS", default_value_t = crate::server::DEFAULT_MAX_JOBS)]
     pub max_jobs: usize,
     /// Read the admin token from this file (instead of FROCKET_API_ADMIN_TOKEN).
     #[arg(long)]

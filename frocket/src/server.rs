@@ -60,16 +60,21 @@ pub struct ServeOptions {
     pub max_jobs: usize,
 }
 
+/// `--max-body-bytes` by default (1 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+/// `--max-jobs` by default.
+pub const DEFAULT_MAX_JOBS: usize = 16;
+
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             admin_token: None,
             read_token: None,
             admin_enabled: true,
-            body_limit: 1 << 20,
+            body_limit: DEFAULT_BODY_LIMIT,
             allow_roots: Vec::new(),
             allow_s3: true,
-            max_jobs: 16,
+            max_jobs: DEFAULT_MAX_JOBS,
         }
     }
 }

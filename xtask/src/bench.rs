@@ -572,7 +572,7 @@ fn scaling_table(points: &[Value], runs: usize) -> String {
 pub fn insights(args: &[String]) -> Result<()> {
     let a = parse_suite_args(args)?;
     build_frocket()?;
-    let (name, _) = dataset(a.rows, a.parts)?;
+    let (name, data) = dataset(a.rows, a.parts)?;
     let base: Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("xtask/bench/queries/q5-funnel.json")).context("read q5")?,
     )?;
@@ -621,7 +621,6 @@ pub fn insights(args: &[String]) -> Result<()> {
     }
     let peer = if a.peers.iter().any(|p| p == "duckdb") {
         let py = peer_python()?;
-        let data = dataset(a.rows, a.parts)?.1;
         let plain = over_processes(a.processes, || Ok(run_peer(&py, "duckdb-mem", "q5", &data, a.runs)?.0))?;
         let (ins, version) = run_peer(&py, "duckdb-mem", "q5i", &data, a.runs)?;
         let ins =

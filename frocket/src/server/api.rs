@@ -15,6 +15,7 @@ use invoker::{InvokerError, ProgressFn, ValidationMode};
 use protocol::validate_query_value;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use storage::Location;
 use tokio::sync::OwnedSemaphorePermit;
@@ -25,14 +26,18 @@ type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 /// Dataset names longer than this are never registered (and so never found).
 const MAX_NAME_LEN: usize = 256;
 
+/// The query string's parameters, or 400.
+fn query_params(params: &Params) -> Result<&HashMap<String, String>, ApiError> {
+    match params {
+        Ok(Query(p)) => Ok(p),
+        Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("bad query string: {e}"))),
+    }
+}
+
 /// A boolean URL flag: absent is false; `true` or `false` (trimmed, any case; 0.5.3 read
 /// anything but `true` as false, which hid typos such as `force=ture`); anything else is 400.
 fn flag(params: &Params, key: &str) -> Result<bool, ApiError> {
-    let p = match params {
-        Ok(Query(p)) => p,
-        Err(e) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("bad query string: {e}"))),
-    };
-    match p.get(key).map(|v| v.trim().to_ascii_lowercase()) {
+    match query_params(params)?.get(key).map(|v| v.trim().to_ascii_lowercase()) {
         None => Ok(false),
         Some(v) if v == "true" => Ok(true),
         Some(v) if v == "false" => Ok(false),
@@ -45,12 +50,19 @@ fn flag(params: &Params, key: &str) -> Result<bool, ApiError> {
     }
 }
 
+/// Whether `name` can be a dataset's: registration refuses any other, so lookups of one are 404.
+fn is_dataset_name(name: &str) -> bool {
+    !name.trim().is_empty() && name.len() <= MAX_NAME_LEN && !name.chars().any(char::is_control)
+}
+
+/// A dataset name from the URL path; one that can never be registered is an unknown dataset.
 fn dataset_name(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let Path(name) = path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.body_text()))?;
-    if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        return Err(InvokerError::DatasetNotFound(name).into());
-    }
-    Ok(name)
+    known_name(name)
+}
+
+fn known_name(name: String) -> Result<String, ApiError> {
+    if is_dataset_name(&name) { Ok(name) } else { Err(InvokerError::DatasetNotFound(name).into()) }
 }
 
 /// The body as JSON: 413 above the limit, 400 when it is not JSON.
@@ -62,6 +74,19 @@ fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     })?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_JSON", format!("the body is not valid JSON: {e}")))
+}
+
+/// Runs a job under `permit`: streamed (200 and NDJSON) or answered whole.
+async fn run_job<F, Fut>(permit: OwnedSemaphorePermit, stream: bool, job: F) -> Result<Response, ApiError>
+where
+    F: FnOnce(Option<ProgressFn>) -> Fut,
+    Fut: Future<Output = JobOutcome> + Send + 'static,
+{
+    if stream {
+        Ok(run_streamed(permit, |progress| job(Some(progress))))
+    } else {
+        run_whole(permit, job(None)).await.map(ok)
+    }
 }
 
 /// A job permit, or 429.
@@ -151,12 +176,12 @@ async fn query_response(s: Arc<ServerState>, name: String, query: Value, stream:
         validate_query_value(&query, Some(&rec.schema.validation_schema())).map_err(InvokerError::from)?;
     }
     let p = permit(&s)?;
-    let job = move |progress: Option<ProgressFn>| async move {
+    run_job(p, stream, move |progress| async move {
         let opts = s.app.job_options();
         let r = invoker::run_query_job(&*s.app.datastore, &*s.app.executor, &name, &query, &opts, progress).await;
         r.map_err(ApiError::from).and_then(|r| to_value(&r))
-    };
-    if stream { Ok(run_streamed(p, |progress| job(Some(progress)))) } else { run_whole(p, job(None)).await.map(ok) }
+    })
+    .await
 }
 
 /// Runs a query (canonical or 0.5.3 format, docs/query-language.md) on a dataset.
@@ -219,13 +244,10 @@ pub async fn empty_query(
               (status = 413, description = "Body too large", body = ErrorBody),
               (status = 503, description = "Datastore unreachable", body = ErrorBody)))]
 pub async fn validate(State(s): St, q: Params, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
-    let dataset = match q {
-        Ok(Query(p)) => p.get("dataset").cloned(),
-        Err(e) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("bad query string: {e}"))),
-    };
+    let dataset = query_params(&q)?.get("dataset").cloned();
     let query = json_body(body)?;
     let schema = match dataset {
-        Some(name) => Some(record(&s, &dataset_name(Ok(Path(name)))?).await?.schema.validation_schema()),
+        Some(name) => Some(record(&s, &known_name(name)?).await?.schema.validation_schema()),
         None => None,
     };
     let vq = validate_query_value(&query, schema.as_ref()).map_err(InvokerError::from)?;
@@ -273,7 +295,7 @@ fn register_args(s: &ServerState, body: Value) -> Result<invoker::RegisterArgs, 
         let path = e.path().to_string();
         ApiError::at(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_ARGUMENTS", e.inner().to_string(), &path)
     })?;
-    if r.name.trim().is_empty() || r.name.len() > MAX_NAME_LEN || r.name.chars().any(char::is_control) {
+    if !is_dataset_name(&r.name) {
         return Err(ApiError::at(
             StatusCode::UNPROCESSABLE_ENTITY,
             "INVALID_ARGUMENTS",
@@ -320,13 +342,13 @@ pub async fn register(State(s): St, q: Params, body: Result<Bytes, BytesRejectio
     let stream = flag(&q, "stream")?;
     let args = register_args(&s, json_body(body)?)?;
     let p = permit(&s)?;
-    let job = move |progress: Option<ProgressFn>| async move {
+    run_job(p, stream, move |progress| async move {
         let opts = s.app.job_options();
         let r =
             invoker::register_dataset(&s.app.stores, &*s.app.datastore, &*s.app.executor, &args, &opts, progress).await;
-        r.map_err(ApiError::from).and_then(|r| to_value(&r)) as JobOutcome
-    };
-    if stream { Ok(run_streamed(p, |progress| job(Some(progress)))) } else { run_whole(p, job(None)).await.map(ok) }
+        r.map_err(ApiError::from).and_then(|r| to_value(&r))
+    })
+    .await
 }
 
 /// Removes a registration (admin); refused (409) within the safety interval after the

@@ -32,10 +32,13 @@ where
         drop(permit);
         out
     });
-    handle.await.unwrap_or_else(|e| {
-        tracing::error!("a job's task ended abnormally: {e}");
-        Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "the job ended abnormally"))
-    })
+    handle.await.unwrap_or_else(|e| Err(ended_abnormally(e)))
+}
+
+/// A job task that panicked (a bug: logged, 500).
+fn ended_abnormally(e: tokio::task::JoinError) -> ApiError {
+    tracing::error!("a job's task ended abnormally: {e}");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "the job ended abnormally")
 }
 
 /// A progress line (see the module docs).
@@ -81,11 +84,7 @@ where
         let line = match handle.await {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => e.into_stream_line(),
-            Err(e) => {
-                tracing::error!("a job's task ended abnormally: {e}");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "the job ended abnormally")
-                    .into_stream_line()
-            }
+            Err(e) => ended_abnormally(e).into_stream_line(),
         };
         let _ = tx.send(line);
         drop(permit);
