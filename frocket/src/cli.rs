@@ -13,6 +13,11 @@ pub struct Cli {
     /// More logging on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Run on a deployed environment (`cargo xtask deploy --env ENV`) through its API function:
+    /// run, register, unregister and list. Reads `<FROCKET_ENVS_DIR>/ENV.outputs.json`
+    /// (default `infra/envs`) and the usual AWS credentials.
+    #[arg(long, global = true, value_name = "ENV")]
+    pub env: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

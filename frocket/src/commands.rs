@@ -18,6 +18,8 @@ use crate::cli::{Cli, Command};
 use crate::error::{CliError, Exit};
 use settings::Config;
 
+pub(crate) use run::read_query;
+
 /// Runs the command line's command.
 pub async fn run(cli: Cli) -> Result<Exit, CliError> {
     let config = Config::from_env().map_err(|e| CliError::usage(format!("read configuration: {e:#}")))?;

@@ -31,6 +31,26 @@ pub enum CliError {
     /// A service or IO failure, or a job that failed: exit 1.
     #[error("{0:#}")]
     Failed(#[from] anyhow::Error),
+    /// A deployed API function (`--env`) answered an error: its status and body (the same
+    /// `{errors: [{kind, message, path?}]}` the local commands print). 4xx other than 429 is
+    /// usage (exit 2); the rest exit 1.
+    #[error("{}", remote_message(*status, body))]
+    Remote { status: u16, body: serde_json::Value },
+}
+
+fn remote_message(status: u16, body: &serde_json::Value) -> String {
+    let messages: Vec<String> = body["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| match e["path"].as_str() {
+                    Some(p) if !p.is_empty() => format!("{p}: {}", e["message"].as_str().unwrap_or_default()),
+                    _ => e["message"].as_str().unwrap_or_default().to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if messages.is_empty() { format!("the API answered {status}: {body}") } else { messages.join("; ") }
 }
 
 /// One error as printed in JSON: `{kind, message, path?}` (the validation format).
@@ -54,7 +74,8 @@ impl CliError {
             CliError::Dataprep(
                 dataprep::DataprepError::InvalidArguments(_) | dataprep::DataprepError::OutputNotEmpty(_),
             ) => 2,
-            CliError::Invoker(_) | CliError::Dataprep(_) | CliError::Failed(_) => 1,
+            CliError::Remote { status, .. } if (400..500).contains(status) && *status != 429 => 2,
+            CliError::Invoker(_) | CliError::Dataprep(_) | CliError::Failed(_) | CliError::Remote { .. } => 1,
         }
     }
 
@@ -74,6 +95,7 @@ impl CliError {
             CliError::Dataprep(_) if self.exit_code() == 2 => ErrorKind::InvalidArguments.as_str(),
             CliError::Dataprep(_) => "IO",
             CliError::Failed(_) => "FAILED",
+            CliError::Remote { .. } => "REMOTE",
         }
     }
 
@@ -87,6 +109,16 @@ impl CliError {
                     kind: e.kind.as_str().into(),
                     message: e.message.clone(),
                     path: Some(e.path.clone()),
+                })
+                .collect(),
+            CliError::Remote { body, .. } if body["errors"].as_array().is_some_and(|a| !a.is_empty()) => body["errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| ErrorEntry {
+                    kind: e["kind"].as_str().unwrap_or("REMOTE").into(),
+                    message: e["message"].as_str().unwrap_or_default().into(),
+                    path: e["path"].as_str().map(str::to_string),
                 })
                 .collect(),
             other => vec![ErrorEntry { kind: other.kind().into(), message: other.to_string(), path: None }],

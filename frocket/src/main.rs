@@ -4,7 +4,8 @@
 //! Layout: `cli.rs` (the clap types), `commands/<command>.rs` (one module per command),
 //! `app.rs` (the stack commands run on), `error.rs` (exit codes: 0 ok, 1 the job or an
 //! IO/service failure, 2 usage or validation), `output.rs` (the JSON printer and tables),
-//! `server.rs` (`frocket serve`: the HTTP API and the funnel explorer page).
+//! `server.rs` (`frocket serve`: the HTTP API and the funnel explorer page), `remote.rs`
+//! (`frocket --env ENV`: the same commands on a deployed stack, through its API function).
 
 mod app;
 mod cli;
@@ -12,6 +13,7 @@ mod commands;
 mod embedded;
 mod error;
 mod output;
+mod remote;
 mod server;
 mod units;
 
@@ -43,7 +45,11 @@ fn main() -> ExitCode {
     init_logging(cli.quiet, cli.verbose);
     let json = cli.command.json();
     let outcome = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt.block_on(commands::run(cli)),
+        Ok(rt) => match cli.env.clone() {
+            // A deployed environment: through its API function.
+            Some(env) => rt.block_on(remote::run(&env, cli.command)),
+            None => rt.block_on(commands::run(cli)),
+        },
         Err(e) => Err(anyhow::Error::new(e).context("start the async runtime").into()),
     };
     ExitCode::from(error::finish(outcome, json))

@@ -156,6 +156,19 @@ pub fn job_line(r: &QueryJobResult) -> String {
 }
 
 /// Dollars with two significant digits (`0.000021`, `0.0000018`, `0.50`).
+/// One line about a registration.
+pub fn registration_line(r: &protocol::job::RegistrationJobResult) -> String {
+    format!(
+        "Registered dataset '{}': {} parts at {} (group id '{}', timestamp '{}'); validated parts {:?}",
+        r.dataset.id.name,
+        r.dataset.total_parts,
+        r.dataset.basepath,
+        r.dataset.group_id_column,
+        r.dataset.timestamp_column,
+        r.validated_parts
+    )
+}
+
 pub fn dollars(c: f64) -> String {
     let decimals = if c > 0.0 { ((1.0 - c.log10().floor()) as i64).clamp(2, 12) as usize } else { 2 };
     format!("{c:.decimals$}")

@@ -4,8 +4,12 @@
 //! roles, the worker Lambda with no async retries) and the environments it is deployed as
 //! (`envs/<env>.toml`), typed and validated before anything talks to AWS.
 //!
-//! No AWS client here: the commands that create stacks (`cargo xtask deploy`) build on this.
+//! `deploy` holds the AWS side (change sets, events, status, destroy) that the `frocket-infra`
+//! binary runs for `cargo xtask deploy | status | destroy`; `bundle` packages the functions'
+//! code deterministically under content-addressed keys.
 
+pub mod bundle;
+pub mod deploy;
 pub mod env;
 
 pub use env::{EnvError, EnvFault, EnvSpec};

@@ -188,17 +188,12 @@ impl LambdaEmulator {
 
     /// Creates (or replaces) a function.
     pub fn deploy(&self, spec: FunctionSpec) {
-        let f = Arc::new(Function {
-            spec,
-            pending: Mutex::new(VecDeque::new()),
-            wake: Notify::new(),
-            instances: Mutex::new(HashMap::new()),
-            next_instance: AtomicU64::new(1),
-            stats: Mutex::new(FunctionStats::default()),
-        });
-        if let Some(old) = lock(&self.emu.functions).insert(f.spec.name.clone(), f) {
-            old.kill_all("function replaced");
-        }
+        self.handle().deploy(spec)
+    }
+
+    /// A handle that deploys functions into this emulator (for a front that syncs them).
+    pub fn handle(&self) -> LambdaHandle {
+        LambdaHandle { emu: self.emu.clone() }
     }
 
     pub fn stats(&self, name: &str) -> FunctionStats {
@@ -232,6 +227,29 @@ impl LambdaEmulator {
             .unwrap_or_default();
         files.sort();
         files.iter().filter_map(|p| std::fs::read_to_string(p).ok()).collect::<Vec<_>>().join("")
+    }
+}
+
+/// Deploys functions into a running [`LambdaEmulator`].
+#[derive(Clone)]
+pub struct LambdaHandle {
+    emu: Arc<Emu>,
+}
+
+impl LambdaHandle {
+    /// Creates (or replaces, stopping its instances) a function.
+    pub fn deploy(&self, spec: FunctionSpec) {
+        let f = Arc::new(Function {
+            spec,
+            pending: Mutex::new(VecDeque::new()),
+            wake: Notify::new(),
+            instances: Mutex::new(HashMap::new()),
+            next_instance: AtomicU64::new(1),
+            stats: Mutex::new(FunctionStats::default()),
+        });
+        if let Some(old) = lock(&self.emu.functions).insert(f.spec.name.clone(), f) {
+            old.kill_all("function replaced");
+        }
     }
 }
 

@@ -16,17 +16,22 @@ pub const FUNCTION: &str = "frocket";
 /// The `frocket-lambda` binary of this build: next to the running test (target/debug) or bench
 /// (target/release) binary, built with the same profile first when a narrower run skipped it.
 pub fn lambda_binary() -> PathBuf {
+    workspace_binary("frocket-lambda", "worker")
+}
+
+/// A binary of the workspace built with this test's profile (built first when missing).
+pub fn workspace_binary(name: &str, package: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target profile dir").to_path_buf();
-    let bin = dir.join("frocket-lambda");
+    let bin = dir.join(name);
     if !bin.exists() {
         let profile = if dir.ends_with("release") { "bench" } else { "test" };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = std::process::Command::new(cargo)
-            .args(["build", "--profile", profile, "--package", "worker", "--bin", "frocket-lambda"])
+            .args(["build", "--profile", profile, "--package", package, "--bin", name])
             .status()
             .expect("run cargo build");
-        assert!(st.success(), "build frocket-lambda");
+        assert!(st.success(), "build {name}");
     }
     assert!(bin.exists(), "{} missing", bin.display());
     bin

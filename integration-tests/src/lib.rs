@@ -1,6 +1,7 @@
 //! Test harness: real services as child processes on free loopback ports (never fixed ports),
 //! killed when dropped, and an embedded Funnel Rocket stack wired to them.
 
+pub mod aws_emulator;
 pub mod lambda_emulator;
 pub mod lambda_stack;
 
@@ -37,7 +38,7 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str) {
     panic!("{what} did not listen on port {port} within 60 s");
 }
 
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 

@@ -4,6 +4,8 @@
 //! (`FROCKET_*`) where they exist. The reading itself is pure (`Config::from_lookup`), so it is
 //! tested without touching the process environment.
 
+pub mod deployed;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;

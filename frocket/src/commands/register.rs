@@ -33,15 +33,7 @@ pub async fn run(app: &App, a: RegisterArgs) -> Result<Exit, CliError> {
     if a.json {
         output::print_json(&r);
     } else {
-        println!(
-            "Registered dataset '{}': {} parts at {} (group id '{}', timestamp '{}'); validated parts {:?}",
-            r.dataset.id.name,
-            r.dataset.total_parts,
-            r.dataset.basepath,
-            r.dataset.group_id_column,
-            r.dataset.timestamp_column,
-            r.validated_parts
-        );
+        println!("{}", output::registration_line(&r));
     }
     Ok(Exit::Success)
 }

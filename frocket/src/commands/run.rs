@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// The query document from the one source the command line gave.
-fn read_query(args: &RunArgs) -> Result<Value, CliError> {
+pub(crate) fn read_query(args: &RunArgs) -> Result<Value, CliError> {
     let text = match (&args.file, &args.string, args.empty) {
         (Some(f), _, _) if f.as_os_str() == "-" => std::io::read_to_string(std::io::stdin())
             .map_err(|e| CliError::usage(format!("read query from stdin: {e}")))?,

@@ -1,0 +1,64 @@
+//! `aws-emulator`: the AWS stand-in as a program (what `cargo xtask emulate` runs): moto with
+//! the project's extension, the Lambda emulator running the deployed bundles, one endpoint
+//! (`integration_tests::aws_emulator`, docs/deploy.md "The emulator"). It prints the
+//! environment a client needs, writes it to `--env-file` when given, and runs in the
+//! foreground until Ctrl-C / SIGTERM; its state (stacks, buckets, Redis servers) goes with it.
+//!
+//! `aws-emulator [--env-file PATH] [--region eu-west-1]`
+
+use integration_tests::aws_emulator::AwsEmulator;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+async fn run(env_file: Option<PathBuf>, region: String) -> Result<(), String> {
+    let emulator = AwsEmulator::start().await?;
+    let lines: String = emulator.client_env(&region).iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    if let Some(path) = &env_file {
+        std::fs::write(path, &lines).map_err(|e| format!("write {}: {e}", path.display()))?;
+        println!(
+            "Client environment written to {} (load it with: set -a; . {}; set +a)",
+            path.display(),
+            path.display()
+        );
+    }
+    println!("AWS emulator at {} (moto + the Lambda emulator); client environment:\n{lines}", emulator.endpoint);
+    println!("Ctrl-C stops it (and forgets everything it holds).");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("listen for SIGTERM: {e}"))?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    drop(emulator);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("warn").init();
+    let (mut env_file, mut region) = (None, "us-east-1".to_string());
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match (a.as_str(), it.next()) {
+            ("--env-file", Some(p)) => env_file = Some(PathBuf::from(p)),
+            ("--region", Some(r)) => region = r,
+            _ => {
+                eprintln!("usage: aws-emulator [--env-file PATH] [--region REGION]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(env_file, region)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
