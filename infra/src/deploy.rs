@@ -73,11 +73,12 @@ impl std::fmt::Display for ResourceFailure {
     }
 }
 
-fn aws_err<E: ProvideErrorMetadata + std::fmt::Debug>(operation: &str, e: E) -> DeployError {
+fn aws_err<E: ProvideErrorMetadata + std::error::Error>(operation: &str, e: E) -> DeployError {
     let message = match (e.code(), e.message()) {
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (None, Some(m)) => m.to_string(),
-        _ => format!("{e:?}"),
+        // No service answer (unreachable endpoint, no credentials): the whole chain of causes.
+        _ => aws_sdk_cloudformation::error::DisplayErrorContext(&e).to_string(),
     };
     DeployError::Aws { operation: operation.into(), message }
 }
@@ -242,6 +243,11 @@ async fn stack_status(aws: &Aws, stack: &str) -> Result<Option<aws_sdk_cloudform
         Err(e) if e.message().is_some_and(|m| m.contains("does not exist")) => Ok(None),
         Err(e) => Err(aws_err("cloudformation:DescribeStacks", e)),
     }
+}
+
+/// A stack's outputs by name.
+fn stack_outputs(s: &aws_sdk_cloudformation::types::Stack) -> BTreeMap<String, String> {
+    s.outputs().iter().filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string()))).collect()
 }
 
 fn is_in_progress(status: &str) -> bool {
@@ -625,11 +631,7 @@ async fn save_outputs(
         account: account.into(),
         stack_name: stack.into(),
         stack_id: s.stack_id().unwrap_or_default().into(),
-        outputs: s
-            .outputs()
-            .iter()
-            .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
-            .collect(),
+        outputs: stack_outputs(&s),
         deployed_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
     };
     let path = deployed
@@ -769,8 +771,7 @@ pub async fn status(aws: &Aws, env: &str) -> Result<StatusReport, DeployError> {
         return Err(DeployError::NotDeployed { stack, region: aws.region.clone() });
     };
     let stack_status = s.stack_status().map(|x| x.as_str().to_string()).unwrap_or_default();
-    let outputs: BTreeMap<String, String> =
-        s.outputs().iter().filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string()))).collect();
+    let outputs = stack_outputs(&s);
     let resources = aws
         .cfn
         .describe_stack_resources()

@@ -325,3 +325,22 @@ impl Drop for RedisServer {
         self.stop();
     }
 }
+
+/// For the emulator programs (`lambda-emulator`, `aws-emulator`): prints the environment a
+/// client needs (and writes it to `env_file` as `K=V` lines), then waits for Ctrl-C or SIGTERM.
+pub async fn announce_and_wait(banner: &str, env: &[(String, String)], env_file: Option<&Path>) -> Result<(), String> {
+    let lines: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    if let Some(path) = env_file {
+        std::fs::write(path, &lines).map_err(|e| format!("write {}: {e}", path.display()))?;
+        println!("Environment written to {} (load it with: set -a; . {}; set +a)", path.display(), path.display());
+    }
+    println!("{banner}; client environment:\n{lines}");
+    println!("Ctrl-C stops it.");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("listen for SIGTERM: {e}"))?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

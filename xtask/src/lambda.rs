@@ -1,5 +1,5 @@
 //! `cargo xtask build-lambda` (the worker's Lambda artifact, built with cargo-lambda) and
-//! `cargo xtask emulate` (Redis and the Lambda emulator running the worker, on this machine).
+//! `cargo xtask emulate-lambda` (Redis and the Lambda emulator running the worker, on this machine).
 
 use crate::{cargo, ensure_redis_server, ensure_venv, root, run};
 use anyhow::{Context, Result, bail};
@@ -86,6 +86,27 @@ pub fn build_lambda(args: &[String]) -> Result<PathBuf> {
             other => bail!("unknown argument {other} (usage: cargo xtask build-lambda [--arch arm64|x86_64])"),
         }
     }
+    let t = std::time::Instant::now();
+    cargo_lambda_build(WORKER_BIN, arch, "zip")?;
+    let dir = root().join("target/lambda").join(WORKER_BIN);
+    let zip = dir.join("bootstrap.zip");
+    let zipped = std::fs::metadata(&zip).with_context(|| format!("read {}", zip.display()))?.len();
+    let unzipped = unzipped_size(&zip)?;
+    let line = check_limits(zipped, unzipped)?;
+    eprintln!("xtask: {} ({arch:?}, built in {:.0} s): {line}", zip.display(), t.elapsed().as_secs_f64());
+    Ok(zip)
+}
+
+/// One binary built for Lambda (profile `lambda`, the given architecture); returns its path
+/// (`target/lambda/<bin>/bootstrap`). `cargo xtask deploy` packages it (infra::bundle).
+pub fn build_lambda_binary(bin: &str, arch: Arch) -> Result<PathBuf> {
+    cargo_lambda_build(bin, arch, "binary")?;
+    let path = root().join("target/lambda").join(bin).join("bootstrap");
+    anyhow::ensure!(path.is_file(), "cargo-lambda did not produce {}", path.display());
+    Ok(path)
+}
+
+fn cargo_lambda_build(bin: &str, arch: Arch, format: &str) -> Result<()> {
     let cargo_lambda = ensure_cargo_lambda()?;
     ensure_rust_target(arch.rust_target())?;
     let venv_bin = cargo_lambda.parent().context("venv bin")?.to_path_buf();
@@ -97,24 +118,16 @@ pub fn build_lambda(args: &[String]) -> Result<PathBuf> {
         "--profile",
         "lambda",
         "--bin",
-        WORKER_BIN,
+        bin,
         "--output-format",
-        "zip",
+        format,
     ]);
     match arch {
         Arch::Arm64 => c.arg("--arm64"),
         // The host's own target: plain cargo, no zig needed.
         Arch::X86_64 => c.args(["--x86-64", "--compiler", "cargo"]),
     };
-    let t = std::time::Instant::now();
-    run(c, &format!("build the Lambda artifact ({arch:?})"))?;
-    let dir = root().join("target/lambda").join(WORKER_BIN);
-    let zip = dir.join("bootstrap.zip");
-    let zipped = std::fs::metadata(&zip).with_context(|| format!("read {}", zip.display()))?.len();
-    let unzipped = unzipped_size(&zip)?;
-    let line = check_limits(zipped, unzipped)?;
-    eprintln!("xtask: {} ({arch:?}, built in {:.0} s): {line}", zip.display(), t.elapsed().as_secs_f64());
-    Ok(zip)
+    run(c, &format!("build {bin} for Lambda ({arch:?})"))
 }
 
 /// The total size of a zip's entries, from `unzip -l`'s last line (or the bootstrap's size).
@@ -131,10 +144,11 @@ fn unzipped_size(zip: &Path) -> Result<u64> {
     Ok(std::fs::metadata(&bootstrap).with_context(|| format!("read {}", bootstrap.display()))?.len())
 }
 
-/// `cargo xtask emulate [emulator args]`: builds the worker, `frocket` and the emulator (debug),
-/// then runs, in the foreground, a private Redis and the Lambda emulator whose function runs the
-/// worker binary; the invoker's environment goes to `target/emulate.env`.
-pub fn emulate(args: &[String]) -> Result<()> {
+/// `cargo xtask emulate-lambda [emulator args]`: builds the worker, `frocket` and the emulator
+/// (debug), then runs, in the foreground, a private Redis and the Lambda emulator whose function
+/// runs the worker binary; the invoker's environment goes to `target/emulate.env`. (The whole
+/// AWS stand-in, for `deploy --env`, is `cargo xtask emulate`.)
+pub fn emulate_lambda(args: &[String]) -> Result<()> {
     ensure_redis_server()?;
     let mut b = cargo();
     b.args(["build", "--package", "worker", "--bin", WORKER_BIN, "--package", "integration-tests", "--bin"]).args([

@@ -7,9 +7,13 @@
 //!   `bench scaling` the scaling figures and plot; `bench kernels` the criterion benches
 //! - `cargo xtask dataprep ARGS` `frocket dataprep` from a release-like build
 //! - `cargo xtask build-lambda [--arch arm64|x86_64]` the worker's Lambda artifact (`lambda.rs`)
-//! - `cargo xtask emulate [ARGS]` Redis + the Lambda emulator running the worker, foreground
+//! - `cargo xtask emulate-lambda [ARGS]` Redis + the Lambda emulator running the worker, foreground
+//! - `cargo xtask emulate` the AWS stand-in (moto + the Lambda emulator), foreground (`deploy.rs`)
+//! - `cargo xtask deploy | destroy | status | query --env ENV`, `dataprep ... --env ENV --register
+//!   NAME`: deployment (`deploy.rs`, docs/deploy.md)
 
 mod bench;
+mod deploy;
 mod lambda;
 mod measure;
 mod original;
@@ -209,7 +213,15 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("build-lambda") => lambda::build_lambda(&args[1..]).map(|_| ()),
-        Some("emulate") => lambda::emulate(&args[1..]),
+        Some("emulate") => deploy::emulate(&args[1..]),
+        Some("emulate-lambda") => lambda::emulate_lambda(&args[1..]),
+        Some("deploy") => deploy::deploy(&args[1..]),
+        Some("destroy") => deploy::destroy(&args[1..]),
+        Some("status") => deploy::status(&args[1..]),
+        Some("query") => deploy::query(&args[1..]),
+        Some("dataprep") if args.iter().any(|a| a == "--env" || a.starts_with("--env=")) => {
+            deploy::dataprep_to_env(&args[1..])
+        }
         Some("dataprep") => {
             let mut c = cargo();
             c.args(["run", "--quiet", "--profile", "bench", "--package", "frocket", "--", "dataprep"]).args(&args[1..]);
@@ -217,7 +229,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo [--rows N --parts N --json] | test | bench [--rows 10M --parts 8 --runs 5 --peers duckdb,chdb,polars|none --write] | bench scaling [--rows 1M,10M,100M --parts 1,2,4,8,16 --write] | bench kernels [criterion args] | dataprep <repartition|synth|retailrocket> ...> | build-lambda [--arch arm64|x86_64] | emulate [--concurrency N --memory MB ...]>"
+                "usage: cargo xtask <demo [--rows N --parts N --json] | test | bench [--rows 10M --parts 8 --runs 5 --peers duckdb,chdb,polars|none --write] | bench scaling [--rows 1M,10M,100M --parts 1,2,4,8,16 --write] | bench kernels [criterion args] | dataprep <repartition|synth|retailrocket> ...> | build-lambda [--arch arm64|x86_64] | emulate-lambda [--concurrency N --memory MB ...] | emulate [--region R] | deploy --env ENV [--dry-run] | destroy --env ENV [--yes] | status --env ENV | query --env ENV DATASET QUERY.json | dataprep ... --env ENV --register NAME>"
             );
             return ExitCode::from(2);
         }

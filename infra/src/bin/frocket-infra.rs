@@ -60,6 +60,11 @@ enum Command {
         #[arg(long)]
         env: String,
     },
+    /// Print the environment's region and Lambda architecture (`key=value` lines), validated.
+    Describe {
+        #[arg(long)]
+        env: String,
+    },
     /// Upload a prepared dataset directory's Parquet files to the stack's dataset bucket under
     /// `datasets/<name>/`; prints the S3 path to register.
     Upload {
@@ -196,6 +201,16 @@ async fn run(cli: Cli) -> Result<(), DeployError> {
             let spec = load_env(&cli.envs_dir, &env)?;
             let aws = Aws::connect(&spec.region).await;
             print!("{}", deploy::status(&aws, &env).await?);
+            Ok(())
+        }
+        Command::Describe { env } => {
+            let spec = load_env(&cli.envs_dir, &env)?;
+            let faults = spec.faults();
+            if !faults.is_empty() {
+                let list: Vec<String> = faults.iter().map(|f| format!("{}: {}", f.path, f.message)).collect();
+                return Err(DeployError::Usage(format!("environment {env}: {}", list.join("; "))));
+            }
+            println!("region={}\narchitecture={}", spec.region, spec.lambda.architecture.as_str());
             Ok(())
         }
         Command::Upload { env, name, dir } => {

@@ -12,23 +12,8 @@ use std::process::ExitCode;
 
 async fn run(env_file: Option<PathBuf>, region: String) -> Result<(), String> {
     let emulator = AwsEmulator::start().await?;
-    let lines: String = emulator.client_env(&region).iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    if let Some(path) = &env_file {
-        std::fs::write(path, &lines).map_err(|e| format!("write {}: {e}", path.display()))?;
-        println!(
-            "Client environment written to {} (load it with: set -a; . {}; set +a)",
-            path.display(),
-            path.display()
-        );
-    }
-    println!("AWS emulator at {} (moto + the Lambda emulator); client environment:\n{lines}", emulator.endpoint);
-    println!("Ctrl-C stops it (and forgets everything it holds).");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| format!("listen for SIGTERM: {e}"))?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let banner = format!("AWS emulator at {} (moto + the Lambda emulator; its state goes with it)", emulator.endpoint);
+    integration_tests::announce_and_wait(&banner, &emulator.client_env(&region), env_file.as_deref()).await?;
     drop(emulator);
     Ok(())
 }

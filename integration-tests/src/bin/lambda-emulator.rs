@@ -72,23 +72,8 @@ async fn run(mut args: Args) -> Result<(), String> {
         ("AWS_ACCESS_KEY_ID".to_string(), "emulator".to_string()),
         ("AWS_SECRET_ACCESS_KEY".to_string(), "emulator".to_string()),
     ]);
-    let lines: String = invoker_env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    if let Some(path) = &args.env_file {
-        std::fs::write(path, &lines).map_err(|e| format!("write {}: {e}", path.display()))?;
-        println!(
-            "Invoker environment written to {} (load it with: set -a; . {}; set +a)",
-            path.display(),
-            path.display()
-        );
-    }
-    println!("Lambda emulator at {} serving function '{name}'; invoker environment:\n{lines}", emulator.endpoint);
-    println!("Ctrl-C stops it.");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| format!("listen for SIGTERM: {e}"))?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let banner = format!("Lambda emulator at {} serving function '{name}'", emulator.endpoint);
+    integration_tests::announce_and_wait(&banner, &invoker_env, args.env_file.as_deref()).await?;
     let st = emulator.stats(&name);
     println!(
         "stopping: {} invocations on {} instances ({} cold starts, {} lost, {} throttled)",
