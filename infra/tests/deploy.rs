@@ -471,3 +471,39 @@ async fn the_whole_path_deploy_dataprep_query_destroy() {
     assert_eq!(r.retained_bucket.as_deref(), Some(bucket.as_str()));
     check_nothing_left(&h, &bucket).await;
 }
+
+/// A creation that fails is rolled back (`ROLLBACK_COMPLETE`, nothing of it left running), the
+/// error names the resource and the reason, and the next deploy deletes the dead stack and
+/// creates it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_creation_is_rolled_back_and_the_next_deploy_recreates_it() {
+    let h = Harness::start().await;
+    let rec = Recorder::default();
+    let bad = h.spec(&env_toml("cache.t4g.huge", 1024));
+    let e = h.deploy(&bad, false, &rec).await.unwrap_err();
+    match &e {
+        DeployError::StackFailed { status, failures, .. } => {
+            assert!(status.starts_with("ROLLBACK_COMPLETE"), "{status}");
+            assert_eq!(failures.iter().map(|f| f.logical_id.as_str()).collect::<Vec<_>>(), ["Redis"]);
+            assert!(failures[0].status == "CREATE_FAILED" && failures[0].reason.contains("cache.t4g.huge"));
+        }
+        other => panic!("{other}"),
+    }
+    assert!(e.to_string().contains("the next deploy deletes the stack"), "{e}");
+    let lambda = aws_sdk_lambda::Client::new(&h.sdk);
+    assert!(lambda.list_functions().send().await.unwrap().functions().is_empty(), "the rollback removed what was made");
+    assert_eq!(h.emu.redis_servers(), 0);
+    assert!(!h.envs.path().join("t.outputs.json").exists(), "no outputs of a failed stack");
+
+    // A dry run does not touch the dead stack; a deploy replaces it.
+    let dry = h.deploy(&h.spec(&env_toml("cache.t4g.micro", 1024)), true, &rec).await.unwrap_err();
+    assert!(matches!(dry, DeployError::Usage(ref m) if m.contains("ROLLBACK_COMPLETE")), "{dry}");
+    rec.take();
+    let good = h.spec(&env_toml("cache.t4g.micro", 1024));
+    let created = h.deploy(&good, false, &rec).await.unwrap();
+    assert!(matches!(created, DeployOutcome::Created { .. }), "{created:?}");
+    let (steps, _) = rec.take();
+    assert!(steps.iter().any(|s| s.contains("ROLLBACK_COMPLETE (a failed creation): delete it first")), "{steps:?}");
+    assert_eq!(deploy::status(&h.aws, "t").await.unwrap().stack_status, "CREATE_COMPLETE");
+    deploy::destroy(&h.aws, "t", h.envs.path(), &rec, Duration::from_secs(120)).await.unwrap();
+}
