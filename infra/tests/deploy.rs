@@ -9,7 +9,7 @@ use infra::bundle::{self, Bundle};
 use infra::deploy::{self, Aws, DeployError, DeployOutcome, DeployRequest, Progress, StackEvent};
 use integration_tests::aws_emulator::{ACCESS_KEY, AwsEmulator, SECRET_KEY};
 use integration_tests::lambda_stack::workspace_binary;
-use integration_tests::{answer, synth_dataset};
+use integration_tests::{answer, percent_decode, synth_dataset};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::sync::Mutex;
@@ -242,25 +242,6 @@ async fn check_resources(h: &Harness, memory_mb: i32) {
     let sm = aws_sdk_secretsmanager::Client::new(&h.sdk);
     let secret = sm.get_secret_value().secret_id(o["RedisAuthSecretArn"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(secret.secret_string().map(str::len), Some(64));
-}
-
-fn percent_decode(s: &str) -> String {
-    let mut out = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
 }
 
 /// Nothing of the stack is left: no VPC, functions, replication group, secret or role; the

@@ -21,7 +21,7 @@
 //! with the emulator's credentials and `AWS_ENDPOINT_URL` (their "network" is this endpoint).
 
 use crate::lambda_emulator::{FunctionSpec, LambdaEmulator, LambdaHandle, function_name};
-use crate::{free_port, workspace_root};
+use crate::{free_port, percent_decode, redis_server_bin, workspace_root};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -76,15 +76,6 @@ fn venv_python() -> Result<PathBuf, String> {
         ));
     }
     Ok(python)
-}
-
-fn which(cmd: &str) -> Result<PathBuf, String> {
-    std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(cmd)).find(|p| p.is_file()))
-        .or_else(|| {
-            ["/usr/bin", "/usr/sbin", "/usr/local/bin"].iter().map(|d| Path::new(d).join(cmd)).find(|p| p.is_file())
-        })
-        .ok_or_else(|| format!("{cmd} not found on PATH"))
 }
 
 /// A CA and a server certificate for 127.0.0.1/localhost (openssl), for the Redis stand-ins.
@@ -148,7 +139,7 @@ impl AwsEmulator {
     /// Starts moto (with the extension), the Lambda emulator and the front on free ports.
     pub async fn start() -> Result<AwsEmulator, String> {
         let python = venv_python()?;
-        let redis = which("redis-server")?;
+        let redis = redis_server_bin();
         let dir = tempfile::tempdir().map_err(|e| format!("emulator temp dir: {e}"))?;
         let tls = dir.path().join("tls");
         std::fs::create_dir_all(&tls).map_err(|e| e.to_string())?;
@@ -260,25 +251,6 @@ fn invoked_function(method: &Method, path: &str) -> Option<String> {
         .or_else(|| path.strip_prefix("/2014-11-13/functions/").and_then(|r| r.strip_suffix("/invoke-async/")))?;
     let decoded = percent_decode(rest);
     Some(function_name(&decoded).to_string())
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..(i + 3).min(s.len())], 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn forward(State(front): State<Arc<Front>>, req: Request) -> Response {

@@ -287,7 +287,7 @@ impl RedisServer {
     }
 
     fn spawn(&self) {
-        let bin = std::env::var("FROCKET_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let bin = redis_server_bin();
         let mut child = Command::new(&bin)
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(self.password.iter().flat_map(|p| ["--requirepass".to_string(), p.clone()]))
@@ -343,4 +343,49 @@ pub async fn announce_and_wait(banner: &str, env: &[(String, String)], env_file:
         _ = term.recv() => {}
     }
     Ok(())
+}
+
+/// The `redis-server` the harness runs: `FROCKET_TEST_REDIS_SERVER`, else the one on `PATH`.
+pub fn redis_server_bin() -> String {
+    std::env::var("FROCKET_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+/// Decodes `%XX` escapes (URL paths, IAM policy documents as AWS returns them); anything else
+/// is kept as it is.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        if b[i] == b'%'
+            && let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The `main` of the emulator programs: runs `fut` on a multi-threaded runtime; an error is
+/// printed and exits 1.
+pub fn run_main(fut: impl std::future::Future<Output = Result<(), String>>) -> std::process::ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: start the async runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    match rt.block_on(fut) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
 }

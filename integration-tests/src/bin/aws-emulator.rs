@@ -32,18 +32,5 @@ fn main() -> ExitCode {
             }
         }
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match rt.block_on(run(env_file, region)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
-        }
-    }
+    integration_tests::run_main(run(env_file, region))
 }
