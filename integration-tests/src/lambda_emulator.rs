@@ -160,7 +160,13 @@ fn aws_error(status: StatusCode, kind: &str, message: &str) -> Response {
 impl LambdaEmulator {
     /// Starts the emulator on a free loopback port.
     pub async fn start() -> LambdaEmulator {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the emulator");
+        Self::start_on("127.0.0.1:0").await.expect("bind the emulator")
+    }
+
+    /// Starts the emulator on `addr` (`0.0.0.0:9001` in its container image). Its instances
+    /// reach the Runtime API through loopback whatever the address.
+    pub async fn start_on(addr: &str) -> Result<LambdaEmulator, String> {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("bind {addr}: {e}"))?;
         let port = listener.local_addr().expect("emulator address").port();
         let dir = tempfile::tempdir().expect("emulator temp dir");
         let emu = Arc::new(Emu {
@@ -183,7 +189,7 @@ impl LambdaEmulator {
                 tracing::error!("the Lambda emulator stopped: {e}");
             }
         });
-        LambdaEmulator { endpoint: format!("http://127.0.0.1:{port}"), emu, server, _dir: dir }
+        Ok(LambdaEmulator { endpoint: format!("http://127.0.0.1:{port}"), emu, server, _dir: dir })
     }
 
     /// Creates (or replaces) a function.

@@ -22,7 +22,11 @@ pub fn lambda_binary() -> PathBuf {
 /// A binary of the workspace built with this test's profile (built first when missing).
 pub fn workspace_binary(name: &str, package: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target profile dir").to_path_buf();
+    // Tests and benches run from `target/<profile>/deps`, the harness's programs from
+    // `target/<profile>`.
+    let parent = exe.parent().expect("binary directory");
+    let dir =
+        if parent.ends_with("deps") { parent.parent().expect("target profile dir") } else { parent }.to_path_buf();
     let bin = dir.join(name);
     if !bin.exists() {
         let profile = if dir.ends_with("release") { "bench" } else { "test" };

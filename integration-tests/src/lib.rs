@@ -2,6 +2,8 @@
 //! killed when dropped, and an embedded Funnel Rocket stack wired to them.
 
 pub mod aws_emulator;
+pub mod containers;
+pub mod images;
 pub mod lambda_emulator;
 pub mod lambda_stack;
 

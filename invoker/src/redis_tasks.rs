@@ -21,10 +21,21 @@ use storage::redis::RedisStore;
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
-/// Per task: the attempt currently awaited and where to deliver its result. A result of an
+/// Per task: the attempt currently awaited and where to deliver its result. A success of an
 /// older attempt of the same task (one declared lost that finished late) is delivered to the
-/// current waiter too: the job's state machine accepts the first success to report, once.
+/// current waiter too: the job's state machine accepts the first success to report, once
+/// (see [`answers`]).
 type Waiters = Arc<Mutex<HashMap<usize, (u32, oneshot::Sender<ResultEnvelope>)>>>;
+
+/// Whether a result of `attempt` (succeeded: `ok`) may answer the waiter of attempt `awaited`:
+/// one of its own (or a newer) attempt, or a success of an older one (a lost attempt that
+/// finished late: the job accepts the first success). A late *failure* of an older attempt is
+/// dropped: the awaited attempt is still running, and answering its waiter with a stale failure
+/// would leave the task with nothing in flight (seen in the container suite with S3 cut off for
+/// good: "1 of 6 tasks ended without a result").
+fn answers(attempt: u32, ok: bool, awaited: u32) -> bool {
+    attempt >= awaited || ok
+}
 
 struct Router {
     waiters: Waiters,
@@ -103,14 +114,24 @@ impl<D: Dispatch> RedisExecutor<D> {
                 match redis.pop_result(c, &rid, Duration::from_secs(1)).await {
                     Ok(Some(text)) => match serde_json::from_str::<ResultEnvelope>(&text) {
                         Ok(env) => {
-                            let (task, attempt, _) = env.ids();
-                            match lock(&w).remove(&task) {
-                                Some((_, tx)) => {
-                                    let _ = tx.send(env);
+                            let (task, attempt, ok) = env.ids();
+                            let mut waiters = lock(&w);
+                            match waiters.get(&task).map(|(awaited, _)| answers(attempt, ok, *awaited)) {
+                                Some(true) => {
+                                    if let Some((_, tx)) = waiters.remove(&task) {
+                                        let _ = tx.send(env);
+                                    }
+                                }
+                                Some(false) => {
+                                    debug!(request_id = %rid, task, attempt, "dropping a late failure of an older attempt: the current one goes on");
                                 }
                                 None => {
                                     debug!(request_id = %rid, task, attempt, "keeping a result nobody awaits yet");
-                                    lock(&e2).entry(task).or_insert(env);
+                                    let mut early = lock(&e2);
+                                    // A success is worth more than a failure kept earlier.
+                                    if early.get(&task).is_none_or(|kept| !kept.ids().2) {
+                                        early.insert(task, env);
+                                    }
                                 }
                             }
                         }
@@ -148,7 +169,10 @@ impl<D: Dispatch> RedisExecutor<D> {
         {
             let mut w = lock(&router.waiters);
             if let Some(env) = lock(&router.early).remove(&task) {
-                return Ok(env);
+                let (_, a, ok) = env.ids();
+                if answers(a, ok, attempt) {
+                    return Ok(env);
+                }
             }
             w.insert(task, (attempt, tx));
         }
@@ -250,5 +274,19 @@ impl<D: Dispatch> TaskExecutor for RedisExecutor<D> {
         if let Err(e) = self.redis.delete_request(request_id).await {
             warn!(request_id, "could not delete request keys (they expire by TTL): {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answers;
+
+    #[test]
+    fn only_successes_of_older_attempts_answer_the_current_waiter() {
+        assert!(answers(1, false, 1), "its own failure");
+        assert!(answers(1, true, 1), "its own success");
+        assert!(answers(0, true, 1), "a late success of a lost attempt is accepted");
+        assert!(!answers(0, false, 1), "a late failure of a lost attempt must not end the current one");
+        assert!(answers(2, false, 1), "a newer attempt's outcome");
     }
 }

@@ -13,7 +13,11 @@
 //! | `{p}req-{id}:parts` | set | part indexes not yet taken by a self-selecting worker |
 //!
 //! Every `req-*` key gets a TTL when written and is deleted when the job ends, so nothing leaks
-//! even when an invoker dies mid-job. Blocking pops use dedicated connections (a blocking
+//! even when an invoker dies mid-job. Workers write to a request only while it lives: their
+//! statuses and results go through Lua scripts that write nothing when the request's status
+//! hash is gone (the invoker creates it with the first `QUEUED` status, before dispatching, and
+//! deletes it at the end). So a worker cut off mid-job that reports after the job ended — or a
+//! late duplicate of a lost attempt — cannot bring the request's keys back. Blocking pops use dedicated connections (a blocking
 //! command would stall the shared multiplexed connection).
 
 use crate::{Datastore, StorageError};
@@ -24,6 +28,29 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use std::collections::HashMap;
 use std::time::Duration;
+
+/// KEYS: status hash. ARGV: field, status JSON, TTL. Writes only if the hash exists.
+static REPORT_STATUS: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1",
+    )
+});
+
+/// KEYS: status hash, results list. ARGV: field, status JSON, envelope, TTL. Writes only if
+/// the status hash exists.
+static PUSH_RESULT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1",
+    )
+});
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RedisConfig {
@@ -178,6 +205,28 @@ impl RedisStore {
             .map_err(|e| err(e, "HSET status"))
     }
 
+    /// A worker's status report (heartbeat): written only while the request lives (see the
+    /// module docs); false when the request has ended and nothing was written.
+    pub async fn report_status(
+        &self,
+        request_id: &str,
+        task: usize,
+        attempt: u32,
+        status: &AttemptReport,
+    ) -> Result<bool, StorageError> {
+        let value = serde_json::to_string(status).map_err(|e| StorageError::Other(e.to_string()))?;
+        let mut con = self.con.clone();
+        let written: i64 = REPORT_STATUS
+            .key(self.status_key(request_id))
+            .arg(format!("{task}:{attempt}"))
+            .arg(value)
+            .arg(self.ttl_seconds)
+            .invoke_async(&mut con)
+            .await
+            .map_err(|e| err(e, "report status"))?;
+        Ok(written == 1)
+    }
+
     /// Status of every attempt of a request: (task, attempt) → status.
     pub async fn statuses(&self, request_id: &str) -> Result<HashMap<(usize, u32), AttemptReport>, StorageError> {
         let mut con = self.con.clone();
@@ -245,7 +294,8 @@ impl RedisStore {
         con.spop(self.parts_key(request_id)).await.map_err(|e| err(e, "SPOP part"))
     }
 
-    /// Publishes a result envelope and the attempt's final status together.
+    /// Publishes a result envelope and the attempt's final status together, atomically and
+    /// only while the request lives; false when it has ended and nothing was written.
     pub async fn push_result(
         &self,
         request_id: &str,
@@ -253,23 +303,20 @@ impl RedisStore {
         attempt: u32,
         status: &AttemptReport,
         envelope: &str,
-    ) -> Result<(), StorageError> {
-        let (rk, sk) = (self.results_key(request_id), self.status_key(request_id));
+    ) -> Result<bool, StorageError> {
         let value = serde_json::to_string(status).map_err(|e| StorageError::Other(e.to_string()))?;
         let mut con = self.con.clone();
-        redis::pipe()
-            .atomic()
-            .rpush(&rk, envelope)
-            .ignore()
-            .expire(&rk, self.ttl_seconds)
-            .ignore()
-            .hset(&sk, format!("{task}:{attempt}"), value)
-            .ignore()
-            .expire(&sk, self.ttl_seconds)
-            .ignore()
-            .query_async::<()>(&mut con)
+        let written: i64 = PUSH_RESULT
+            .key(self.status_key(request_id))
+            .key(self.results_key(request_id))
+            .arg(format!("{task}:{attempt}"))
+            .arg(value)
+            .arg(envelope)
+            .arg(self.ttl_seconds)
+            .invoke_async(&mut con)
             .await
-            .map_err(|e| err(e, "RPUSH result"))
+            .map_err(|e| err(e, "RPUSH result"))?;
+        Ok(written == 1)
     }
 
     /// Pops the next result of a request, waiting up to `timeout`.

@@ -1,5 +1,12 @@
 //! S3 (and S3-compatible stores via a custom endpoint) as a blob store.
 //! Credentials come from the standard AWS chain unless given explicitly; listings paginate.
+//!
+//! Timeouts: a worker must never wait forever on a store it can no longer reach (a network cut
+//! stalls a pooled connection silently; the worker keeps heartbeating, so the invoker would
+//! never declare the task lost). Connecting is limited to [`CONNECT_TIMEOUT`], the first byte of
+//! a response to [`FIRST_BYTE_TIMEOUT`], and a download fails when its body sends nothing for
+//! [`BODY_IDLE_TIMEOUT`]; each is a transient error, retried by the SDK and then by the invoker
+//! (docs/reliability.md "Network faults": the S3 server cut off for good).
 
 use crate::blob::{BlobStore, ObjectMeta};
 use crate::{Location, StorageError};
@@ -7,6 +14,13 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use std::path::Path;
+
+/// Limit on opening a connection.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Limit on the first byte of a response.
+pub const FIRST_BYTE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Limit on a download body sending nothing.
+pub const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How to reach S3.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -74,7 +88,12 @@ where
 impl S3Store {
     pub async fn new(cfg: &S3Config) -> S3Store {
         let sdk = crate::aws::sdk_config(cfg.region.as_deref(), cfg.credentials.as_ref(), true).await;
-        let mut b = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(cfg.force_path_style);
+        let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(FIRST_BYTE_TIMEOUT)
+            .build();
+        let mut b =
+            aws_sdk_s3::config::Builder::from(&sdk).force_path_style(cfg.force_path_style).timeout_config(timeouts);
         if let Some(url) = &cfg.endpoint_url {
             b = b.endpoint_url(url);
         }
@@ -150,8 +169,8 @@ impl BlobStore for S3Store {
         let tmp = dest.with_extension(format!("download-{}", std::process::id()));
         let io = |e: std::io::Error| StorageError::from_io(&e, &format!("write {}", tmp.display()));
         let mut file = tokio::fs::File::create(&tmp).await.map_err(io)?;
-        let mut reader = resp.body.into_async_read();
-        let copied = tokio::io::copy(&mut reader, &mut file).await;
+        let reader = resp.body.into_async_read();
+        let copied = copy_with_idle_timeout(reader, &mut file, BODY_IDLE_TIMEOUT).await;
         let n = match copied {
             Ok(n) => n,
             Err(e) => {
@@ -172,6 +191,33 @@ impl BlobStore for S3Store {
             .await
             .map_err(|e| StorageError::from_io(&e, &format!("rename to {}", dest.display())))?;
         Ok(n)
+    }
+}
+
+/// `tokio::io::copy` that fails with `TimedOut` when `from` yields nothing for `idle`.
+async fn copy_with_idle_timeout(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    to: &mut (impl tokio::io::AsyncWrite + Unpin),
+    idle: std::time::Duration,
+) -> std::io::Result<u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match tokio::time::timeout(idle, from.read(&mut buf)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no data for {} s", idle.as_secs()),
+                ));
+            }
+        };
+        if n == 0 {
+            return Ok(total);
+        }
+        to.write_all(&buf[..n]).await?;
+        total += n as u64;
     }
 }
 
@@ -201,5 +247,35 @@ impl BlobStore for LazyS3Store {
     }
     async fn download(&self, path: &Location, dest: &Path) -> Result<u64, StorageError> {
         self.get().await.download(path, dest).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_with_idle_timeout;
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn a_body_that_goes_silent_times_out_and_a_whole_one_is_copied() {
+        let (mut tx, rx) = tokio::io::duplex(1024);
+        tx.write_all(b"abc").await.unwrap();
+        // The writer stays open and sends nothing more: a stalled connection.
+        let mut out = Vec::new();
+        let e = copy_with_idle_timeout(rx, &mut out, Duration::from_millis(100)).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(out, b"abc");
+
+        let (mut tx, rx) = tokio::io::duplex(1024);
+        let writer = tokio::spawn(async move {
+            for chunk in [&b"hello "[..], b"world"] {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                tx.write_all(chunk).await.unwrap();
+            }
+        });
+        let mut out = Vec::new();
+        let n = copy_with_idle_timeout(rx, &mut out, Duration::from_millis(500)).await.unwrap();
+        writer.await.unwrap();
+        assert_eq!((n, out.as_slice()), (11, &b"hello world"[..]));
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use storage::clock::unix_now as now;
 use storage::redis::RedisStore;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShellConfig {
@@ -160,7 +160,11 @@ impl TaskShell {
         const PUBLISH_TRIES: u32 = 20;
         for i in 1..=PUBLISH_TRIES {
             match redis.push_result(&rid, task, attempt, &final_status, &text).await {
-                Ok(()) => break,
+                Ok(true) => break,
+                Ok(false) => {
+                    info!(request_id = %rid, task_index = task, attempt, "the request has ended: result dropped (a late or duplicate attempt)");
+                    break;
+                }
                 Err(e) if i == PUBLISH_TRIES => {
                     error!(request_id = %rid, task_index = task, attempt, "giving up publishing the result after {i} tries: {e}");
                 }
@@ -213,8 +217,12 @@ impl TaskShell {
 /// no progress and, after its lost interval, retries the attempt (the result path is separate).
 async fn report(redis: &RedisStore, rid: &str, task: usize, attempt: u32, status: AttemptStatus, worker: &str) {
     let r = AttemptReport { status, time: now(), worker: worker.into() };
-    if let Err(e) = redis.set_status(rid, task, attempt, &r).await {
-        warn!(request_id = %rid, task_index = task, attempt, "could not record status {status:?}: {e}");
+    match redis.report_status(rid, task, attempt, &r).await {
+        Ok(true) => {}
+        Ok(false) => {
+            debug!(request_id = %rid, task_index = task, attempt, "the request has ended: status {status:?} not recorded")
+        }
+        Err(e) => warn!(request_id = %rid, task_index = task, attempt, "could not record status {status:?}: {e}"),
     }
 }
 

@@ -5,7 +5,8 @@
 //! the foreground until Ctrl-C / SIGTERM.
 //!
 //! `lambda-emulator --bootstrap target/debug/frocket-lambda [--function frocket]
-//!   [--concurrency 4] [--memory 1769] [--timeout 30] [--redis] [--env K=V]... [--env-file PATH]`
+//!   [--concurrency 4] [--memory 1769] [--timeout 30] [--redis] [--env K=V]... [--env-file PATH]
+//!   [--listen ADDR]` (default a free loopback port; `0.0.0.0:9001` in the container image)
 
 use integration_tests::RedisServer;
 use integration_tests::lambda_emulator::{FunctionSpec, LambdaEmulator};
@@ -17,11 +18,12 @@ struct Args {
     spec: FunctionSpec,
     redis: bool,
     env_file: Option<PathBuf>,
+    listen: String,
 }
 
 fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut spec = FunctionSpec::new("frocket", PathBuf::new());
-    let (mut redis, mut env_file) = (false, None);
+    let (mut redis, mut env_file, mut listen) = (false, None, "127.0.0.1:0".to_string());
     while let Some(a) = it.next() {
         let mut value = |what: &str| it.next().ok_or(format!("{a} needs {what}"));
         match a.as_str() {
@@ -41,6 +43,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--redis" => redis = true,
             "--env-file" => env_file = Some(PathBuf::from(value("a path")?)),
+            "--listen" => listen = value("an address")?,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -50,7 +53,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             spec.bootstrap
         ));
     }
-    Ok(Args { spec, redis, env_file })
+    Ok(Args { spec, redis, env_file, listen })
 }
 
 async fn run(mut args: Args) -> Result<(), String> {
@@ -60,7 +63,7 @@ async fn run(mut args: Args) -> Result<(), String> {
         args.spec.env.push(("FROCKET_REDIS_URL".into(), r.url()));
         invoker_env.push(("FROCKET_REDIS_URL".to_string(), r.url()));
     }
-    let emulator = LambdaEmulator::start().await;
+    let emulator = LambdaEmulator::start_on(&args.listen).await?;
     let name = args.spec.name.clone();
     emulator.deploy(args.spec);
     invoker_env.extend([

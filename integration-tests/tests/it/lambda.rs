@@ -241,6 +241,9 @@ async fn a_stale_request_is_rejected_unrun_and_an_undecodable_one_is_a_function_
     let client = aws_sdk_lambda::Client::from_conf(
         aws_sdk_lambda::config::Builder::from(&sdk).endpoint_url(&lam.emulator.endpoint).build(),
     );
+    // As an invoker does before dispatching (workers write only to live requests).
+    let queued = protocol::task::AttemptReport { status: AttemptStatus::Queued, time: 0.0, worker: String::new() };
+    lam.redis.set_status("1-stale", 0, 0, &queued).await.unwrap();
     // Synchronously, to read the function's answer too.
     let out = client
         .invoke()
