@@ -98,17 +98,7 @@ impl Drop for Cluster {
 
 /// The same query in embedded mode (no Redis), as the expected answer.
 fn embedded(dir: &Path, q: &str) -> Value {
-    let home = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_frocket"))
-            .args(args)
-            .env("FROCKET_HOME", home.path())
-            .env_remove("FROCKET_REDIS_URL")
-            .output()
-            .unwrap()
-    };
-    assert!(run(&["register", "d", dir.to_str().unwrap(), "visitorid", "timestamp", "-q"]).status.success());
-    answer(&serde_json::from_slice(&run(&["run", "d", "--string", q, "--json"]).stdout).unwrap())
+    integration_tests::embedded_answer(Path::new(env!("CARGO_BIN_EXE_frocket")), dir, q)
 }
 
 fn answer(v: &Value) -> Value {

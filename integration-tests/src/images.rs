@@ -38,6 +38,10 @@ pub enum ImageError {
     Import { image: String, message: String },
 }
 
+/// The label every image of the project carries (value: its repository), so that pruning finds
+/// the untagged leftovers too.
+pub const LABEL: &str = "org.frocket.image";
+
 /// The loader every dynamically linked x86-64 / arm64 program needs.
 const LOADERS: &[&str] = &["/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1"];
 
@@ -262,7 +266,7 @@ fn root_files(def: &ImageDef) -> Result<Vec<Entry>, ImageError> {
 /// The content tag: SHA-256 over the definition and every file.
 fn content_tag(def: &ImageDef, files: &[Entry]) -> String {
     let mut h = Sha256::new();
-    h.update(b"frocket-image-v1\0");
+    h.update(b"frocket-image-v2\0");
     for part in [&def.entrypoint, &def.cmd, &def.dirs] {
         h.update(part.join("\0").as_bytes());
         h.update(b"\x01");
@@ -330,6 +334,7 @@ pub fn ensure(def: &ImageDef) -> Result<(Image, bool), ImageError> {
         let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
         let mut cmd = Command::new("docker");
         cmd.arg("import").arg("--change").arg(format!("ENTRYPOINT {}", json(&def.entrypoint)));
+        cmd.arg("--change").arg(format!("LABEL {LABEL}={}", def.repo));
         if !def.cmd.is_empty() {
             cmd.arg("--change").arg(format!("CMD {}", json(&def.cmd)));
         }
@@ -377,6 +382,12 @@ pub fn ensure_all(
     mut progress: impl FnMut(&Image, bool, std::time::Duration),
 ) -> Result<Images, ImageError> {
     engine_reachable()?;
+    // Tests run in parallel processes: one builds, the others wait and then find the images
+    // (two imports of one tag would leave an untagged duplicate behind).
+    let lock_path = b.frocket.with_file_name("frocket-images.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(|e| ImageError::Input(format!("create {}: {e}", lock_path.display())))?;
+    lock.lock().map_err(|e| ImageError::Input(format!("lock {}: {e}", lock_path.display())))?;
     let mut out = Vec::new();
     for def in definitions(b) {
         let t = std::time::Instant::now();
@@ -387,6 +398,43 @@ pub fn ensure_all(
     let mut it = out.into_iter();
     let mut next = || it.next().expect("four definitions");
     Ok(Images { redis: next(), s3: next(), frocket: next(), lambda: next() })
+}
+
+/// Removes the other content tags of `images`' repositories (older builds), keeping the
+/// current ones and `:local`; an image a container still uses is kept (the engine refuses).
+/// Returns the references removed. Not done by the test harness: another checkout on the same
+/// engine may be about to use an older tag.
+pub fn prune_stale(images: &Images) -> Result<Vec<String>, ImageError> {
+    let mut removed = Vec::new();
+    for keep in [&images.redis, &images.s3, &images.frocket, &images.lambda] {
+        let out = Command::new("docker")
+            .args(["images", "--format", "{{.Repository}}:{{.Tag}}", &keep.repo])
+            .output()
+            .map_err(|e| ImageError::NoEngine(format!("run docker images: {e}")))?;
+        for reference in String::from_utf8_lossy(&out.stdout).lines() {
+            let tag = reference.rsplit(':').next().unwrap_or("");
+            if tag == keep.tag || tag == "local" || tag.len() != 16 || !tag.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let rm =
+                Command::new("docker").args(["rmi", reference]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            if rm.is_ok_and(|s| s.success()) {
+                removed.push(reference.to_string());
+            }
+        }
+    }
+    // Untagged leftovers of the project's images (an interrupted or superseded import).
+    let dangling = Command::new("docker")
+        .args(["images", "-q", "--filter", "dangling=true", "--filter", &format!("label={LABEL}")])
+        .output()
+        .map_err(|e| ImageError::NoEngine(format!("run docker images: {e}")))?;
+    for id in String::from_utf8_lossy(&dangling.stdout).lines().filter(|l| !l.is_empty()) {
+        let rm = Command::new("docker").args(["rmi", id]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        if rm.is_ok_and(|s| s.success()) {
+            removed.push(format!("untagged {id}"));
+        }
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]

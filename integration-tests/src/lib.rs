@@ -187,6 +187,25 @@ pub fn answer(v: &serde_json::Value) -> serde_json::Value {
     v
 }
 
+/// The answer of `q` over the local dataset `dir` (group `visitorid`, time `timestamp`) from the
+/// `frocket` binary `bin` in embedded mode (no Redis), without stats and request id: the
+/// expected answer of every distributed run in the process and container suites.
+pub fn embedded_answer(bin: &Path, dir: &Path, q: &str) -> serde_json::Value {
+    let home = tempfile::tempdir().expect("a temporary FROCKET_HOME");
+    let run = |args: &[&str]| {
+        Command::new(bin)
+            .args(args)
+            .env("FROCKET_HOME", home.path())
+            .env_remove("FROCKET_REDIS_URL")
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", bin.display()))
+    };
+    let dir = dir.to_str().expect("a UTF-8 dataset path");
+    assert!(run(&["register", "d", dir, "visitorid", "timestamp", "-q"]).status.success(), "register {dir} embedded");
+    let out = run(&["run", "d", "--string", q, "--json"]);
+    answer(&serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("embedded answer of {q}: {e}")))
+}
+
 /// Writes a DataFrame as a Parquet file.
 pub fn write_parquet(df: &mut DataFrame, path: &Path) {
     let f = std::fs::File::create(path).unwrap();

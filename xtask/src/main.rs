@@ -160,7 +160,7 @@ fn container_suite() -> Result<bool> {
     match docker_engine() {
         Ok(()) => {
             ensure_debian_tools(&[("docker-compose", "docker-compose")])?;
-            images()?;
+            images(&[])?;
             Ok(true)
         }
         Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
@@ -175,7 +175,7 @@ fn container_suite() -> Result<bool> {
 
 /// `cargo xtask images`: builds the binaries the images hold (debug, as the tests use them),
 /// then the images that are missing or out of date (`integration_tests::images`).
-fn images() -> Result<()> {
+fn images(args: &[String]) -> Result<()> {
     ensure_redis_server()?;
     let mut build = cargo();
     build.args([
@@ -199,7 +199,7 @@ fn images() -> Result<()> {
     ]);
     run(build, "build the binaries of the images")?;
     let mut images = cargo();
-    images.args(["run", "--quiet", "--package", "integration-tests", "--bin", "frocket-images"]);
+    images.args(["run", "--quiet", "--package", "integration-tests", "--bin", "frocket-images", "--"]).args(args);
     run(images, "build the container images")
 }
 
@@ -277,7 +277,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let res = match args.first().map(String::as_str) {
         Some("test") => test(),
-        Some("images") => images(),
+        Some("images") => images(&args[1..]),
         Some("demo") => demo(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("build-lambda") => lambda::build_lambda(&args[1..]).map(|_| ()),
@@ -297,7 +297,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo [--rows N --parts N --json] | test | images | bench [--rows 10M --parts 8 --runs 5 --peers duckdb,chdb,polars|none --write] | bench scaling [--rows 1M,10M,100M --parts 1,2,4,8,16 --write] | bench kernels [criterion args] | dataprep <repartition|synth|retailrocket> ...> | build-lambda [--arch arm64|x86_64] | emulate-lambda [--concurrency N --memory MB ...] | emulate [--region R] | deploy --env ENV [--dry-run] | destroy --env ENV [--yes] | status --env ENV | query --env ENV DATASET QUERY.json | dataprep ... --env ENV --register NAME>"
+                "usage: cargo xtask <demo [--rows N --parts N --json] | test | images [--prune] | bench [--rows 10M --parts 8 --runs 5 --peers duckdb,chdb,polars|none --write] | bench scaling [--rows 1M,10M,100M --parts 1,2,4,8,16 --write] | bench kernels [criterion args] | dataprep <repartition|synth|retailrocket> ...> | build-lambda [--arch arm64|x86_64] | emulate-lambda [--concurrency N --memory MB ...] | emulate [--region R] | deploy --env ENV [--dry-run] | destroy --env ENV [--yes] | status --env ENV | query --env ENV DATASET QUERY.json | dataprep ... --env ENV --register NAME>"
             );
             return ExitCode::from(2);
         }

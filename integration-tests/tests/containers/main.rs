@@ -10,7 +10,6 @@ mod shared;
 mod faults;
 mod pipeline;
 
-use integration_tests::answer;
 use integration_tests::containers::Cluster;
 use serde_json::Value;
 use std::path::Path;
@@ -29,17 +28,7 @@ pub fn synth(dir: &Path, parts: usize) {
 
 /// The answer of `q` over the local `dir` in embedded mode (no Redis, no containers).
 pub fn embedded(dir: &Path, q: &str) -> Value {
-    let home = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        std::process::Command::new(Cluster::frocket_bin())
-            .args(args)
-            .env("FROCKET_HOME", home.path())
-            .env_remove("FROCKET_REDIS_URL")
-            .output()
-            .unwrap()
-    };
-    assert!(run(&["register", "d", dir.to_str().unwrap(), "visitorid", "timestamp", "-q"]).status.success());
-    answer(&serde_json::from_slice(&run(&["run", "d", "--string", q, "--json"]).stdout).unwrap())
+    integration_tests::embedded_answer(&Cluster::frocket_bin(), dir, q)
 }
 
 /// The `frocket` CLI on this machine as the invoker of `c` (queue mode unless `env` says).
