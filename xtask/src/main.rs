@@ -153,21 +153,42 @@ fn docker_engine() -> Result<(), String> {
     if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).trim().to_string()) }
 }
 
+/// What `cargo xtask test` does about the container suite.
+#[derive(Debug, PartialEq, Eq)]
+enum ContainerSuite {
+    Run,
+    /// No engine, not in CI: leave the suite out and say so (the message).
+    Skip(String),
+    /// No engine under `CI=true`: the run fails (the message).
+    Fail(String),
+}
+
+/// The decision, from whether an engine answered and whether `CI` is `true`.
+fn container_suite_decision(engine: Result<(), String>, ci: Option<&str>) -> ContainerSuite {
+    match engine {
+        Ok(()) => ContainerSuite::Run,
+        Err(why) if ci == Some("true") => ContainerSuite::Fail(format!(
+            "CI=true but no Docker Engine is reachable ({why}): the container suite cannot be skipped in CI"
+        )),
+        Err(why) => ContainerSuite::Skip(format!(
+            "xtask: no Docker Engine reachable ({why}): the container suite will be SKIPPED"
+        )),
+    }
+}
+
 /// Decides whether the container suite runs: with an engine, it installs docker-compose when
 /// missing and builds the images first (so parallel tests find them); without one it is skipped
 /// and said so, except under `CI=true`, where that is an error.
 fn container_suite() -> Result<bool> {
-    match docker_engine() {
-        Ok(()) => {
+    match container_suite_decision(docker_engine(), std::env::var("CI").ok().as_deref()) {
+        ContainerSuite::Run => {
             ensure_debian_tools(&[("docker-compose", "docker-compose")])?;
             images(&[])?;
             Ok(true)
         }
-        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            bail!("CI=true but no Docker Engine is reachable ({why}): the container suite cannot be skipped in CI")
-        }
-        Err(why) => {
-            println!("xtask: no Docker Engine reachable ({why}): the container suite will be SKIPPED");
+        ContainerSuite::Fail(message) => bail!("{message}"),
+        ContainerSuite::Skip(message) => {
+            println!("{message}");
             Ok(false)
         }
     }
@@ -307,6 +328,30 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("xtask: error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod container_suite_tests {
+    use super::{ContainerSuite, container_suite_decision};
+
+    #[test]
+    fn the_suite_runs_with_an_engine_is_skipped_without_and_fails_without_in_ci() {
+        assert_eq!(container_suite_decision(Ok(()), Some("true")), ContainerSuite::Run);
+        assert_eq!(container_suite_decision(Ok(()), None), ContainerSuite::Run);
+        let no = || Err("Cannot connect to the Docker daemon".to_string());
+        match container_suite_decision(no(), None) {
+            ContainerSuite::Skip(m) => assert!(m.contains("SKIPPED") && m.contains("Cannot connect"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        match container_suite_decision(no(), Some("false")) {
+            ContainerSuite::Skip(_) => {}
+            other => panic!("CI=false skips: {other:?}"),
+        }
+        match container_suite_decision(no(), Some("true")) {
+            ContainerSuite::Fail(m) => assert!(m.contains("CI=true") && m.contains("Cannot connect"), "{m}"),
+            other => panic!("{other:?}"),
         }
     }
 }
