@@ -13,6 +13,9 @@
 //! | `frocket` | the `frocket` CLI (worker, API server, invoker) | `frocket` (CMD `worker`) |
 //! | `frocket-lambda` | the Lambda emulator + `frocket-lambda` as `/var/task/bootstrap` | `lambda-emulator --listen 0.0.0.0:9001` |
 //!
+//! Every image runs as `nobody` (65534), owning only its data directories (`/data`,
+//! `/var/lib/frocket`); binaries and libraries belong to root.
+//!
 //! Invariants: an image's tag is the first 16 hex digits of a SHA-256 over everything that goes
 //! into it (every path and byte, the entrypoint, the default command and environment), so an
 //! image is rebuilt exactly when an input changed and reused otherwise (`ensure` only inspects
@@ -42,6 +45,10 @@ pub enum ImageError {
 /// the untagged leftovers too.
 pub const LABEL: &str = "org.frocket.image";
 
+/// Every image runs its program as this user and group (`nobody`), never as root; the
+/// directories an [`ImageDef`] lists are theirs.
+pub const NOBODY: u32 = 65534;
+
 /// The loader every dynamically linked x86-64 / arm64 program needs.
 const LOADERS: &[&str] = &["/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1"];
 
@@ -51,7 +58,7 @@ pub struct ImageDef {
     pub repo: String,
     /// (file on this machine, path in the image): executables, with their libraries added.
     pub binaries: Vec<(PathBuf, String)>,
-    /// Empty directories to create (`/tmp` gets mode 1777).
+    /// Empty directories the program writes, owned by [`NOBODY`] (`/tmp`: root, mode 1777).
     pub dirs: Vec<String>,
     pub ca_certs: bool,
     pub entrypoint: Vec<String>,
@@ -266,7 +273,7 @@ fn root_files(def: &ImageDef) -> Result<Vec<Entry>, ImageError> {
 /// The content tag: SHA-256 over the definition and every file.
 fn content_tag(def: &ImageDef, files: &[Entry]) -> String {
     let mut h = Sha256::new();
-    h.update(b"frocket-image-v2\0");
+    h.update(b"frocket-image-v3\0");
     for part in [&def.entrypoint, &def.cmd, &def.dirs] {
         h.update(part.join("\0").as_bytes());
         h.update(b"\x01");
@@ -308,6 +315,10 @@ fn write_tar(out: impl Write, def: &ImageDef, files: &[Entry]) -> std::io::Resul
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Directory);
         h.set_mode(if d == "/tmp" { 0o1777 } else { 0o755 });
+        // The program's own directories belong to the user it runs as; the rest to root.
+        let owner = if d != "/tmp" && def.dirs.contains(d) { NOBODY } else { 0 };
+        h.set_uid(owner.into());
+        h.set_gid(owner.into());
         h.set_size(0);
         h.set_mtime(0);
         tar.append_data(&mut h, d.trim_start_matches('/'), std::io::empty())?;
@@ -316,6 +327,8 @@ fn write_tar(out: impl Write, def: &ImageDef, files: &[Entry]) -> std::io::Resul
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Regular);
         h.set_mode(f.mode);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_size(f.bytes.len() as u64);
         h.set_mtime(0);
         tar.append_data(&mut h, f.path.trim_start_matches('/'), f.bytes.as_slice())?;
@@ -335,6 +348,7 @@ pub fn ensure(def: &ImageDef) -> Result<(Image, bool), ImageError> {
         let mut cmd = Command::new("docker");
         cmd.arg("import").arg("--change").arg(format!("ENTRYPOINT {}", json(&def.entrypoint)));
         cmd.arg("--change").arg(format!("LABEL {LABEL}={}", def.repo));
+        cmd.arg("--change").arg(format!("USER {NOBODY}:{NOBODY}"));
         if !def.cmd.is_empty() {
             cmd.arg("--change").arg(format!("CMD {}", json(&def.cmd)));
         }
@@ -472,9 +486,11 @@ mod tests {
     }
 
     #[test]
-    fn the_root_tar_holds_parents_tmp_and_files() {
+    fn the_root_tar_holds_parents_tmp_and_files_and_only_data_dirs_belong_to_nobody() {
         let mut buf = Vec::new();
-        write_tar(&mut buf, &def(&[]), &[entry("/usr/bin/x", b"bin"), entry("/lib64/ld.so", b"ld")]).unwrap();
+        let mut d = def(&[]);
+        d.dirs.push("/data".into());
+        write_tar(&mut buf, &d, &[entry("/usr/bin/x", b"bin"), entry("/lib64/ld.so", b"ld")]).unwrap();
         let mut ar = tar::Archive::new(buf.as_slice());
         let mut seen: Vec<(String, u32)> = Vec::new();
         for e in ar.entries().unwrap() {
@@ -482,8 +498,19 @@ mod tests {
             seen.push((e.path().unwrap().display().to_string(), e.header().mode().unwrap()));
         }
         let names: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
-        assert_eq!(names, ["lib64", "tmp", "usr", "usr/bin", "usr/bin/x", "lib64/ld.so"]);
-        assert_eq!(seen[1].1, 0o1777, "/tmp is world-writable and sticky");
+        assert_eq!(names, ["data", "lib64", "tmp", "usr", "usr/bin", "usr/bin/x", "lib64/ld.so"]);
+        assert_eq!(seen[2].1, 0o1777, "/tmp is world-writable and sticky");
+        let mut ar = tar::Archive::new(buf.as_slice());
+        let owners: Vec<(String, u64)> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.path().unwrap().display().to_string(), e.header().uid().unwrap())
+            })
+            .collect();
+        assert!(owners.iter().all(|(p, uid)| *uid == 0 || p == "data"), "{owners:?}");
+        assert!(owners.contains(&("data".to_string(), u64::from(NOBODY))), "{owners:?}");
     }
 
     #[test]
