@@ -21,7 +21,7 @@
 //! (create, start, stop, pause, kill, networks, logs) behaves the same.
 
 use crate::images::{Binaries, Images};
-use crate::{free_port, workspace_root};
+use crate::{free_port, s3_config, upload_dir, workspace_root};
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,7 +30,8 @@ use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
-/// The credentials the S3 server accepts and every client here signs with.
+/// The credentials the S3 server accepts and every client here signs with (those of
+/// [`crate::s3_config`]).
 pub const S3_KEY: (&str, &str) = ("testing", "testing");
 pub const BUCKET: &str = "frocket-e2e";
 /// Set in the child process that runs a test behind the shim.
@@ -292,19 +293,9 @@ impl Cluster {
 
     /// The environment of the programs inside the network.
     pub fn inside_env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = [
-            ("FROCKET_REDIS_URL", format!("redis://{}-redis:6379", self.network)),
-            ("FROCKET_S3_ENDPOINT_URL", format!("http://{}-s3:9000", self.network)),
-            ("FROCKET_S3_FORCE_PATH_STYLE", "true".into()),
-            ("AWS_ACCESS_KEY_ID", S3_KEY.0.into()),
-            ("AWS_SECRET_ACCESS_KEY", S3_KEY.1.into()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("FROCKET_WORKER_HEARTBEAT_INTERVAL", "0.5".into()),
-            ("FROCKET_LOG_LEVEL", "info".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let mut env = client_env(&format!("{}-redis:6379", self.network), &format!("{}-s3:9000", self.network));
+        env.push(("FROCKET_WORKER_HEARTBEAT_INTERVAL".into(), "0.5".into()));
+        env.push(("FROCKET_LOG_LEVEL".into(), "info".into()));
         env.extend(self.spec.env.iter().cloned());
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         env
@@ -312,17 +303,7 @@ impl Cluster {
 
     /// The environment of a `frocket` invoker on this machine (the test), in queue mode.
     pub fn host_env(&self) -> Vec<(String, String)> {
-        [
-            ("FROCKET_REDIS_URL", format!("redis://127.0.0.1:{}", self.redis_port)),
-            ("FROCKET_S3_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.s3_port)),
-            ("FROCKET_S3_FORCE_PATH_STYLE", "true".into()),
-            ("AWS_ACCESS_KEY_ID", S3_KEY.0.into()),
-            ("AWS_SECRET_ACCESS_KEY", S3_KEY.1.into()),
-            ("AWS_REGION", "us-east-1".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+        client_env(&format!("127.0.0.1:{}", self.redis_port), &format!("127.0.0.1:{}", self.s3_port))
     }
 
     /// The same invoker in Lambda mode, through the emulator container.
@@ -362,30 +343,13 @@ impl Cluster {
     }
 
     pub async fn s3_store(&self) -> storage::s3::S3Store {
-        storage::s3::S3Store::new(&storage::s3::S3Config {
-            endpoint_url: Some(format!("http://127.0.0.1:{}", self.s3_port)),
-            region: Some("us-east-1".into()),
-            force_path_style: true,
-            credentials: Some((S3_KEY.0.into(), S3_KEY.1.into())),
-        })
-        .await
+        storage::s3::S3Store::new(&s3_config(&format!("http://127.0.0.1:{}", self.s3_port))).await
     }
 
     /// Uploads every file of `dir` under `s3://BUCKET/prefix/`; returns that URL.
     pub async fn upload(&self, dir: &std::path::Path, prefix: &str) -> String {
-        let store = self.s3_store().await;
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-        files.sort();
-        for p in files.iter().filter(|p| p.is_file()) {
-            let key = format!("{prefix}/{}", p.file_name().unwrap().to_string_lossy());
-            let body = aws_sdk_s3::primitives::ByteStream::from(std::fs::read(p).unwrap());
-            store.client().put_object().bucket(BUCKET).key(key).body(body).send().await.expect("upload a part");
-        }
+        upload_dir(&self.s3_store().await, dir, BUCKET, prefix).await;
         format!("s3://{BUCKET}/{prefix}")
-    }
-
-    fn container_name(c: &Container) -> String {
-        c.id().to_string()
     }
 
     /// Cuts `c` off the network (its connections fail; nothing reaches it).
@@ -394,7 +358,7 @@ impl Cluster {
         docker
             .disconnect_network(
                 &self.network,
-                NetworkDisconnectRequest { container: Self::container_name(c), force: Some(true) },
+                NetworkDisconnectRequest { container: c.id().to_string(), force: Some(true) },
             )
             .await
             .expect("disconnect from the network");
@@ -405,7 +369,7 @@ impl Cluster {
         docker
             .connect_network(
                 &self.network,
-                NetworkConnectRequest { container: Self::container_name(c), endpoint_config: None },
+                NetworkConnectRequest { container: c.id().to_string(), endpoint_config: None },
             )
             .await
             .expect("connect to the network");
@@ -417,10 +381,15 @@ impl Cluster {
         docker.kill_container(c.id(), None).await.expect("kill the container");
     }
 
-    /// Every Redis key (SCAN through the host port).
-    pub async fn redis_keys(&self) -> Vec<String> {
+    /// A connection to the cluster's Redis through its host port.
+    async fn redis_connection(&self) -> redis::aio::MultiplexedConnection {
         let client = redis::Client::open(format!("redis://127.0.0.1:{}", self.redis_port)).expect("redis url");
-        let mut conn = client.get_multiplexed_async_connection().await.expect("connect to Redis");
+        client.get_multiplexed_async_connection().await.expect("connect to Redis")
+    }
+
+    /// Every Redis key, sorted (KEYS: the test's Redis holds a handful).
+    pub async fn redis_keys(&self) -> Vec<String> {
+        let mut conn = self.redis_connection().await;
         let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.expect("KEYS");
         keys.sort();
         keys
@@ -444,8 +413,7 @@ impl Cluster {
 
     /// Each key with its type, TTL and (hash) fields, for a failure message.
     pub async fn describe_keys(&self, keys: &[String]) -> String {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}", self.redis_port)).expect("redis url");
-        let mut conn = client.get_multiplexed_async_connection().await.expect("connect to Redis");
+        let mut conn = self.redis_connection().await;
         let mut out = String::new();
         for k in keys {
             let kind: String = redis::cmd("TYPE").arg(k).query_async(&mut conn).await.unwrap_or_default();
@@ -464,6 +432,22 @@ impl Cluster {
     pub fn frocket_bin() -> PathBuf {
         crate::lambda_stack::workspace_binary("frocket", "frocket")
     }
+}
+
+/// The environment of a `frocket` process reaching Redis and the S3 server at these
+/// `host:port`s with the harness's credentials.
+fn client_env(redis: &str, s3: &str) -> Vec<(String, String)> {
+    [
+        ("FROCKET_REDIS_URL", format!("redis://{redis}")),
+        ("FROCKET_S3_ENDPOINT_URL", format!("http://{s3}")),
+        ("FROCKET_S3_FORCE_PATH_STYLE", "true".into()),
+        ("AWS_ACCESS_KEY_ID", S3_KEY.0.into()),
+        ("AWS_SECRET_ACCESS_KEY", S3_KEY.1.into()),
+        ("AWS_REGION", "us-east-1".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 /// The compose file of the repository.

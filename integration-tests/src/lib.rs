@@ -72,12 +72,7 @@ impl S3Server {
     }
 
     pub fn config(&self) -> S3Config {
-        S3Config {
-            endpoint_url: Some(self.endpoint.clone()),
-            region: Some("us-east-1".into()),
-            force_path_style: true,
-            credentials: Some(("testing".into(), "testing".into())),
-        }
+        s3_config(&self.endpoint)
     }
 
     pub async fn store(&self) -> S3Store {
@@ -90,13 +85,7 @@ impl S3Server {
 
     /// Uploads every file of `dir` (non-recursive) under `s3://bucket/prefix/`.
     pub async fn upload_dir(&self, dir: &Path, bucket: &str, prefix: &str) {
-        let store = self.store().await;
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let key = format!("{prefix}/{}", p.file_name().unwrap().to_string_lossy());
-            let body = aws_sdk_s3::primitives::ByteStream::from(std::fs::read(&p).unwrap());
-            store.client().put_object().bucket(bucket).key(key).body(body).send().await.expect("upload");
-        }
+        upload_dir(&self.store().await, dir, bucket, prefix).await;
     }
 
     pub async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
@@ -109,6 +98,28 @@ impl Drop for S3Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The client configuration of a test S3 server at `endpoint` (moto, or `frocket-s3` in the
+/// container images): path-style, the harness's credentials `testing` / `testing`.
+pub fn s3_config(endpoint: &str) -> S3Config {
+    S3Config {
+        endpoint_url: Some(endpoint.to_string()),
+        region: Some("us-east-1".into()),
+        force_path_style: true,
+        credentials: Some(("testing".into(), "testing".into())),
+    }
+}
+
+/// Uploads every file of `dir` (non-recursive, in name order) under `s3://bucket/prefix/`.
+pub async fn upload_dir(store: &S3Store, dir: &Path, bucket: &str, prefix: &str) {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for p in files.iter().filter(|p| p.is_file()) {
+        let key = format!("{prefix}/{}", p.file_name().unwrap().to_string_lossy());
+        let body = aws_sdk_s3::primitives::ByteStream::from(std::fs::read(p).unwrap());
+        store.client().put_object().bucket(bucket).key(key).body(body).send().await.expect("upload");
     }
 }
 

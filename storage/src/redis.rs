@@ -17,8 +17,8 @@
 //! statuses and results go through Lua scripts that write nothing when the request's status
 //! hash is gone (the invoker creates it with the first `QUEUED` status, before dispatching, and
 //! deletes it at the end). So a worker cut off mid-job that reports after the job ended — or a
-//! late duplicate of a lost attempt — cannot bring the request's keys back. Blocking pops use dedicated connections (a blocking
-//! command would stall the shared multiplexed connection).
+//! late duplicate of a lost attempt — cannot bring the request's keys back. Blocking pops use
+//! dedicated connections (a blocking command would stall the shared multiplexed connection).
 
 use crate::{Datastore, StorageError};
 use async_trait::async_trait;

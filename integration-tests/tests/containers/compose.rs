@@ -2,8 +2,8 @@
 //! server, registered and queried through its API server, down with nothing left.
 
 use crate::{AGGS, FUNNEL, embedded, synth};
-use integration_tests::containers::{BUCKET, S3_KEY, compose_file, container_test};
-use integration_tests::{answer, free_port};
+use integration_tests::containers::{BUCKET, compose_file, container_test};
+use integration_tests::{answer, free_port, s3_config, upload_dir};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -63,20 +63,9 @@ fn the_compose_cluster_comes_up_scaled_answers_and_goes_down() {
         let data = tempfile::tempdir().unwrap();
         let dir = data.path().join("shop");
         synth(&dir, 4);
-        let s3 = storage::s3::S3Store::new(&storage::s3::S3Config {
-            endpoint_url: Some(format!("http://127.0.0.1:{s3_port}")),
-            region: Some("us-east-1".into()),
-            force_path_style: true,
-            credentials: Some((S3_KEY.0.into(), S3_KEY.1.into())),
-        })
-        .await;
+        let s3 = storage::s3::S3Store::new(&s3_config(&format!("http://127.0.0.1:{s3_port}"))).await;
         s3.client().create_bucket().bucket(BUCKET).send().await.expect("create the bucket");
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let f = e.unwrap().path();
-            let key = format!("shop/{}", f.file_name().unwrap().to_string_lossy());
-            let body = aws_sdk_s3::primitives::ByteStream::from(std::fs::read(&f).unwrap());
-            s3.client().put_object().bucket(BUCKET).key(key).body(body).send().await.expect("upload");
-        }
+        upload_dir(&s3, &dir, BUCKET, "shop").await;
         let reg = http
             .post(format!("{api}/datasets/register"))
             .json(&json!({"name": "shop", "basepath": format!("s3://{BUCKET}/shop"), "groupIdColumn": "visitorid", "timestampColumn": "timestamp"}))

@@ -6,7 +6,7 @@
 //! without progress (`FROCKET_INVOKER_RETRY_LOST_INTERVAL`); a worker's debug delay makes tasks
 //! long enough that a fault surely lands mid-task.
 
-use crate::{AGGS, FUNNEL, Invoker, embedded, settle_keys, synth};
+use crate::{AGGS, FUNNEL, Invoker, assert_clean, embedded, synth};
 use integration_tests::answer;
 use integration_tests::containers::{Cluster, ClusterSpec, container_test};
 use integration_tests::images::Images;
@@ -29,13 +29,6 @@ async fn cluster(images: &Images, env: &[(&str, &str)]) -> (Cluster, Invoker, Pa
     let inv = Invoker::new(c.host_env());
     inv.register(&url).await;
     (c, inv, dir, data)
-}
-
-async fn assert_clean(c: &Cluster) {
-    let keys = settle_keys(c, Duration::from_secs(15)).await;
-    if keys != ["frocket:dataset_lastused", "frocket:datasets"] {
-        panic!("only the dataset records may remain in Redis, found:\n{}", c.describe_keys(&keys).await);
-    }
 }
 
 /// How a worker is taken away mid-job, and given back after it.

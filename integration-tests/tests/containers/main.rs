@@ -60,16 +60,7 @@ impl Invoker {
     }
 
     pub async fn run(&self, args: &[&str], extra: &[(&str, &str)]) -> Outcome {
-        let t = Instant::now();
-        let out = self.command(args, extra).output().await.unwrap();
-        let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-            Value::String(format!(
-                "stdout: {} stderr: {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        });
-        Outcome { code: out.status.code(), json, took: t.elapsed() }
+        outcome(self.command(args, extra)).await
     }
 
     pub async fn register(&self, url: &str) {
@@ -79,25 +70,37 @@ impl Invoker {
 
     /// Starts `frocket run d --string q --json` and returns at once.
     pub fn spawn_query(&self, q: &str, extra: &[(&str, &str)]) -> tokio::task::JoinHandle<Outcome> {
-        let mut cmd = self.command(&["run", "d", "--string", q, "--json"], extra);
-        tokio::spawn(async move {
-            let t = Instant::now();
-            let out = cmd.output().await.unwrap();
-            let json = serde_json::from_slice(&out.stdout)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&out.stderr).into_owned()));
-            Outcome { code: out.status.code(), json, took: t.elapsed() }
-        })
+        tokio::spawn(outcome(self.command(&["run", "d", "--string", q, "--json"], extra)))
     }
 }
 
-/// Waits until Redis holds only the dataset records (request keys are deleted after each job,
-/// and a late result must not bring them back); returns the keys left.
-pub async fn settle_keys(c: &Cluster, within: Duration) -> Vec<String> {
-    let deadline = Instant::now() + within;
+/// Runs `cmd` to its end: exit code, its JSON (or, when it printed none, its output as a
+/// string for the failure message) and how long it took.
+async fn outcome(mut cmd: tokio::process::Command) -> Outcome {
+    let t = Instant::now();
+    let out = cmd.output().await.unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        Value::String(format!(
+            "stdout: {} stderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    });
+    Outcome { code: out.status.code(), json, took: t.elapsed() }
+}
+
+/// Asserts that Redis comes to hold only the dataset records within 15 s (request keys are
+/// deleted after each job, and a late result must not bring them back).
+pub async fn assert_clean(c: &Cluster) {
+    const ONLY: [&str; 2] = ["frocket:dataset_lastused", "frocket:datasets"];
+    let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let keys = c.redis_keys().await;
-        if keys == ["frocket:dataset_lastused", "frocket:datasets"] || Instant::now() > deadline {
-            return keys;
+        if keys == ONLY {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("only the dataset records may remain in Redis, found:\n{}", c.describe_keys(&keys).await);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

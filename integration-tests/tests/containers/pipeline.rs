@@ -3,7 +3,7 @@
 //! mode over the same files on this machine.
 
 use crate::shared::cases::{Tally, case_files, write_parts};
-use crate::{AGGS, FUNNEL, Invoker, embedded, settle_keys, synth};
+use crate::{AGGS, FUNNEL, Invoker, assert_clean, embedded, synth};
 use integration_tests::containers::{Cluster, ClusterSpec, S3_KEY, container_test};
 use integration_tests::{Stack, answer};
 use invoker::lambda::{LambdaConfig, LambdaExecutor};
@@ -140,10 +140,6 @@ fn queue_lambda_and_api_on_a_private_network_give_the_embedded_answers() {
             let v: Value = r.json().await.unwrap();
             assert_eq!(answer(&v), want, "API server in the network, query {q}");
         }
-        let keys = settle_keys(&c, Duration::from_secs(5)).await;
-        assert!(
-            keys.iter().all(|k| k == "frocket:datasets" || k == "frocket:dataset_lastused"),
-            "only dataset records remain: {keys:?}"
-        );
+        assert_clean(&c).await;
     });
 }
