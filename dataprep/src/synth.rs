@@ -8,6 +8,11 @@
 //! repeat purchases, Zipf-distributed item popularity, one category per item with a Zipf
 //! category popularity (category `"999"` is a popular one), log-normal prices.
 //!
+//! Shapes ([`Shape`]): `heavy-tailed` (the default, above) and `bounce`, like real web traffic
+//! where most visitors leave after a page or two: 99% of users have 1–3 events (a view, then a
+//! view or an addtocart, then possibly a transaction) and 1% are heavy-tailed users as above;
+//! about 1.8 rows per user (10M rows ≈ 5.6M users), so per-user cost dominates queries.
+//!
 //! Partitioning: user `u` of part `p` gets `visitorid = u × parts + p`, so parts hold disjoint
 //! groups; every part is generated from its own seeded RNG, so parts are generated in parallel
 //! and the output is identical for the same (rows, parts, seed) whatever the thread count.
@@ -31,11 +36,52 @@ pub struct SynthConfig {
     pub start_ts: i64,
     pub n_items: u64,
     pub n_categories: u64,
+    pub shape: Shape,
+}
+
+/// How activity is spread over users (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shape {
+    /// A few heavy users and bots, most users with one short visit (~20 rows per user).
+    #[default]
+    HeavyTailed,
+    /// 99% of users with 1–3 events, 1% heavy-tailed users (~1.8 rows per user).
+    Bounce,
+}
+
+impl std::str::FromStr for Shape {
+    type Err = DataprepError;
+    fn from_str(s: &str) -> Result<Shape, DataprepError> {
+        match s {
+            "heavy-tailed" => Ok(Shape::HeavyTailed),
+            "bounce" => Ok(Shape::Bounce),
+            other => Err(DataprepError::InvalidArguments(format!(
+                "unknown shape {other:?}: expected heavy-tailed or bounce"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Shape::HeavyTailed => "heavy-tailed",
+            Shape::Bounce => "bounce",
+        })
+    }
 }
 
 impl SynthConfig {
     pub fn new(rows: u64, parts: usize) -> Self {
-        SynthConfig { rows, parts, seed: 42, start_ts: 1_430_622_000, n_items: 235_000, n_categories: 1_200 }
+        SynthConfig {
+            rows,
+            parts,
+            seed: 42,
+            start_ts: 1_430_622_000,
+            n_items: 235_000,
+            n_categories: 1_200,
+            shape: Shape::HeavyTailed,
+        }
     }
 }
 
@@ -138,43 +184,88 @@ fn generate_part_chunks(
         }
         let visitor = user * cfg.parts as i64 + part as i64;
         user += 1;
-        // Heavy tail: 1% heavy buyers, 0.2% bots, the rest casual visitors.
-        let kind: f64 = rng.random();
-        let (sessions, per_session, buy_rate) = if kind < 0.002 {
-            (rng.random_range(20..80), 30.0, 0.0)
-        } else if kind < 0.012 {
-            (rng.random_range(5..30), 12.0, 0.45)
+        if cfg.shape == Shape::Bounce && rng.random_bool(0.99) {
+            bounce_user(&mut rows, cat, &mut rng, cfg.start_ts, visitor);
         } else {
-            (1 + (rng.random::<f64>().powi(3) * 4.0) as u32, 2.2, 0.15)
-        };
-        let mut ts = cfg.start_ts + rng.random_range(0..SPAN_SECONDS);
-        for _ in 0..sessions {
-            let n_views = 1 + (-per_session * rng.random::<f64>().max(1e-12).ln()) as u32;
-            let mut cart: Vec<usize> = Vec::new();
-            for _ in 0..n_views {
-                let item = cat.item(&mut rng);
-                push(&mut rows, cat, ts, visitor, "view", item, None);
-                // Seconds between events; 0 happens (ties are part of real data).
-                ts += (rng.random::<f64>() * 120.0) as i64;
-                if rng.random_bool(0.06 + buy_rate * 0.2) {
-                    push(&mut rows, cat, ts, visitor, "addtocart", item, None);
-                    cart.push(item);
-                    ts += rng.random_range(0..90);
-                }
-            }
-            if !cart.is_empty() && rng.random_bool(0.25 + buy_rate) {
-                next_tx += 1.0;
-                for &item in &cart {
-                    push(&mut rows, cat, ts, visitor, "transaction", item, Some(next_tx));
-                }
-                ts += rng.random_range(1..300);
-            }
-            ts += rng.random_range(3600..(14 * 24 * 3600));
+            heavy_tailed_user(&mut rows, cat, &mut rng, cfg.start_ts, visitor, &mut next_tx);
         }
     }
     done += rows.timestamp.len() as u64;
     flush(rows)?;
     Ok(done)
+}
+
+/// One user of the heavy-tailed shape: sessions days apart, view → addtocart → transaction.
+fn heavy_tailed_user(
+    rows: &mut PartRows,
+    cat: &Catalog,
+    rng: &mut SmallRng,
+    start_ts: i64,
+    visitor: i64,
+    next_tx: &mut f64,
+) {
+    // Heavy tail: 1% heavy buyers, 0.2% bots, the rest casual visitors.
+    let kind: f64 = rng.random();
+    let (sessions, per_session, buy_rate) = if kind < 0.002 {
+        (rng.random_range(20..80), 30.0, 0.0)
+    } else if kind < 0.012 {
+        (rng.random_range(5..30), 12.0, 0.45)
+    } else {
+        (1 + (rng.random::<f64>().powi(3) * 4.0) as u32, 2.2, 0.15)
+    };
+    let mut ts = start_ts + rng.random_range(0..SPAN_SECONDS);
+    for _ in 0..sessions {
+        let n_views = 1 + (-per_session * rng.random::<f64>().max(1e-12).ln()) as u32;
+        let mut cart: Vec<usize> = Vec::new();
+        for _ in 0..n_views {
+            let item = cat.item(rng);
+            push(rows, cat, ts, visitor, "view", item, None);
+            // Seconds between events; 0 happens (ties are part of real data).
+            ts += (rng.random::<f64>() * 120.0) as i64;
+            if rng.random_bool(0.06 + buy_rate * 0.2) {
+                push(rows, cat, ts, visitor, "addtocart", item, None);
+                cart.push(item);
+                ts += rng.random_range(0..90);
+            }
+        }
+        if !cart.is_empty() && rng.random_bool(0.25 + buy_rate) {
+            *next_tx += 1.0;
+            for &item in &cart {
+                push(rows, cat, ts, visitor, "transaction", item, Some(*next_tx));
+            }
+            ts += rng.random_range(1..300);
+        }
+        ts += rng.random_range(3600..(14 * 24 * 3600));
+    }
+}
+
+/// One visitor of the bounce shape: 1 (50%), 2 (30%) or 3 (20%) events seconds apart — a view,
+/// then a view or an addtocart of it, then (after an addtocart, half the time) its transaction.
+/// A visitor buys at most once: the transaction id is 1e15 + visitorid (unique in the dataset).
+fn bounce_user(rows: &mut PartRows, cat: &Catalog, rng: &mut SmallRng, start_ts: i64, visitor: i64) {
+    let n = match rng.random::<f64>() {
+        x if x < 0.5 => 1,
+        x if x < 0.8 => 2,
+        _ => 3,
+    };
+    let mut ts = start_ts + rng.random_range(0..SPAN_SECONDS);
+    let mut item = cat.item(rng);
+    let mut last = "view";
+    for k in 0..n {
+        let event = match (k, last) {
+            (0, _) => "view",
+            (_, "addtocart") if rng.random_bool(0.5) => "transaction",
+            _ if rng.random_bool(0.3) => "addtocart",
+            _ => "view",
+        };
+        if event == "view" && k > 0 {
+            item = cat.item(rng);
+        }
+        let tx = (event == "transaction").then_some(1e15 + visitor as f64);
+        push(rows, cat, ts, visitor, event, item, tx);
+        last = event;
+        ts += (rng.random::<f64>() * 60.0) as i64;
+    }
 }
 
 /// Streams one part to `path` (atomically: temp file, then rename) in row groups.
@@ -410,6 +501,37 @@ mod tests {
         let count = |e: &str| r.event.iter().filter(|x| **x == e).count();
         assert!(count("view") > count("addtocart") && count("addtocart") > 0 && count("transaction") > 0);
         assert!(r.categoryid.iter().any(|&c| cat.category_names[c as usize] == "999"));
+    }
+
+    #[test]
+    fn bounce_shape_is_mostly_one_to_three_event_visitors() {
+        let cfg = SynthConfig { n_items: 5_000, shape: Shape::Bounce, ..SynthConfig::new(200_000, 1) };
+        let cat = Catalog::new(&cfg).unwrap();
+        let r = generate_part(&cfg, &cat, 0);
+        let mut per_user = std::collections::BTreeMap::<i64, Vec<&str>>::new();
+        for (v, e) in r.visitorid.iter().zip(&r.event) {
+            per_user.entry(*v).or_default().push(e);
+        }
+        let rows_per_user = r.visitorid.len() as f64 / per_user.len() as f64;
+        assert!((1.6..2.0).contains(&rows_per_user), "{rows_per_user} rows per user");
+        let short = per_user.values().filter(|e| e.len() <= 3).count() as f64 / per_user.len() as f64;
+        assert!(short > 0.97, "{short} of users with <= 3 events");
+        // Heavy users are there too, so ">= 3 transactions" and ">= 5 views" find someone.
+        assert!(per_user.values().any(|e| e.iter().filter(|x| **x == "transaction").count() >= 3));
+        assert!(per_user.values().any(|e| e.iter().filter(|x| **x == "view").count() >= 5));
+        // Every bounce visit starts with a view; a transaction follows an addtocart.
+        for e in per_user.values().filter(|e| e.len() <= 3) {
+            assert_eq!(e[0], "view");
+            if let Some(k) = e.iter().position(|x| *x == "transaction") {
+                assert!(e[..k].contains(&"addtocart"), "{e:?}");
+            }
+        }
+        for (i, e) in r.event.iter().enumerate() {
+            assert_eq!(r.transactionid[i].is_some(), *e == "transaction");
+        }
+        assert_eq!("bounce".parse::<Shape>().unwrap(), Shape::Bounce);
+        assert_eq!(Shape::Bounce.to_string(), "bounce");
+        assert!("flat".parse::<Shape>().is_err());
     }
 
     #[test]

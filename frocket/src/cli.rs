@@ -244,6 +244,10 @@ pub struct SynthArgs {
     pub parts: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// How activity is spread over users: heavy-tailed (a few heavy users, ~20 rows per user)
+    /// or bounce (99% of users with 1-3 events, ~1.8 rows per user).
+    #[arg(long, default_value = "heavy-tailed")]
+    pub shape: dataprep::synth::Shape,
     #[arg(long)]
     pub output: PathBuf,
     #[arg(long)]

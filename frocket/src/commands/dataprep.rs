@@ -185,8 +185,11 @@ async fn repartition_command(app: &App, args: RepartitionArgs) -> Result<Exit, C
 }
 
 fn synth(app: &App, args: &SynthArgs) -> Result<Exit, CliError> {
-    let cfg =
-        dataprep::synth::SynthConfig { seed: args.seed, ..dataprep::synth::SynthConfig::new(args.rows, args.parts) };
+    let cfg = dataprep::synth::SynthConfig {
+        seed: args.seed,
+        shape: args.shape,
+        ..dataprep::synth::SynthConfig::new(args.rows, args.parts)
+    };
     let t = std::time::Instant::now();
     let bar = (!app.quiet).then(|| output::progress_bar("preparing"));
     let res = dataprep::synth::generate_dataset(&cfg, &args.output, args.force);
