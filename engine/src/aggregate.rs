@@ -4,7 +4,7 @@ use crate::EngineError;
 use crate::codes::{Code, Codes, with_codes};
 use crate::frame::{BOOL_NULL, Col, Frame};
 use hashbrown::HashMap;
-use protocol::exact_sum::ExactSum;
+use protocol::exact_sum::FastExactSum;
 use protocol::result::{MeanAcc, Num, float_key};
 use protocol::{AggOptions, AggType, Aggregation, PartialAgg, PartialAggValue};
 use std::collections::BTreeMap;
@@ -100,12 +100,6 @@ fn other_column<'a>(frame: &'a Frame, spec: &Aggregation) -> Result<OtherCol<'a>
     }
 }
 
-fn grow<T: Clone>(v: &mut Vec<T>, id: usize, fill: T) {
-    if v.len() <= id {
-        v.resize(id + 1, fill);
-    }
-}
-
 fn count_non_null(col: &Col, ranges: &[(u32, u32)]) -> u64 {
     let mut n = 0u64;
     for &(lo, hi) in ranges {
@@ -121,63 +115,127 @@ fn count_non_null(col: &Col, ranges: &[(u32, u32)]) -> u64 {
     n
 }
 
+/// Per-value tallies of one aggregation, indexed by key id.
+#[derive(Default)]
+struct Tallies {
+    rows: Vec<u64>,
+    groups: Vec<u64>,
+    isum: Vec<i128>,
+    fsum: Vec<FastExactSum>,
+    ocount: Vec<u64>,
+}
+
+/// Tallies the rows of `ranges` with `id_of(row)` giving a row's key id (None: null key).
+/// Generic over `id_of` so that dictionary codes are read directly in a loop specialised per
+/// aggregation type (no dispatch per row); `dense` is the number of ids when known up front.
+fn tally(
+    mut id_of: impl FnMut(usize) -> Option<u32>,
+    dense: Option<usize>,
+    agg: AggType,
+    other: Option<&OtherCol<'_>>,
+    ranges: &[(u32, u32)],
+) -> Tallies {
+    let n = dense.unwrap_or(0);
+    let mut t = Tallies { rows: vec![0; n], ..Tallies::default() };
+    let rows_of = ranges.iter().flat_map(|&(lo, hi)| lo as usize..hi as usize);
+    match (agg, other) {
+        (AggType::GroupsPerValue, _) => {
+            let mut last_group: Vec<u32> = vec![0; n];
+            t.groups = vec![0; n];
+            for (g, &(lo, hi)) in ranges.iter().enumerate() {
+                let stamp = g as u32 + 1;
+                for r in lo as usize..hi as usize {
+                    let Some(id) = id_of(r) else { continue };
+                    let id = id as usize;
+                    if id >= t.rows.len() {
+                        t.rows.resize(id + 1, 0);
+                        t.groups.resize(id + 1, 0);
+                        last_group.resize(id + 1, 0);
+                    }
+                    t.rows[id] += 1;
+                    if last_group[id] != stamp {
+                        last_group[id] = stamp;
+                        t.groups[id] += 1;
+                    }
+                }
+            }
+        }
+        (AggType::SumPerValue | AggType::MeanPerValue, Some(OtherCol::Float { values })) => {
+            t.fsum = vec![FastExactSum::new(); n];
+            t.ocount = vec![0; n];
+            for r in rows_of {
+                let Some(id) = id_of(r) else { continue };
+                let id = id as usize;
+                if id >= t.rows.len() {
+                    t.rows.resize(id + 1, 0);
+                    t.fsum.resize(id + 1, FastExactSum::new());
+                    t.ocount.resize(id + 1, 0);
+                }
+                t.rows[id] += 1;
+                let x = values[r];
+                if !x.is_nan() {
+                    t.fsum[id].add(x);
+                    t.ocount[id] += 1;
+                }
+            }
+        }
+        (AggType::SumPerValue | AggType::MeanPerValue, Some(OtherCol::Int { values, valid })) => {
+            t.isum = vec![0; n];
+            t.ocount = vec![0; n];
+            for r in rows_of {
+                let Some(id) = id_of(r) else { continue };
+                let id = id as usize;
+                if id >= t.rows.len() {
+                    t.rows.resize(id + 1, 0);
+                    t.isum.resize(id + 1, 0);
+                    t.ocount.resize(id + 1, 0);
+                }
+                t.rows[id] += 1;
+                if valid.is_none_or(|v| v[r]) {
+                    t.isum[id] += i128::from(values[r]);
+                    t.ocount[id] += 1;
+                }
+            }
+        }
+        _ => {
+            for r in rows_of {
+                let Some(id) = id_of(r) else { continue };
+                let id = id as usize;
+                if id >= t.rows.len() {
+                    t.rows.resize(id + 1, 0);
+                }
+                t.rows[id] += 1;
+            }
+        }
+    }
+    t
+}
+
 fn per_value(frame: &Frame, spec: &Aggregation, ranges: &[(u32, u32)]) -> Result<PartialAggValue, EngineError> {
     let col = frame.column(&spec.column)?;
     let mut coder = KeyCoder::new(col);
     let other = if spec.agg_type.needs_other_column() { Some(other_column(frame, spec)?) } else { None };
-    let mut rows: Vec<u64> = Vec::new();
-    let mut groups: Vec<u64> = Vec::new();
-    let mut last_group: Vec<u32> = Vec::new();
-    let mut isum: Vec<i128> = Vec::new();
-    let mut fsum: Vec<ExactSum> = Vec::new();
-    let mut ocount: Vec<u64> = Vec::new();
-    for (g, &(lo, hi)) in ranges.iter().enumerate() {
-        let stamp = g as u32 + 1;
-        for r in lo as usize..hi as usize {
-            let Some(id) = coder.id(r) else { continue };
-            let id = id as usize;
-            grow(&mut rows, id, 0);
-            rows[id] += 1;
-            match spec.agg_type {
-                AggType::GroupsPerValue => {
-                    grow(&mut groups, id, 0);
-                    grow(&mut last_group, id, 0);
-                    if last_group[id] != stamp {
-                        last_group[id] = stamp;
-                        groups[id] += 1;
-                    }
-                }
-                AggType::SumPerValue | AggType::MeanPerValue => match &other {
-                    Some(OtherCol::Int { values, valid }) => {
-                        grow(&mut isum, id, 0);
-                        grow(&mut ocount, id, 0);
-                        if valid.is_none_or(|v| v[r]) {
-                            isum[id] += i128::from(values[r]);
-                            ocount[id] += 1;
-                        }
-                    }
-                    Some(OtherCol::Float { values }) => {
-                        grow(&mut fsum, id, ExactSum::new());
-                        grow(&mut ocount, id, 0);
-                        let x = values[r];
-                        if !x.is_nan() {
-                            fsum[id].add(x);
-                            ocount[id] += 1;
-                        }
-                    }
-                    None => {}
-                },
-                AggType::CountPerValue | AggType::Count => {}
-            }
-        }
-    }
+    let (agg, dense) = (spec.agg_type, coder.dense_ids());
+    let Tallies { rows, groups, isum, fsum, ocount } = match &coder {
+        KeyCoder::Str { codes, .. } => with_codes!(codes, c => tally(
+            |r| {
+                let k = c[r];
+                (!k.is_null()).then(|| k.index() as u32)
+            },
+            dense,
+            agg,
+            other.as_ref(),
+            ranges,
+        )),
+        _ => tally(|r| coder.id(r), dense, agg, other.as_ref(), ranges),
+    };
     let observed = (0..rows.len()).filter(|&id| rows[id] > 0);
     let is_int = matches!(other, Some(OtherCol::Int { .. }));
     let sum_of = |id: usize| -> Num {
         if is_int {
             Num::Int(isum.get(id).copied().unwrap_or(0))
         } else {
-            Num::Float(fsum.get(id).cloned().unwrap_or_default())
+            Num::Float(fsum.get(id).cloned().map(FastExactSum::finish).unwrap_or_default())
         }
     };
     Ok(match spec.agg_type {

@@ -6,7 +6,8 @@
 use crate::EngineError;
 use crate::codes::Codes;
 use crate::frame::{
-    Col, Frame, NULL_CODE, Timestamps, extract, merge_dictionary, polars_err, run_starts, series, type_change,
+    Col, Frame, NULL_CODE, Timestamps, extract, merge_dictionary, polars_err, ranges_of, run_starts, series,
+    type_change,
 };
 use hashbrown::HashMap;
 use polars::prelude::*;
@@ -261,10 +262,17 @@ impl FrameBuilder {
                     Timestamps::Absent => true,
                 };
                 if in_order {
-                    let mut group_starts = starts;
-                    group_starts.push(rows as u32);
+                    let mut starts = starts;
+                    starts.push(rows as u32);
                     let columns = collect_columns(self.cols);
-                    return Ok(Frame { n_rows: rows, group_starts, ts, columns, was_sorted: true });
+                    return Ok(Frame {
+                        n_rows: rows,
+                        groups: ranges_of(&starts),
+                        group_index: Default::default(),
+                        ts,
+                        columns,
+                        was_sorted: true,
+                    });
                 }
                 GroupKeys::Int(expand_runs(&run_keys, &starts, rows))
             }
@@ -290,7 +298,8 @@ impl FrameBuilder {
             });
         }
         let columns = collect_columns(self.cols);
-        let mut frame = Frame { n_rows, group_starts: Vec::new(), ts, columns, was_sorted: true };
+        let mut frame =
+            Frame { n_rows, groups: Vec::new(), group_index: Default::default(), ts, columns, was_sorted: true };
         let sorted = match &keys {
             GroupKeys::Int(k) => frame.is_sorted_by(k),
             // First-appearance codes are non-decreasing exactly when groups are contiguous.
@@ -310,10 +319,10 @@ impl FrameBuilder {
                 GroupKeys::Codes(k) => GroupKeys::Codes(perm.iter().map(|&i| k[i as usize]).collect()),
             }
         };
-        frame.group_starts = match &keys {
+        frame.groups = ranges_of(&match &keys {
             GroupKeys::Int(k) => run_starts(k),
             GroupKeys::Codes(k) => run_starts(k),
-        };
+        });
         Ok(frame)
     }
 }
@@ -533,7 +542,7 @@ mod tests {
     fn rows(f: &Frame) -> Vec<(usize, i64, i64)> {
         let (Timestamps::Int(ts), Some(Col::Int { values, .. })) = (&f.ts, f.columns.get("v")) else { panic!() };
         (0..f.n_groups())
-            .flat_map(|g| (f.group_starts[g]..f.group_starts[g + 1]).map(move |r| (g, r as usize)))
+            .flat_map(|g| (f.groups[g].0..f.groups[g].1).map(move |r| (g, r as usize)))
             .map(|(g, r)| (g, ts[r], values[r]))
             .collect()
     }

@@ -124,8 +124,12 @@ pub enum TimestampKind {
 #[derive(Debug, Clone)]
 pub struct Frame {
     pub(crate) n_rows: usize,
-    /// `group_starts[g]..group_starts[g + 1]` are the rows of group `g`; len = groups + 1.
-    pub(crate) group_starts: Vec<u32>,
+    /// `groups[g] = (start, end)`: the rows of group `g`, non-empty, contiguous and in order.
+    /// Kept as ranges (not only starts) because a query without a timeframe uses them as its
+    /// universe as they are: no per-query allocation or pass over every group.
+    pub(crate) groups: Vec<(u32, u32)>,
+    /// Row → group in O(1), built on first use ([`Frame::group_index`]).
+    pub(crate) group_index: std::sync::OnceLock<GroupIndex>,
     pub(crate) ts: Timestamps,
     pub(crate) columns: HashMap<String, Col>,
     /// Whether the input was already ordered by (group, timestamp).
@@ -380,7 +384,7 @@ impl Frame {
         self.n_rows
     }
     pub fn n_groups(&self) -> usize {
-        self.group_starts.len().saturating_sub(1)
+        self.groups.len()
     }
     /// Whether the input part was already ordered by (group, timestamp).
     pub fn was_sorted(&self) -> bool {
@@ -401,6 +405,48 @@ impl Frame {
     pub(crate) fn column(&self, name: &str) -> Result<&Col, EngineError> {
         self.columns.get(name).ok_or_else(|| EngineError::MissingColumn(name.to_string()))
     }
+}
+
+/// Which group a row belongs to, in O(1) and without a branch: a bit per row marking the first
+/// row of each group, and per 64-row word the number of groups started before it (a rank
+/// structure: 3/16 of a byte per row). Visiting the matching rows of a sparse mask finds each
+/// row's group with two loads and a popcount, instead of a search over the group ranges.
+#[derive(Debug, Clone, Default)]
+pub struct GroupIndex {
+    starts: Vec<u64>,
+    before: Vec<u32>,
+}
+
+impl GroupIndex {
+    pub(crate) fn new(groups: &[(u32, u32)], n_rows: usize) -> GroupIndex {
+        let words = n_rows.div_ceil(64);
+        let mut starts = vec![0u64; words];
+        for &(s, _) in groups {
+            starts[s as usize / 64] |= 1 << (s % 64);
+        }
+        let mut before = Vec::with_capacity(words);
+        let mut n = 0u32;
+        for w in &starts {
+            before.push(n);
+            n += w.count_ones();
+        }
+        GroupIndex { starts, before }
+    }
+
+    /// The group of row `r` (`r` < the frame's rows; every row is in a group).
+    #[inline]
+    pub(crate) fn group_of(&self, r: usize) -> usize {
+        let (w, b) = (r / 64, r % 64);
+        let upto = self.starts[w] & (u64::MAX >> (63 - b));
+        (self.before[w] + upto.count_ones()) as usize - 1
+    }
+}
+
+/// Group ranges from run starts followed by the end (`[s0, s1, ..., end]`); empty runs dropped.
+pub(crate) fn ranges_of(starts: &[u32]) -> Vec<(u32, u32)> {
+    let mut out = Vec::with_capacity(starts.len().saturating_sub(1));
+    out.extend(starts.windows(2).filter(|w| w[0] < w[1]).map(|w| (w[0], w[1])));
+    out
 }
 
 pub(crate) fn run_starts<K: PartialEq>(keys: &[K]) -> Vec<u32> {
@@ -453,7 +499,13 @@ impl Frame {
             })
             .sum();
         let ts = if self.has_timestamps() { self.n_rows * 8 } else { 0 };
-        ts + self.group_starts.len() * 4 + cols
+        // The group index (built on first use): 3/16 of a byte per row.
+        ts + self.groups.len() * 8 + self.n_rows * 3 / 16 + cols
+    }
+
+    /// The row → group index of the frame's groups, built on first use.
+    pub(crate) fn group_index(&self) -> &GroupIndex {
+        self.group_index.get_or_init(|| GroupIndex::new(&self.groups, self.n_rows))
     }
 
     /// Whether the frame holds every one of `columns`.

@@ -21,6 +21,7 @@ mod execute;
 mod frame;
 mod insights;
 mod predicate;
+mod select;
 mod sequence;
 
 pub use builder::{ChunkColumn, FrameBuilder};
@@ -28,6 +29,7 @@ pub use describe::{DescribeOptions, describe_part};
 pub use error::EngineError;
 pub use execute::{EngineOptions, execute};
 pub use frame::{Frame, TimestampKind, describe, query_type};
+pub use select::SelectPlan;
 
 use polars::prelude::DataFrame;
 use protocol::{PartialResult, ValidQuery};

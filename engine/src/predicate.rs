@@ -149,12 +149,20 @@ pub(crate) fn filter_mask(frame: &Frame, f: &Filter) -> Result<Vec<bool>, Engine
             };
             let null_result = op.matches_null();
             if let Codes::U8(codes) = codes {
-                // One-byte codes: a 256-entry table (the null marker's entry is the null result),
-                // one load per row, no branch.
+                // One-byte codes: a 256-entry table (the null marker's entry is the null result).
                 let mut table = [false; 256];
                 table[..per_code.len().min(255)].copy_from_slice(&per_code[..per_code.len().min(255)]);
                 table[usize::from(u8::NULL)] = null_result;
-                out.iter_mut().zip(codes).for_each(|(o, &c)| *o = table[usize::from(c)]);
+                let (set, unset): (Vec<u8>, Vec<u8>) = (0..=255u8).partition(|&c| table[usize::from(c)]);
+                match (set.as_slice(), unset.as_slice()) {
+                    ([], _) => {}
+                    (_, []) => out.fill(true),
+                    // One matching code (`event == 'view'`) or all but one (`!=`): a plain byte
+                    // comparison, which vectorises (a table lookup per row does not).
+                    ([only], _) => out.iter_mut().zip(codes).for_each(|(o, &c)| *o = c == *only),
+                    (_, [miss]) => out.iter_mut().zip(codes).for_each(|(o, &c)| *o = c != *miss),
+                    _ => out.iter_mut().zip(codes).for_each(|(o, &c)| *o = table[usize::from(c)]),
+                }
             } else {
                 with_codes!(codes, codes => out.iter_mut().zip(codes).for_each(|(o, &c)| {
                     *o = if c.is_null() { null_result } else { per_code.get(c.index()).copied().unwrap_or(false) }

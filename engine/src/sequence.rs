@@ -13,7 +13,7 @@
 use protocol::Literal;
 use protocol::exact_sum::ExactSum;
 use protocol::result::Num;
-use protocol::validate::cmp_i128_f64;
+use protocol::validate::{cmp_i128_f64, compare_numbers};
 use std::cmp::Ordering;
 
 /// A timestamp type the matcher works on.
@@ -67,6 +67,30 @@ impl Ts for f64 {
             Literal::UInt(w) => cmp_i128_f64(i128::from(*w), d).is_some_and(|o| o != Ordering::Less),
             _ => true,
         }
+    }
+}
+
+/// A timestamp type with exact comparison to query literals.
+pub(crate) trait TsExt: Ts {
+    fn cmp_literal(self, lit: &Literal) -> Option<Ordering>;
+    /// The literal as a timestamp when comparing with it is exactly comparing with the literal
+    /// (an integer bound on integer timestamps, a float bound on float ones).
+    fn exact_bound(lit: &Literal) -> Option<Self>;
+}
+impl TsExt for i64 {
+    fn cmp_literal(self, lit: &Literal) -> Option<Ordering> {
+        compare_numbers(&Literal::Int(self), lit)
+    }
+    fn exact_bound(lit: &Literal) -> Option<i64> {
+        if let Literal::Int(v) = lit { Some(*v) } else { None }
+    }
+}
+impl TsExt for f64 {
+    fn cmp_literal(self, lit: &Literal) -> Option<Ordering> {
+        compare_numbers(&Literal::Float(self), lit)
+    }
+    fn exact_bound(lit: &Literal) -> Option<f64> {
+        if let Literal::Float(v) = lit { Some(*v) } else { None }
     }
 }
 

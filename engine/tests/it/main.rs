@@ -50,5 +50,5 @@ pub fn engine_json(d: &TestData, q: &ValidQuery) -> Value {
 
 /// Options under which per-value maps never truncate (for exact comparisons).
 pub fn exact_opts() -> EngineOptions {
-    EngineOptions { agg: AggOptions { exact_limit: usize::MAX, grace_factor: 2.0 } }
+    EngineOptions { agg: AggOptions { exact_limit: usize::MAX, grace_factor: 2.0 }, ..EngineOptions::default() }
 }
