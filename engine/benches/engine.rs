@@ -1,9 +1,14 @@
 //! Criterion benchmarks of the engine on a 1M-row synthetic part (warm: columns decoded and
-//! prepared in memory). Throughput is reported in rows/s. Run: `cargo xtask bench`.
+//! prepared in memory), of both data shapes: heavy-tailed (`engine_1M_rows`) and bounce
+//! (`engine_1M_rows_bounce`: ~560k users of 1–3 events, where per-group cost dominates; the
+//! round-2 kernels — candidate-first selection, the timeframe mask, the group index — with
+//! the every-group plan beside the candidate-first one). Throughput is reported in rows/s.
+//! Run: `cargo xtask bench kernels`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dataprep::synth::Shape;
 use dataprep::synth::{SynthConfig, generate_frame};
-use engine::{EngineOptions, Frame, execute};
+use engine::{EngineOptions, Frame, SelectPlan, execute};
 use protocol::validate_query_value;
 use serde_json::json;
 
@@ -77,5 +82,50 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The round-2 kernels on the bounce shape (the suite's q2, q8, q9 and q10 queries).
+fn bench_bounce(c: &mut Criterion) {
+    let cfg = SynthConfig { shape: Shape::Bounce, ..SynthConfig::new(ROWS, 1) };
+    let df = generate_frame(&cfg, 0).expect("synthetic part");
+    let n = df.height() as u64;
+    let all: Vec<String> = ["event", "categoryid", "price"].map(String::from).to_vec();
+    let frame = Frame::prepare(&df, "visitorid", "timestamp", &all).expect("prepare");
+    let mut g = c.benchmark_group("engine_1M_rows_bounce");
+    g.throughput(Throughput::Elements(n));
+    g.sample_size(20);
+    let selective_and = json!({"query": {"conditions": [
+        {"filter": ["event", "==", "transaction"], "target": ["count", ">=", 3]},
+        {"filter": ["event", "==", "view"], "target": ["count", "<", 50]}]}});
+    let common_first = json!({"query": {"conditions": [
+        {"filter": ["event", "==", "view"], "target": ["count", ">=", 2]},
+        {"filters": [{"column": "event", "op": "==", "value": "transaction"}, {"column": "categoryid", "op": "==", "value": "999"}],
+         "target": ["count", ">=", 1]}]}});
+    let cases = [
+        ("selective_and", selective_and.clone(), SelectPlan::Auto),
+        ("selective_and_every_group", selective_and, SelectPlan::EveryGroup),
+        ("common_first_and", common_first.clone(), SelectPlan::Auto),
+        ("common_first_and_every_group", common_first, SelectPlan::EveryGroup),
+        (
+            "timeframe_10pct",
+            json!({"timeframe": {"from": 1435806000, "to": 1437006960},
+                   "query": {"conditions": [{"filter": ["event", "==", "view"], "target": ["count", ">=", 2]}]}}),
+            SelectPlan::Auto,
+        ),
+        (
+            "funnel_6_steps_window",
+            json!({"funnel": {"sequence": [
+                {"filter": ["event", "==", "view"]}, {"filter": ["event", "==", "addtocart"]}, {"filter": ["event", "==", "transaction"]},
+                {"filter": ["event", "==", "view"]}, {"filter": ["event", "==", "addtocart"]}, {"filter": ["event", "==", "transaction"]}],
+                "maxDuration": 604800}}),
+            SelectPlan::Auto,
+        ),
+    ];
+    for (name, q, plan) in cases {
+        let q = validate_query_value(&q, None).expect("valid benchmark query");
+        let opts = EngineOptions { plan, ..EngineOptions::default() };
+        g.bench_function(name, |b| b.iter(|| execute(&frame, &q.query, &opts).expect("runs")));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_bounce);
 criterion_main!(benches);

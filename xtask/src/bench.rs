@@ -1,13 +1,10 @@
-//! `cargo xtask bench`: the query suite on frocket (embedded) and its peers, side by side.
+//! The benchmark commands and what they share: the suite's queries and data shapes, datasets,
+//! the frocket and peer runners (peer processes stopped after a time limit), the machine line
+//! and docs/benchmarks.md sections.
 //!
-//! - `cargo xtask bench [--rows 10M] [--parts 8] [--runs 5] [--peers duckdb,chdb,polars|none] [--write]`
-//!   generates (or reuses) a synthetic dataset with `frocket dataprep synth`, registers it in a
-//!   private FROCKET_HOME, runs every suite query (xtask/bench/queries) as one `frocket run
-//!   --repeat` process per query (run 1 = cold, the first query after start; warm = median of
-//!   the next `--runs`), the same on each peer (xtask/bench/peers.py, one process per query,
-//!   in the project venv with pinned versions), checks that every engine returns the same
-//!   answer, prints a table of times and ratios, and with `--write` puts it in
-//!   docs/benchmarks.md with the machine, date and versions.
+//! - `cargo xtask bench [--rows 10M] [--parts 8] [--runs 5] [--processes 3] [--peers ...]
+//!   [--shapes heavy-tailed,bounce] [--queries q1,...] [--original] [--write]`: the suite in
+//!   three regimes on frocket and its peers (`suite.rs`).
 //! - `cargo xtask bench scaling [--rows 1M,10M,100M] [--parts 1,2,4,8,16] [--parts-rows 10M]`:
 //!   frocket at several sizes and part counts (time and peak memory), plotted to
 //!   docs/bench-scaling.png; `--write` puts the table in docs/benchmarks.md.
@@ -18,7 +15,6 @@ use crate::measure::{Timing, median, normalize_frocket};
 use crate::{cargo, root, run};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,7 +33,13 @@ pub const SUITE: &[(&str, &str, &str)] = &[
     ("q5", "q5-funnel.json", ">= 5 views, funnel addtocart > transaction > addtocart > transaction"),
     ("q6", "q6-seq-window.json", "view > addtocart > transaction within 3600 s"),
     ("q7", "q7-aggregations.json", "aggregations over the q1 users"),
+    ("q8", "q8-selective-and.json", ">= 2 views and a transaction in category '999' (common condition first)"),
+    ("q9", "q9-timeframe.json", ">= 2 views within a timeframe of 10% of the time range"),
+    ("q10", "q10-funnel6-window.json", "6-step funnel within 7 days"),
 ];
+
+/// Data shapes of `frocket dataprep synth --shape`.
+pub const SHAPES: &[&str] = &["heavy-tailed", "bounce"];
 
 /// Parses `10M`, `1m`, `500k`, `2G` or a plain number.
 pub fn parse_count(s: &str) -> Result<u64> {
@@ -68,7 +70,7 @@ pub fn short_count(n: u64) -> String {
 /// Runs `one` (a fresh process each time) `processes` times: cold = median of the processes'
 /// first runs, warm = median of their warm medians, peak memory = the largest. Every process
 /// must return the same answer.
-fn over_processes(processes: usize, mut one: impl FnMut() -> Result<Timing>) -> Result<Timing> {
+pub(crate) fn over_processes(processes: usize, mut one: impl FnMut() -> Result<Timing>) -> Result<Timing> {
     let mut all: Vec<Timing> = Vec::new();
     for _ in 0..processes.max(1) {
         let t = one()?;
@@ -102,7 +104,7 @@ pub fn same_answer(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn bench_dir() -> PathBuf {
+pub(crate) fn bench_dir() -> PathBuf {
     root().join("target/bench-data")
 }
 
@@ -110,7 +112,7 @@ fn frocket_bin() -> PathBuf {
     root().join("target/release/frocket")
 }
 
-fn build_frocket() -> Result<()> {
+pub(crate) fn build_frocket() -> Result<()> {
     let mut c = cargo();
     c.args(["build", "--quiet", "--profile", "bench", "--package", "frocket"]);
     run(c, "build frocket (bench profile)")
@@ -118,14 +120,77 @@ fn build_frocket() -> Result<()> {
 
 /// `frocket` with a private home, embedded mode and a memory cache for warm runs.
 fn frocket() -> Command {
+    frocket_with_cache(true)
+}
+
+/// `frocket` with the memory cache of prepared parts on (memory-resident after the first
+/// query) or off (every query decodes the Parquet parts: Parquet-resident).
+fn frocket_with_cache(memory_cache: bool) -> Command {
     let mut c = Command::new(frocket_bin());
     c.current_dir(root())
         .env("FROCKET_HOME", bench_dir().join("home"))
-        .env("FROCKET_WORKER_MEMORY_CACHE_SIZE_MB", "16384")
+        .env("FROCKET_WORKER_MEMORY_CACHE_SIZE_MB", if memory_cache { "16384" } else { "0" })
         .env_remove("FROCKET_REDIS_URL")
         .env_remove("FROCKET_REDIS_HOST")
         .env_remove("RUST_LOG");
     c
+}
+
+/// A peer process (all its runs) taking longer than this is stopped and reported as timed out.
+const PEER_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Why a peer has no figure: it ran out of time (or memory: killed by the OS).
+#[derive(Debug)]
+pub(crate) struct PeerGaveUp(pub(crate) String);
+
+impl std::fmt::Display for PeerGaveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PeerGaveUp {}
+
+/// As [`output_json`], stopping the process after `limit` ([`PeerGaveUp`]); a process killed
+/// by a signal (the OOM killer) is a [`PeerGaveUp`] too.
+fn output_json_within(mut cmd: Command, what: &str, limit: std::time::Duration) -> Result<Value> {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let mut child =
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(|| format!("start {what}"))?;
+    let mut stdout = child.stdout.take().context("stdout")?;
+    let mut stderr = child.stderr.take().context("stderr")?;
+    let out_reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stdout.read_to_end(&mut b);
+        b
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stderr.read_to_end(&mut b);
+        b
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(PeerGaveUp(format!("timed out (> {} s)", limit.as_secs_f64())).into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let (out, err) = (out_reader.join().unwrap_or_default(), err_reader.join().unwrap_or_default());
+    if !status.success() {
+        use std::os::unix::process::ExitStatusExt as _;
+        if let Some(sig) = status.signal() {
+            return Err(PeerGaveUp(format!("killed by signal {sig} (out of memory?)")).into());
+        }
+        bail!("{what} failed ({status}):\n{}{}", String::from_utf8_lossy(&out), String::from_utf8_lossy(&err));
+    }
+    serde_json::from_slice(&out).with_context(|| format!("parse the output of {what}"))
 }
 
 fn output_json(mut cmd: Command, what: &str) -> Result<Value> {
@@ -144,14 +209,21 @@ fn output_json(mut cmd: Command, what: &str) -> Result<Value> {
 /// Generates the synthetic dataset once per (rows, parts) and registers it; returns its name
 /// and directory.
 fn dataset(rows: u64, parts: usize) -> Result<(String, PathBuf)> {
-    let name = format!("bench-{}-{parts}", short_count(rows));
-    let dir = bench_dir().join(format!("synth-{}-{parts}", short_count(rows)));
+    dataset_shaped(rows, parts, "heavy-tailed")
+}
+
+/// As [`dataset`], of a `frocket dataprep synth --shape` (the default shape keeps its old names).
+pub(crate) fn dataset_shaped(rows: u64, parts: usize, shape: &str) -> Result<(String, PathBuf)> {
+    let suffix = if shape == "heavy-tailed" { String::new() } else { format!("-{shape}") };
+    let name = format!("bench-{}-{parts}{suffix}", short_count(rows));
+    let dir = bench_dir().join(format!("synth-{}-{parts}{suffix}", short_count(rows)));
     let marker = dir.join("_bench_complete");
     // Bump when the generator's output changes, so stale datasets are regenerated.
     let stamp = format!("rows={rows} parts={parts} synth=3\n");
     if std::fs::read_to_string(&marker).ok().as_deref() != Some(stamp.as_str()) {
         let mut c = frocket();
         c.args(["dataprep", "synth", "--rows", &rows.to_string(), "--parts", &parts.to_string(), "--force"])
+            .args(["--shape", shape])
             .arg("--output")
             .arg(&dir);
         run(c, &format!("generate {} rows in {parts} parts", short_count(rows)))?;
@@ -168,14 +240,24 @@ fn dataset(rows: u64, parts: usize) -> Result<(String, PathBuf)> {
 }
 
 fn run_frocket(dataset: &str, file: &Path, query: &str, runs: usize) -> Result<Timing> {
-    let mut c = frocket();
+    run_frocket_cached(dataset, file, query, runs, true)
+}
+
+pub(crate) fn run_frocket_cached(
+    dataset: &str,
+    file: &Path,
+    query: &str,
+    runs: usize,
+    memory_cache: bool,
+) -> Result<Timing> {
+    let mut c = frocket_with_cache(memory_cache);
     c.args(["-q", "run", dataset, "--json", "--repeat", &(runs + 1).to_string(), "--file"]).arg(file);
     let v = output_json(c, &format!("frocket {query}"))?;
     Timing::from_output(&v, normalize_frocket(query, &v["result"]))
 }
 
 /// Creates the venv and installs the pinned peer packages when missing; returns its python.
-fn peer_python() -> Result<PathBuf> {
+pub(crate) fn peer_python() -> Result<PathBuf> {
     let bin = crate::ensure_venv()?;
     let py = bin.join("python");
     let check = Command::new(&py).args(["-c", "import duckdb, chdb, polars, matplotlib"]).output();
@@ -187,15 +269,27 @@ fn peer_python() -> Result<PathBuf> {
     Ok(py)
 }
 
-fn run_peer(py: &Path, engine: &str, query: &str, data: &Path, runs: usize) -> Result<(Timing, String)> {
-    let mut c = Command::new(py);
-    c.arg(root().join("xtask/bench/peers.py")).args([engine, query]).arg(data).arg((runs + 1).to_string());
-    let v = output_json(c, &format!("{engine} {query}"))?;
-    let t = Timing::from_output(&v, v["result"].clone())?;
-    Ok((t, v["version"].as_str().unwrap_or("?").to_string()))
+pub(crate) fn run_peer(py: &Path, engine: &str, query: &str, data: &Path, runs: usize) -> Result<(Timing, String)> {
+    run_peer_formulation(py, engine, query, data, runs).map(|(t, v, _)| (t, v))
 }
 
-fn cmd_stdout(cmd: &str, args: &[&str]) -> String {
+/// A peer run; `engine` may be `name:memory` (its own in-memory layouts, the fastest counts).
+/// Returns the timing, the version and the formulation (layout) timed.
+pub(crate) fn run_peer_formulation(
+    py: &Path,
+    engine: &str,
+    query: &str,
+    data: &Path,
+    runs: usize,
+) -> Result<(Timing, String, String)> {
+    let mut c = Command::new(py);
+    c.arg(root().join("xtask/bench/peers.py")).args([engine, query]).arg(data).arg((runs + 1).to_string());
+    let v = output_json_within(c, &format!("{engine} {query}"), PEER_TIME_LIMIT)?;
+    let t = Timing::from_output(&v, v["result"].clone())?;
+    Ok((t, v["version"].as_str().unwrap_or("?").to_string(), v["formulation"].as_str().unwrap_or("").to_string()))
+}
+
+pub(crate) fn cmd_stdout(cmd: &str, args: &[&str]) -> String {
     Command::new(cmd)
         .args(args)
         .output()
@@ -226,9 +320,9 @@ pub fn machine() -> String {
     format!("{cpu}, {} cores, {mem}, {os}", std::thread::available_parallelism().map_or(0, |n| n.get()))
 }
 
-fn secs(x: f64) -> String {
+pub(crate) fn secs(x: f64) -> String {
     if x.is_nan() {
-        "failed".into()
+        "n/a".into()
     } else if x < 0.1 {
         format!("{:.1} ms", x * 1e3)
     } else {
@@ -238,7 +332,7 @@ fn secs(x: f64) -> String {
 
 /// Replaces the text between `<!-- xtask:{key}:start -->` and `<!-- xtask:{key}:end -->` in
 /// docs/benchmarks.md (appends the section when the markers are missing).
-fn write_doc_section(key: &str, body: &str) -> Result<()> {
+pub(crate) fn write_doc_section(key: &str, body: &str) -> Result<()> {
     let path = root().join("docs/benchmarks.md");
     let doc = std::fs::read_to_string(&path).context("read docs/benchmarks.md")?;
     let (start, end) = (format!("<!-- xtask:{key}:start -->"), format!("<!-- xtask:{key}:end -->"));
@@ -252,23 +346,27 @@ fn write_doc_section(key: &str, body: &str) -> Result<()> {
     Ok(())
 }
 
-struct SuiteArgs {
-    rows: u64,
-    parts: usize,
-    runs: usize,
-    processes: usize,
-    peers: Vec<String>,
-    original: bool,
-    write: bool,
+pub(crate) struct SuiteArgs {
+    pub(crate) rows: u64,
+    pub(crate) parts: usize,
+    pub(crate) runs: usize,
+    pub(crate) processes: usize,
+    pub(crate) peers: Vec<String>,
+    pub(crate) shapes: Vec<String>,
+    pub(crate) queries: Vec<String>,
+    pub(crate) original: bool,
+    pub(crate) write: bool,
 }
 
-fn parse_suite_args(args: &[String]) -> Result<SuiteArgs> {
+pub(crate) fn parse_suite_args(args: &[String]) -> Result<SuiteArgs> {
     let mut a = SuiteArgs {
         rows: 10_000_000,
         parts: 8,
         runs: 5,
-        processes: 5,
+        processes: 3,
         peers: ALL_PEERS.iter().map(|s| s.to_string()).collect(),
+        shapes: SHAPES.iter().map(|s| s.to_string()).collect(),
+        queries: SUITE.iter().map(|q| q.0.to_string()).collect(),
         original: false,
         write: false,
     };
@@ -287,177 +385,24 @@ fn parse_suite_args(args: &[String]) -> Result<SuiteArgs> {
                     bail!("unknown peer {bad:?}: expected some of {} or none", ALL_PEERS.join(","));
                 }
             }
+            "--shapes" => {
+                a.shapes = value()?.split(',').map(|s| s.trim().to_string()).collect();
+                if let Some(bad) = a.shapes.iter().find(|s| !SHAPES.contains(&s.as_str())) {
+                    bail!("unknown shape {bad:?}: expected some of {}", SHAPES.join(","));
+                }
+            }
+            "--queries" => {
+                a.queries = value()?.split(',').map(|s| s.trim().to_string()).collect();
+                if let Some(bad) = a.queries.iter().find(|q| !SUITE.iter().any(|s| s.0 == q.as_str())) {
+                    bail!("unknown query {bad:?}: expected some of q1..q{}", SUITE.len());
+                }
+            }
             "--original" => a.original = true,
             "--write" => a.write = true,
             other => bail!("unknown argument {other:?} (see `cargo xtask help`)"),
         }
     }
     Ok(a)
-}
-
-/// The suite on frocket and the peers; returns an error when any answer differs.
-pub fn suite(args: &[String]) -> Result<()> {
-    let a = parse_suite_args(args)?;
-    build_frocket()?;
-    let py = if a.peers.is_empty() && !a.original { None } else { Some(peer_python()?) };
-    let (name, dir) = dataset(a.rows, a.parts)?;
-    let mut original = match (&py, a.original) {
-        (Some(py), true) => Some(crate::original::Original::start(py, &dir, &name)?),
-        _ => None,
-    };
-    let qdir = root().join("xtask/bench/queries");
-    let mut versions: BTreeMap<String, String> = BTreeMap::new();
-    versions.insert(
-        "frocket".into(),
-        format!("{} ({})", env!("CARGO_PKG_VERSION"), cmd_stdout("git", &["rev-parse", "--short", "HEAD"])),
-    );
-    versions.insert("toolchain".into(), cmd_stdout("rustc", &["--version"]));
-    let mut rows_out: Vec<(String, Timing, BTreeMap<String, Timing>)> = Vec::new();
-    let mut originals: Vec<Timing> = Vec::new();
-    let mut original_failures: Vec<String> = Vec::new();
-    let mut mismatches = Vec::new();
-    for (id, file, title) in SUITE {
-        eprintln!("xtask: {id}: {title}");
-        let ours = over_processes(a.processes, || run_frocket(&name, &qdir.join(file), id, a.runs))?;
-        let mut peers = BTreeMap::new();
-        for p in &a.peers {
-            let py = py.as_deref().unwrap_or(Path::new("python3"));
-            let t = over_processes(a.processes, || {
-                let (t, v) = run_peer(py, p, id, &dir, a.runs)?;
-                versions.insert(p.clone(), v);
-                Ok(t)
-            })?;
-            if !same_answer(&ours.answer, &t.answer) {
-                mismatches.push(format!("{id}: frocket {} vs {p} {}", ours.answer, t.answer));
-            }
-            peers.insert(p.clone(), t);
-        }
-        eprintln!("xtask:   frocket cold {} warm {}  answer {}", secs(ours.cold), secs(ours.warm), ours.answer);
-        if let Some(o) = &mut original {
-            let t = match o.query(id, &qdir.join(file), crate::original::WARM_RUNS.min(a.runs)) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("xtask:   0.5.3 failed: {e:#}");
-                    original_failures.push(format!("{id}: {e:#}"));
-                    Timing { cold: f64::NAN, warm: f64::NAN, peak_bytes: None, answer: Value::Null }
-                }
-            };
-            eprintln!("xtask:   0.5.3 cold {} warm {}", secs(t.cold), secs(t.warm));
-            if !t.answer.is_null() {
-                let mut mine = ours.answer.clone();
-                if let Some(m) = mine.as_object_mut() {
-                    m.remove("groupsPerValue");
-                }
-                if !same_answer(&mine, &t.answer) {
-                    mismatches.push(format!("{id}: frocket {mine} vs 0.5.3 {}", t.answer));
-                }
-            }
-            versions.insert("funnel-rocket (original)".into(), "0.5.3".into());
-            originals.push(t);
-        }
-        rows_out.push((id.to_string(), ours, peers));
-    }
-    drop(original);
-    let mut table = suite_table(&a, &rows_out, &originals, &versions, &mismatches);
-    for f in &original_failures {
-        table.push_str(&format!("0.5.3 failed {f}\n"));
-    }
-    print!("{table}");
-    let results = bench_dir().join(format!("suite-{}-{}.md", short_count(a.rows), a.parts));
-    std::fs::write(&results, &table).context("write the results file")?;
-    eprintln!("xtask: results in {}", results.display());
-    if a.write {
-        write_doc_section("suite", &table)?;
-    }
-    if !mismatches.is_empty() {
-        bail!("engines disagree:\n{}", mismatches.join("\n"));
-    }
-    Ok(())
-}
-
-fn suite_table(
-    a: &SuiteArgs,
-    rows: &[(String, Timing, BTreeMap<String, Timing>)],
-    originals: &[Timing],
-    versions: &BTreeMap<String, String>,
-    mismatches: &[String],
-) -> String {
-    let mut s = String::new();
-    let peers_arg = if a.peers.is_empty() { "none".to_string() } else { a.peers.join(",") };
-    let _ = writeln!(
-        s,
-        "Measured {} by `cargo xtask bench --rows {} --parts {} --runs {} --processes {} --peers {peers_arg}{}{}`.",
-        cmd_stdout("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
-        short_count(a.rows),
-        a.parts,
-        a.runs,
-        a.processes,
-        if a.original { " --original" } else { "" },
-        if a.write { " --write" } else { "" }
-    );
-    let _ = writeln!(s, "Machine: {}.", machine());
-    let v: Vec<String> = versions.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    let _ = writeln!(s, "Versions: {}.", v.join("; "));
-    let _ = writeln!(
-        s,
-        "Cold = the first query of a new process (Parquet on local disk, OS page cache warm), median over {} processes; warm = median of the next {} runs in each process (median over the processes). \
-         Speed-up = best peer / frocket (warm target >= 2x, cold target >= 1x).\n",
-        a.processes, a.runs
-    );
-    let mut head = vec!["query".to_string(), "frocket cold".into(), "frocket warm".into()];
-    for p in &a.peers {
-        head.push(format!("{p} cold"));
-        head.push(format!("{p} warm"));
-    }
-    if !a.peers.is_empty() {
-        head.extend(["speed-up cold".into(), "speed-up warm".into()]);
-    }
-    if !originals.is_empty() {
-        head.extend(["0.5.3 cold".into(), "0.5.3 warm".into(), "vs 0.5.3 warm".into()]);
-    }
-    let _ = writeln!(s, "| {} |", head.join(" | "));
-    let _ = writeln!(s, "|{}", "---|".repeat(head.len()));
-    for (i, (id, ours, peers)) in rows.iter().enumerate() {
-        let mut cells = vec![id.clone(), secs(ours.cold), secs(ours.warm)];
-        for p in &a.peers {
-            cells.push(secs(peers[p].cold));
-            cells.push(secs(peers[p].warm));
-        }
-        if !peers.is_empty() {
-            let best_cold = peers.values().map(|t| t.cold).fold(f64::INFINITY, f64::min);
-            let best_warm = peers.values().map(|t| t.warm).fold(f64::INFINITY, f64::min);
-            let (rc, rw) = (best_cold / ours.cold, best_warm / ours.warm);
-            cells.push(format!("{rc:.2}x{}", if rc >= 1.0 { "" } else { " (below target)" }));
-            cells.push(format!("{rw:.1}x{}", if rw >= 2.0 { "" } else { " (below target)" }));
-        }
-        if let Some(o) = originals.get(i) {
-            let ratio = if o.warm.is_nan() { "-".to_string() } else { format!("{:.0}x", o.warm / ours.warm) };
-            cells.extend([secs(o.cold), secs(o.warm), ratio]);
-        }
-        let _ = writeln!(s, "| {} |", cells.join(" | "));
-    }
-    let answers = if mismatches.is_empty() {
-        if a.peers.is_empty() {
-            "no peers ran".to_string()
-        } else {
-            "every engine returned the same answer for every query".to_string()
-        }
-    } else {
-        format!("MISMATCHES: {}", mismatches.join("; "))
-    };
-    let _ = writeln!(s, "\nAnswers: {answers}.");
-    if !originals.is_empty() {
-        let _ = writeln!(
-            s,
-            "0.5.3: Funnel Rocket 0.5.3 with a private Redis and 2 queue workers, 1 cold + {} warm runs per query; time = its job's stats.totalTime; \
-             its answers are compared except q6 (0.5.3 ignores maxDuration) and groupsPerValue (arbitrary order at ties).",
-            crate::original::WARM_RUNS.min(a.runs)
-        );
-    }
-    if let Some((_, t, _)) = rows.first() {
-        let _ = writeln!(s, "q1 answer: {} users, {} rows.", t.answer["groups"], t.answer["rows"]);
-    }
-    s
 }
 
 /// frocket at several sizes and part counts: cold/warm per query and peak memory, plotted.
@@ -674,7 +619,7 @@ pub fn insights(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn chrono_now() -> String {
+pub(crate) fn chrono_now() -> String {
     cmd_stdout("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
 }
 
@@ -719,6 +664,26 @@ mod tests {
         assert_eq!(n["funnel"], json!([[2, 9], [1, 4]]));
         assert!(same_answer(&n["sumPerValue"], &json!({"view": 3.0, "transaction": 1.5})));
         assert_eq!(n["countPerValue"], json!({"view": 7, "transaction": 2}));
+    }
+
+    /// A peer process: its JSON when it ends well; a timeout or a kill is a `PeerGaveUp` (the
+    /// table reports it), any other failure a plain error (the run stops).
+    #[test]
+    fn peer_processes_time_out_or_die_as_gave_up() {
+        let sh = |script: &str| {
+            let mut c = Command::new("sh");
+            c.args(["-c", script]);
+            c
+        };
+        let limit = std::time::Duration::from_millis(300);
+        let v = output_json_within(sh(r#"echo '{"a": 1}'"#), "echo", limit).unwrap();
+        assert_eq!(v, json!({"a": 1}));
+        let gave_up = |r: Result<Value>| r.unwrap_err().downcast_ref::<PeerGaveUp>().map(|g| g.0.clone());
+        let started = std::time::Instant::now();
+        assert_eq!(gave_up(output_json_within(sh("sleep 5"), "sleep", limit)).as_deref(), Some("timed out (> 0.3 s)"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(3), "stopped, not waited for");
+        assert!(gave_up(output_json_within(sh("kill -9 $$"), "kill", limit)).is_some_and(|w| w.contains("signal 9")));
+        assert_eq!(gave_up(output_json_within(sh("echo oops >&2; exit 3"), "exit", limit)), None);
     }
 
     #[test]

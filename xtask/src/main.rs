@@ -3,7 +3,7 @@
 //!
 //! - `cargo xtask demo [ARGS]`  build and run `frocket demo` (the README's main command)
 //! - `cargo xtask test`         formatting, lints and the whole test suite (the README's test command)
-//! - `cargo xtask bench [ARGS]` the query suite against peer engines (see `bench.rs`);
+//! - `cargo xtask bench [ARGS]` the query suite against peer engines in three regimes (see `suite.rs`);
 //!   `bench scaling` the scaling figures and plot; `bench kernels` the criterion benches
 //! - `cargo xtask dataprep ARGS` `frocket dataprep` from a release-like build
 //! - `cargo xtask build-lambda [--arch arm64|x86_64]` the worker's Lambda artifact (`lambda.rs`)
@@ -17,6 +17,7 @@ mod deploy;
 mod lambda;
 mod measure;
 mod original;
+mod suite;
 mod tidy;
 
 use anyhow::{Context, Result, bail};
@@ -236,7 +237,7 @@ fn bench(args: &[String]) -> Result<()> {
         Some("scaling") => bench::scaling(&args[1..]),
         Some("api") => bench_api(),
         Some("insights") => bench::insights(&args[1..]),
-        _ => bench::suite(args),
+        _ => suite::suite(args),
     }
 }
 
@@ -318,7 +319,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo [--rows N --parts N --json] | test | images [--prune] | bench [--rows 10M --parts 8 --runs 5 --peers duckdb,chdb,polars|none --write] | bench scaling [--rows 1M,10M,100M --parts 1,2,4,8,16 --write] | bench kernels [criterion args] | dataprep <repartition|synth|retailrocket> ...> | build-lambda [--arch arm64|x86_64] | emulate-lambda [--concurrency N --memory MB ...] | emulate [--region R] | deploy --env ENV [--dry-run] | destroy --env ENV [--yes] | status --env ENV | query --env ENV DATASET QUERY.json | dataprep ... --env ENV --register NAME>"
+                "usage: cargo xtask <demo [--rows N --parts N --json] | test | images [--prune] | bench [--rows 10M --parts 8 --runs 5 --processes 3 --peers duckdb,chdb,polars|none --shapes heavy-tailed,bounce --queries q1,... --original --write] | bench scaling [--rows 1M,10M,100M --parts 1,2,4,8,16 --write] | bench kernels [criterion args] | dataprep <repartition|synth|retailrocket> ...> | build-lambda [--arch arm64|x86_64] | emulate-lambda [--concurrency N --memory MB ...] | emulate [--region R] | deploy --env ENV [--dry-run] | destroy --env ENV [--yes] | status --env ENV | query --env ENV DATASET QUERY.json | dataprep ... --env ENV --register NAME>"
             );
             return ExitCode::from(2);
         }
