@@ -161,41 +161,25 @@ fn tally(
             }
         }
         (AggType::SumPerValue | AggType::MeanPerValue, Some(OtherCol::Float { values })) => {
-            t.fsum = vec![FastExactSum::new(); n];
-            t.ocount = vec![0; n];
-            for r in rows_of {
-                let Some(id) = id_of(r) else { continue };
-                let id = id as usize;
-                if id >= t.rows.len() {
-                    t.rows.resize(id + 1, 0);
-                    t.fsum.resize(id + 1, FastExactSum::new());
-                    t.ocount.resize(id + 1, 0);
-                }
-                t.rows[id] += 1;
+            let mut fsum = Vec::new();
+            tally_sums(&mut id_of, rows_of, &mut t, &mut fsum, FastExactSum::new(), |s, r| {
                 let x = values[r];
-                if !x.is_nan() {
-                    t.fsum[id].add(x);
-                    t.ocount[id] += 1;
+                !x.is_nan() && {
+                    s.add(x);
+                    true
                 }
-            }
+            });
+            t.fsum = fsum;
         }
         (AggType::SumPerValue | AggType::MeanPerValue, Some(OtherCol::Int { values, valid })) => {
-            t.isum = vec![0; n];
-            t.ocount = vec![0; n];
-            for r in rows_of {
-                let Some(id) = id_of(r) else { continue };
-                let id = id as usize;
-                if id >= t.rows.len() {
-                    t.rows.resize(id + 1, 0);
-                    t.isum.resize(id + 1, 0);
-                    t.ocount.resize(id + 1, 0);
+            let mut isum = Vec::new();
+            tally_sums(&mut id_of, rows_of, &mut t, &mut isum, 0i128, |s, r| {
+                valid.is_none_or(|v| v[r]) && {
+                    *s += i128::from(values[r]);
+                    true
                 }
-                t.rows[id] += 1;
-                if valid.is_none_or(|v| v[r]) {
-                    t.isum[id] += i128::from(values[r]);
-                    t.ocount[id] += 1;
-                }
-            }
+            });
+            t.isum = isum;
         }
         _ => {
             for r in rows_of {
@@ -209,6 +193,33 @@ fn tally(
         }
     }
     t
+}
+
+/// Rows per id, and per id the sum of the other column and its non-null count: `add(sum, row)`
+/// adds the row's value and says whether it was not null. `t.rows` is pre-sized (dense ids).
+fn tally_sums<S: Clone>(
+    id_of: &mut impl FnMut(usize) -> Option<u32>,
+    rows_of: impl Iterator<Item = usize>,
+    t: &mut Tallies,
+    sums: &mut Vec<S>,
+    zero: S,
+    add: impl Fn(&mut S, usize) -> bool,
+) {
+    *sums = vec![zero.clone(); t.rows.len()];
+    t.ocount = vec![0; t.rows.len()];
+    for r in rows_of {
+        let Some(id) = id_of(r) else { continue };
+        let id = id as usize;
+        if id >= t.rows.len() {
+            t.rows.resize(id + 1, 0);
+            sums.resize(id + 1, zero.clone());
+            t.ocount.resize(id + 1, 0);
+        }
+        t.rows[id] += 1;
+        if add(&mut sums[id], r) {
+            t.ocount[id] += 1;
+        }
+    }
 }
 
 fn per_value(frame: &Frame, spec: &Aggregation, ranges: &[(u32, u32)]) -> Result<PartialAggValue, EngineError> {

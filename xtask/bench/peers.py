@@ -440,21 +440,15 @@ def polars_runner(data, layout="parquet"):
             m = avx.filter((pl.col("xts") - pl.col("vts")) <= 3600).select("visitorid").unique()
             g, rows = matched(r, m).collect().row(0)
             return {"groups": int(g), "rows": int(rows)}
-        if q == "q8":
-            u = t.filter((ev == "transaction") & (pl.col("categoryid") == "999")).select("visitorid").unique()
+        if q in ("q8", "q9"):
+            if q == "q8":
+                u = t.filter((ev == "transaction") & (pl.col("categoryid") == "999")).select("visitorid").unique()
+                rows = t.join(u, on="visitorid", how="semi")
+            else:
+                rows = t.filter((pl.col("timestamp") >= TF_FROM) & (pl.col("timestamp") < TF_TO))
+            # Users with >= 2 views among these rows, and their rows.
             c = (
-                t.join(u, on="visitorid", how="semi")
-                .group_by("visitorid")
-                .agg(pl.len().alias("n"), (ev == "view").sum().alias("nv"))
-                .filter(pl.col("nv") >= 2)
-                .select(pl.len(), pl.col("n").sum())
-            )
-            g, r = c.collect().row(0)
-            return {"groups": int(g), "rows": int(r or 0)}
-        if q == "q9":
-            c = (
-                t.filter((pl.col("timestamp") >= TF_FROM) & (pl.col("timestamp") < TF_TO))
-                .group_by("visitorid")
+                rows.group_by("visitorid")
                 .agg(pl.len().alias("n"), (ev == "view").sum().alias("nv"))
                 .filter(pl.col("nv") >= 2)
                 .select(pl.len(), pl.col("n").sum())
