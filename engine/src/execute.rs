@@ -56,8 +56,8 @@ fn active_ranges<'f, T: TsExt>(frame: &'f Frame, ts: &[T], tf: Option<&Timeframe
             (None, None) => vec![true; ts.len()],
         };
         if count_set(&inside) < inside.len() / 4 {
-            // A narrow timeframe: visit only the inside rows, finding their groups by
-            // galloping (no pass over every group).
+            // A narrow timeframe: visit only the inside rows, each one's group found through
+            // the frame's group index (no pass over every group).
             let (mut out, mut last) = (Vec::new(), usize::MAX);
             for_each_sparse_hit(&inside, Universe::new(frame, &frame.groups), |g, r| match out.last_mut() {
                 Some((_, end)) if last == g => *end = r as u32 + 1,
