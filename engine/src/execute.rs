@@ -5,11 +5,11 @@ use crate::EngineError;
 use crate::aggregate::aggregate;
 use crate::frame::{Frame, Timestamps};
 use crate::insights::{BreakdownAcc, TimingAcc};
-use crate::predicate::filter_set_mask;
+use crate::predicate::step_masks;
 use crate::select::{SelectPlan, Universe, count_set, for_each_sparse_hit, select_groups};
-use crate::sequence::{SeqMatcher, SeqSpec, TsExt, Witness};
+use crate::sequence::{SeqMatcher, TsExt, Witness, seq_spec};
 use protocol::result::{PartialFunnel, PartialStep};
-use protocol::{AggOptions, Literal, PartialResult, Query, Step, Timeframe};
+use protocol::{AggOptions, PartialResult, Query, Timeframe};
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
@@ -91,18 +91,6 @@ fn active_ranges<'f, T: TsExt>(frame: &'f Frame, ts: &[T], tf: Option<&Timeframe
         }
     }
     Cow::Owned(out)
-}
-
-fn step_masks(frame: &Frame, steps: &[Step]) -> Result<Vec<Vec<bool>>, EngineError> {
-    steps.iter().map(|s| filter_set_mask(frame, &s.filters)).collect()
-}
-
-fn seq_spec<'a>(masks: &'a [Vec<bool>], steps: &[Step], window: Option<&'a Literal>) -> SeqSpec<'a> {
-    SeqSpec {
-        masks: masks.iter().map(Vec::as_slice).collect(),
-        row_found: steps.iter().map(|s| s.row_found).collect(),
-        window,
-    }
 }
 
 fn n_rows(ranges: &[(u32, u32)]) -> u64 {

@@ -4,7 +4,7 @@ use crate::EngineError;
 use crate::codes::{Code, Codes, with_codes};
 use crate::frame::{Col, Frame};
 use protocol::validate::{REGEX_SIZE_LIMIT, cmp_i128_f64};
-use protocol::{Filter, FilterSet, Literal, Op};
+use protocol::{Filter, FilterSet, Literal, Op, Step};
 use std::cmp::Ordering;
 
 fn mismatch(f: &Filter, col: &Col) -> EngineError {
@@ -188,4 +188,9 @@ pub(crate) fn filter_set_mask(frame: &Frame, fs: &FilterSet) -> Result<Vec<bool>
         }
     }
     Ok(mask)
+}
+
+/// Each step's filter set over every row (sequences and funnels).
+pub(crate) fn step_masks(frame: &Frame, steps: &[Step]) -> Result<Vec<Vec<bool>>, EngineError> {
+    steps.iter().map(|s| filter_set_mask(frame, &s.filters)).collect()
 }

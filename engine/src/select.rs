@@ -24,9 +24,8 @@
 
 use crate::EngineError;
 use crate::frame::{Col, Frame, GroupIndex};
-use crate::predicate::filter_set_mask;
-use crate::sequence::TsExt;
-use crate::sequence::{SeqMatcher, SeqSpec};
+use crate::predicate::{filter_set_mask, step_masks};
+use crate::sequence::{SeqMatcher, TsExt, seq_spec};
 use protocol::exact_sum::FastExactSum;
 use protocol::validate::cmp_i128_f64;
 use protocol::{Condition, Literal, RelationExpr, Step, Target, TargetOp};
@@ -124,6 +123,8 @@ enum CondEval<'a, T> {
     },
     Sequence {
         masks: Vec<Vec<bool>>,
+        /// The positive step with the sparsest mask (every matching group has a row of it).
+        sparsest: Option<usize>,
         steps: &'a [Step],
         window: Option<&'a Literal>,
         matcher: SeqMatcher<T>,
@@ -154,13 +155,18 @@ impl<'a, T: TsExt> CondEval<'a, T> {
                     }
                 }
             }
-            Condition::Sequence { steps, max_duration, .. } => CondEval::Sequence {
-                masks: steps.iter().map(|s| filter_set_mask(frame, &s.filters)).collect::<Result<_, _>>()?,
-                steps,
-                window: max_duration.as_ref(),
-                matcher: SeqMatcher::new(),
-                buf: Vec::new(),
-            },
+            Condition::Sequence { steps, max_duration, .. } => {
+                let masks = step_masks(frame, steps)?;
+                let sparsest = (0..steps.len()).filter(|&k| steps[k].row_found).min_by_key(|&k| count_set(&masks[k]));
+                CondEval::Sequence {
+                    masks,
+                    sparsest,
+                    steps,
+                    window: max_duration.as_ref(),
+                    matcher: SeqMatcher::new(),
+                    buf: Vec::new(),
+                }
+            }
         })
     }
 
@@ -171,12 +177,7 @@ impl<'a, T: TsExt> CondEval<'a, T> {
             // A group matches a sum target only with at least one matching row.
             CondEval::Sum { mask, .. } => Some(mask),
             // Every positive step needs a row: the sparsest of their masks.
-            CondEval::Sequence { masks, steps, .. } => masks
-                .iter()
-                .zip(steps.iter())
-                .filter(|(_, s)| s.row_found)
-                .map(|(m, _)| m.as_slice())
-                .min_by_key(|m| count_set(m)),
+            CondEval::Sequence { masks, sparsest, .. } => sparsest.map(|k| masks[k].as_slice()),
         }
     }
 
@@ -187,23 +188,12 @@ impl<'a, T: TsExt> CondEval<'a, T> {
         let mut out = Vec::new();
         match self {
             CondEval::Count { mask, op, value, .. } => {
-                let holds = |n: u64| op.holds(n.cmp(value));
-                let mut current: Option<(usize, u64)> = None;
-                for_each_sparse_hit(mask, u, |g, _| match &mut current {
-                    Some((cg, n)) if *cg == g => *n += 1,
-                    _ => {
-                        if let Some((cg, n)) = current.replace((g, 1))
-                            && holds(n)
-                        {
-                            out.push((cg, true));
-                        }
+                let (op, value) = (*op, *value);
+                count_hits_per_group(mask, u, |g, n| {
+                    if op.holds(n.cmp(&value)) {
+                        out.push((g, true));
                     }
-                });
-                if let Some((cg, n)) = current
-                    && holds(n)
-                {
-                    out.push((cg, true));
-                }
+                })
             }
             CondEval::Sum { mask, col, op, value } => {
                 let mut current: Option<(usize, SumAcc)> = None;
@@ -250,7 +240,7 @@ impl<'a, T: TsExt> CondEval<'a, T> {
                 }
                 acc.is_some_and(|a| a.holds(*op, value))
             }
-            CondEval::Sequence { masks, steps, window, matcher, buf } => {
+            CondEval::Sequence { masks, steps, window, matcher, buf, .. } => {
                 let spec = seq_spec(masks, steps, *window);
                 matcher.matches(&spec, ts, lo, hi, buf)
             }
@@ -274,18 +264,7 @@ impl<'a, T: TsExt> CondEval<'a, T> {
                 // Groups without a matching row keep `zero_ok`; the others are decided while
                 // visiting only the matching rows.
                 let mut out = vec![zero_ok; ranges.len()];
-                let mut current: Option<(usize, u64)> = None;
-                for_each_sparse_hit(mask, u, |g, _| match &mut current {
-                    Some((cg, n)) if *cg == g => *n += 1,
-                    _ => {
-                        if let Some((cg, n)) = current.replace((g, 1)) {
-                            out[cg] = holds(n);
-                        }
-                    }
-                });
-                if let Some((cg, n)) = current {
-                    out[cg] = holds(n);
-                }
+                count_hits_per_group(mask, u, |g, n| out[g] = holds(n));
                 out
             }
             CondEval::Sum { .. } => {
@@ -303,16 +282,25 @@ impl<'a, T: TsExt> CondEval<'a, T> {
     }
 }
 
-fn seq_spec<'a>(masks: &'a [Vec<bool>], steps: &[Step], window: Option<&'a Literal>) -> SeqSpec<'a> {
-    SeqSpec {
-        masks: masks.iter().map(Vec::as_slice).collect(),
-        row_found: steps.iter().map(|s| s.row_found).collect(),
-        window,
+/// Calls `f(group, n)` for every group of the universe with `n` > 0 set rows of `mask`, in
+/// order, visiting only the set rows.
+fn count_hits_per_group(mask: &[bool], u: Universe<'_>, mut f: impl FnMut(usize, u64)) {
+    let mut current: Option<(usize, u64)> = None;
+    for_each_sparse_hit(mask, u, |g, _| match &mut current {
+        Some((cg, n)) if *cg == g => *n += 1,
+        _ => {
+            if let Some((cg, n)) = current.replace((g, 1)) {
+                f(cg, n);
+            }
+        }
+    });
+    if let Some((cg, n)) = current {
+        f(cg, n);
     }
 }
 
 /// A running sum of a target column over a group's matching rows.
-pub(crate) enum SumAcc {
+enum SumAcc {
     Int(i128),
     Float(FastExactSum),
 }

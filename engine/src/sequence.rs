@@ -101,6 +101,19 @@ pub(crate) struct SeqSpec<'a> {
     pub window: Option<&'a Literal>,
 }
 
+/// The spec of a sequence of `steps` whose masks are `masks`, within `window`.
+pub(crate) fn seq_spec<'a>(
+    masks: &'a [Vec<bool>],
+    steps: &[protocol::Step],
+    window: Option<&'a Literal>,
+) -> SeqSpec<'a> {
+    SeqSpec {
+        masks: masks.iter().map(Vec::as_slice).collect(),
+        row_found: steps.iter().map(|s| s.row_found).collect(),
+        window,
+    }
+}
+
 impl SeqSpec<'_> {
     fn is_plain(&self) -> bool {
         self.window.is_none() && self.row_found.iter().all(|&p| p)
