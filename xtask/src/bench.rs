@@ -462,7 +462,7 @@ fn scaling_table(points: &[Value], runs: usize) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Measured {} by `cargo xtask bench scaling` (cold = the first query of one process, so ±20% on this machine; warm = median of the next {runs}).",
+        "Measured {} by `cargo xtask bench scaling` (cold = the first query of one process, so ±20% on this machine; warm = memory-resident: the median of the next {runs}, from the memory cache of prepared parts).",
         cmd_stdout("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
     );
     let _ = writeln!(s, "Machine: {}. Plot: [bench-scaling.png](bench-scaling.png).\n", machine());
