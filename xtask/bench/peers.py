@@ -2,7 +2,9 @@
 
 Usage: python peers.py ENGINE[:memory] QUERY DATA_DIR RUNS   (or: python peers.py compat SRC DST)
 Prints one JSON object: {"engine", "version", "seconds": [per run], "result": {...},
-"formulation": the one timed, "formulations": {name: warm median seconds}}.
+"formulation": the one timed, "formulations": {name: warm median seconds},
+"peakMemoryBytes": the process's peak resident set while loading and querying the layout
+timed (Linux VmHWM, reset before each layout is loaded)}.
 
 Two regimes, one process per (engine, query):
 - Parquet-resident (ENGINE): queries read the Parquet parts directly. Run 1 is the cold first
@@ -528,6 +530,27 @@ def same(a, b):
     return a == b
 
 
+def reset_peak_memory():
+    """Resets the process's peak resident set (Linux: VmHWM), so each layout's peak is its own."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_memory_bytes():
+    """The process's peak resident set since the last reset (Linux VmHWM), or None."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def median(xs):
     v = sorted(xs)
     n = len(v)
@@ -560,20 +583,21 @@ def main():
     layouts = MEMORY_LAYOUTS[name] if mode == "memory" else ["parquet"]
     best, timings, answers = None, {}, {}
     for layout in layouts:
+        reset_peak_memory()
         version, run = RUNNERS[name](data, layout)
         seconds, result = timed(run, query, runs, f"{name}/{layout}")
         warm = median(seconds[1:] or seconds)
         timings[layout], answers[layout] = warm, result
         if best is None or warm < best[0]:
-            best = (warm, layout, seconds, result)
+            best = (warm, layout, seconds, result, peak_memory_bytes())
         del run
     first = answers[layouts[0]]
     for layout, r in answers.items():
         if not same(r, first):
             sys.exit(f"{name} {query}: layout {layout} answered {r}, {layouts[0]} answered {first}")
-    _, layout, seconds, result = best
+    _, layout, seconds, result, peak = best
     print(json.dumps({"engine": name, "version": version, "seconds": seconds, "result": result,
-                      "formulation": layout, "formulations": timings}))
+                      "formulation": layout, "formulations": timings, "peakMemoryBytes": peak}))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,8 @@
 //! - `cargo xtask bench [--rows 10M] [--parts 8] [--runs 5] [--processes 3] [--peers ...]
 //!   [--shapes heavy-tailed,bounce] [--queries q1,...] [--original] [--write]`: the suite in
 //!   three regimes on frocket and its peers (`suite.rs`).
-//! - `cargo xtask bench scaling [--rows 1M,10M,100M] [--parts 1,2,4,8,16] [--parts-rows 10M]`:
-//!   frocket at several sizes and part counts (time and peak memory), plotted to
-//!   docs/bench-scaling.png; `--write` puts the table in docs/benchmarks.md.
+//! - `cargo xtask bench scaling ...`: frocket at several sizes and part counts, and the largest
+//!   size in three regimes next to the peers (`scaling.rs`).
 //! - `cargo xtask bench kernels [criterion args]`: the criterion benches (engine kernels, part
 //!   loading, queue overhead) and the 10M-row data preparation figures.
 
@@ -15,9 +14,9 @@ use crate::measure::{Timing, median, normalize_frocket};
 use crate::{cargo, root, run};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 /// Peer engines, pinned (plus matplotlib for the scaling plot).
 const PEER_PACKAGES: &[&str] =
@@ -137,7 +136,7 @@ fn frocket_with_cache(memory_cache: bool) -> Command {
 }
 
 /// A peer process (all its runs) taking longer than this is stopped and reported as timed out.
-const PEER_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+pub(crate) const PEER_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Why a peer has no figure: it ran out of time (or memory: killed by the OS).
 #[derive(Debug)]
@@ -208,7 +207,7 @@ fn output_json(mut cmd: Command, what: &str) -> Result<Value> {
 
 /// Generates the synthetic dataset once per (rows, parts) and registers it; returns its name
 /// and directory.
-fn dataset(rows: u64, parts: usize) -> Result<(String, PathBuf)> {
+pub(crate) fn dataset(rows: u64, parts: usize) -> Result<(String, PathBuf)> {
     dataset_shaped(rows, parts, "heavy-tailed")
 }
 
@@ -239,7 +238,7 @@ pub(crate) fn dataset_shaped(rows: u64, parts: usize, shape: &str) -> Result<(St
     Ok((name, dir))
 }
 
-fn run_frocket(dataset: &str, file: &Path, query: &str, runs: usize) -> Result<Timing> {
+pub(crate) fn run_frocket(dataset: &str, file: &Path, query: &str, runs: usize) -> Result<Timing> {
     run_frocket_cached(dataset, file, query, runs, true)
 }
 
@@ -269,8 +268,15 @@ pub(crate) fn peer_python() -> Result<PathBuf> {
     Ok(py)
 }
 
-pub(crate) fn run_peer(py: &Path, engine: &str, query: &str, data: &Path, runs: usize) -> Result<(Timing, String)> {
-    run_peer_formulation(py, engine, query, data, runs).map(|(t, v, _)| (t, v))
+pub(crate) fn run_peer(
+    py: &Path,
+    engine: &str,
+    query: &str,
+    data: &Path,
+    runs: usize,
+    limit: Duration,
+) -> Result<(Timing, String)> {
+    run_peer_formulation(py, engine, query, data, runs, limit).map(|(t, v, _)| (t, v))
 }
 
 /// A peer run; `engine` may be `name:memory` (its own in-memory layouts, the fastest counts).
@@ -281,10 +287,11 @@ pub(crate) fn run_peer_formulation(
     query: &str,
     data: &Path,
     runs: usize,
+    limit: Duration,
 ) -> Result<(Timing, String, String)> {
     let mut c = Command::new(py);
     c.arg(root().join("xtask/bench/peers.py")).args([engine, query]).arg(data).arg((runs + 1).to_string());
-    let v = output_json_within(c, &format!("{engine} {query}"), PEER_TIME_LIMIT)?;
+    let v = output_json_within(c, &format!("{engine} {query}"), limit)?;
     let t = Timing::from_output(&v, v["result"].clone())?;
     Ok((t, v["version"].as_str().unwrap_or("?").to_string(), v["formulation"].as_str().unwrap_or("").to_string()))
 }
@@ -354,6 +361,8 @@ pub(crate) struct SuiteArgs {
     pub(crate) peers: Vec<String>,
     pub(crate) shapes: Vec<String>,
     pub(crate) queries: Vec<String>,
+    /// A peer process running longer is stopped and reported as having given up.
+    pub(crate) peer_limit: Duration,
     pub(crate) original: bool,
     pub(crate) write: bool,
 }
@@ -367,6 +376,7 @@ pub(crate) fn parse_suite_args(args: &[String]) -> Result<SuiteArgs> {
         peers: ALL_PEERS.iter().map(|s| s.to_string()).collect(),
         shapes: SHAPES.iter().map(|s| s.to_string()).collect(),
         queries: SUITE.iter().map(|q| q.0.to_string()).collect(),
+        peer_limit: PEER_TIME_LIMIT,
         original: false,
         write: false,
     };
@@ -378,25 +388,15 @@ pub(crate) fn parse_suite_args(args: &[String]) -> Result<SuiteArgs> {
             "--parts" => a.parts = parse_count(value()?)? as usize,
             "--runs" => a.runs = parse_count(value()?)? as usize,
             "--processes" => a.processes = parse_count(value()?)? as usize,
-            "--peers" => {
-                let v = value()?;
-                a.peers = if v == "none" { vec![] } else { v.split(',').map(|s| s.trim().to_string()).collect() };
-                if let Some(bad) = a.peers.iter().find(|p| !ALL_PEERS.contains(&p.as_str())) {
-                    bail!("unknown peer {bad:?}: expected some of {} or none", ALL_PEERS.join(","));
-                }
-            }
+            "--peers" => a.peers = parse_peers(value()?)?,
             "--shapes" => {
                 a.shapes = value()?.split(',').map(|s| s.trim().to_string()).collect();
                 if let Some(bad) = a.shapes.iter().find(|s| !SHAPES.contains(&s.as_str())) {
                     bail!("unknown shape {bad:?}: expected some of {}", SHAPES.join(","));
                 }
             }
-            "--queries" => {
-                a.queries = value()?.split(',').map(|s| s.trim().to_string()).collect();
-                if let Some(bad) = a.queries.iter().find(|q| !SUITE.iter().any(|s| s.0 == q.as_str())) {
-                    bail!("unknown query {bad:?}: expected some of q1..q{}", SUITE.len());
-                }
-            }
+            "--queries" => a.queries = parse_queries(value()?)?,
+            "--peer-limit" => a.peer_limit = Duration::from_secs(parse_count(value()?)?),
             "--original" => a.original = true,
             "--write" => a.write = true,
             other => bail!("unknown argument {other:?} (see `cargo xtask help`)"),
@@ -405,105 +405,22 @@ pub(crate) fn parse_suite_args(args: &[String]) -> Result<SuiteArgs> {
     Ok(a)
 }
 
-/// frocket at several sizes and part counts: cold/warm per query and peak memory, plotted.
-pub fn scaling(args: &[String]) -> Result<()> {
-    let mut sizes = vec![1_000_000u64, 10_000_000, 100_000_000];
-    let mut part_counts = vec![1usize, 2, 4, 8, 16];
-    let mut parts_rows = 10_000_000u64;
-    let (mut runs, mut write) = (3usize, false);
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--rows" => sizes = value()?.split(',').map(parse_count).collect::<Result<_>>()?,
-            "--parts" => {
-                part_counts = value()?.split(',').map(|p| parse_count(p).map(|n| n as usize)).collect::<Result<_>>()?
-            }
-            "--parts-rows" => parts_rows = parse_count(value()?)?,
-            "--runs" => runs = parse_count(value()?)? as usize,
-            "--write" => write = true,
-            other => bail!("unknown argument {other:?}"),
-        }
+/// `--peers duckdb,polars` or `none`.
+pub(crate) fn parse_peers(v: &str) -> Result<Vec<String>> {
+    let peers: Vec<String> = if v == "none" { vec![] } else { v.split(',').map(|s| s.trim().to_string()).collect() };
+    if let Some(bad) = peers.iter().find(|p| !ALL_PEERS.contains(&p.as_str())) {
+        bail!("unknown peer {bad:?}: expected some of {} or none", ALL_PEERS.join(","));
     }
-    build_frocket()?;
-    let qdir = root().join("xtask/bench/queries");
-    let mut points = Vec::new();
-    let mut configs: Vec<(u64, usize, &str)> = sizes.iter().map(|&r| (r, 8usize, "rows")).collect();
-    configs.extend(part_counts.iter().map(|&p| (parts_rows, p, "parts")));
-    for (rows, parts, series) in configs {
-        let (name, _) = dataset(rows, parts)?;
-        for (id, file, _) in SUITE {
-            let t = run_frocket(&name, &qdir.join(file), id, runs)?;
-            eprintln!(
-                "xtask: {} rows, {parts} parts, {id}: cold {} warm {}",
-                short_count(rows),
-                secs(t.cold),
-                secs(t.warm)
-            );
-            points.push(json!({"series": series, "rows": rows, "parts": parts, "query": id, "cold": t.cold, "warm": t.warm, "peakBytes": t.peak_bytes}));
-        }
-    }
-    let data = bench_dir().join("scaling.json");
-    std::fs::write(&data, serde_json::to_string_pretty(&points)?).context("write scaling.json")?;
-    let png = root().join("docs/bench-scaling.png");
-    let py = peer_python()?;
-    let mut c = Command::new(py);
-    c.arg(root().join("xtask/bench/plot.py")).arg(&data).arg(&png);
-    run(c, "plot the scaling figures")?;
-    let table = scaling_table(&points, runs);
-    print!("{table}");
-    if write {
-        write_doc_section("scaling", &table)?;
-    }
-    Ok(())
+    Ok(peers)
 }
 
-fn scaling_table(points: &[Value], runs: usize) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "Measured {} by `cargo xtask bench scaling` (cold = the first query of one process, so ±20% on this machine; warm = memory-resident: the median of the next {runs}, from the memory cache of prepared parts).",
-        cmd_stdout("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
-    );
-    let _ = writeln!(s, "Machine: {}. Plot: [bench-scaling.png](bench-scaling.png).\n", machine());
-    let _ = writeln!(
-        s,
-        "| series | rows | parts | {} | peak memory (max) |",
-        SUITE.iter().map(|(id, _, _)| format!("{id} cold / warm")).collect::<Vec<_>>().join(" | ")
-    );
-    let _ = writeln!(s, "|{}", "---|".repeat(SUITE.len() + 4));
-    let mut keys: Vec<(String, u64, u64)> = Vec::new();
-    for p in points {
-        let k = (
-            p["series"].as_str().unwrap_or("").to_string(),
-            p["rows"].as_u64().unwrap_or(0),
-            p["parts"].as_u64().unwrap_or(0),
-        );
-        if !keys.contains(&k) {
-            keys.push(k);
-        }
+/// `--queries q1,q9`: ids of the suite.
+pub(crate) fn parse_queries(v: &str) -> Result<Vec<String>> {
+    let queries: Vec<String> = v.split(',').map(|s| s.trim().to_string()).collect();
+    if let Some(bad) = queries.iter().find(|q| !SUITE.iter().any(|s| s.0 == q.as_str())) {
+        bail!("unknown query {bad:?}: expected some of {}", SUITE.iter().map(|s| s.0).collect::<Vec<_>>().join(","));
     }
-    for (series, rows, parts) in keys {
-        let mine: Vec<&Value> = points
-            .iter()
-            .filter(|p| p["series"] == series.as_str() && p["rows"] == rows && p["parts"] == parts)
-            .collect();
-        let cells: Vec<String> = mine
-            .iter()
-            .map(|p| {
-                format!("{} / {}", secs(p["cold"].as_f64().unwrap_or(0.0)), secs(p["warm"].as_f64().unwrap_or(0.0)))
-            })
-            .collect();
-        let peak = mine.iter().filter_map(|p| p["peakBytes"].as_u64()).max().unwrap_or(0);
-        let _ = writeln!(
-            s,
-            "| {series} | {} | {parts} | {} | {:.0} MB |",
-            short_count(rows),
-            cells.join(" | "),
-            peak as f64 / 1048576.0
-        );
-    }
-    s
+    Ok(queries)
 }
 
 /// `cargo xtask bench insights [--rows 10M] [--parts 8] [--runs 5] [--processes 3] [--write]`:
@@ -566,11 +483,13 @@ pub fn insights(args: &[String]) -> Result<()> {
     }
     let peer = if a.peers.iter().any(|p| p == "duckdb") {
         let py = peer_python()?;
-        let plain = over_processes(a.processes, || Ok(run_peer(&py, "duckdb-mem", "q5", &data, a.runs)?.0))?;
-        let (ins, version) = run_peer(&py, "duckdb-mem", "q5i", &data, a.runs)?;
-        let ins =
-            over_processes(a.processes.saturating_sub(1), || Ok(run_peer(&py, "duckdb-mem", "q5i", &data, a.runs)?.0))
-                .map(|t| Timing { answer: ins.answer.clone(), ..t })?;
+        let plain =
+            over_processes(a.processes, || Ok(run_peer(&py, "duckdb-mem", "q5", &data, a.runs, PEER_TIME_LIMIT)?.0))?;
+        let (ins, version) = run_peer(&py, "duckdb-mem", "q5i", &data, a.runs, PEER_TIME_LIMIT)?;
+        let ins = over_processes(a.processes.saturating_sub(1), || {
+            Ok(run_peer(&py, "duckdb-mem", "q5i", &data, a.runs, PEER_TIME_LIMIT)?.0)
+        })
+        .map(|t| Timing { answer: ins.answer.clone(), ..t })?;
         if !same_answer(&ins.answer, &per[variants.len() - 1][0].answer) {
             bail!("DuckDB's insights differ: {} vs frocket {}", ins.answer, per[variants.len() - 1][0].answer);
         }

@@ -17,6 +17,7 @@ mod deploy;
 mod lambda;
 mod measure;
 mod original;
+mod scaling;
 mod suite;
 mod tidy;
 
@@ -234,7 +235,7 @@ fn demo(args: &[String]) -> Result<()> {
 fn bench(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("kernels") => kernels(&args[1..]),
-        Some("scaling") => bench::scaling(&args[1..]),
+        Some("scaling") => scaling::scaling(&args[1..]),
         Some("api") => bench_api(),
         Some("insights") => bench::insights(&args[1..]),
         _ => suite::suite(args),
@@ -319,7 +320,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo [--rows N --parts N --json] | test | images [--prune] | bench [--rows 10M --parts 8 --runs 5 --processes 3 --peers duckdb,chdb,polars|none --shapes heavy-tailed,bounce --queries q1,... --original --write] | bench scaling [--rows 1M,10M,100M --parts 1,2,4,8,16 --write] | bench kernels [criterion args] | dataprep <repartition|synth|retailrocket> ...> | build-lambda [--arch arm64|x86_64] | emulate-lambda [--concurrency N --memory MB ...] | emulate [--region R] | deploy --env ENV [--dry-run] | destroy --env ENV [--yes] | status --env ENV | query --env ENV DATASET QUERY.json | dataprep ... --env ENV --register NAME>"
+                "usage: cargo xtask <demo [--rows N --parts N --json] | test | images [--prune] | bench [--rows 10M --parts 8 --runs 5 --processes 3 --peers duckdb,chdb,polars|none --shapes heavy-tailed,bounce --queries q1,... --original --write] | bench scaling [--rows 1M,10M,100M --parts 1,2,4,8,16 --runs 3 --peers duckdb,chdb,polars|none --queries q1,... --peer-limit 300 --write] | bench kernels [criterion args] | dataprep <repartition|synth|retailrocket> ...> | build-lambda [--arch arm64|x86_64] | emulate-lambda [--concurrency N --memory MB ...] | emulate [--region R] | deploy --env ENV [--dry-run] | destroy --env ENV [--yes] | status --env ENV | query --env ENV DATASET QUERY.json | dataprep ... --env ENV --register NAME>"
             );
             return ExitCode::from(2);
         }

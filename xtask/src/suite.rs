@@ -5,9 +5,9 @@
 //! docs/benchmarks.md.
 
 use crate::bench::{
-    PeerGaveUp, SUITE, SuiteArgs, bench_dir, build_frocket, chrono_now, cmd_stdout, dataset_shaped, machine,
-    over_processes, parse_suite_args, peer_python, run_frocket_cached, run_peer, run_peer_formulation, same_answer,
-    secs, short_count, write_doc_section,
+    PEER_TIME_LIMIT, PeerGaveUp, SUITE, SuiteArgs, bench_dir, build_frocket, chrono_now, cmd_stdout, dataset_shaped,
+    machine, over_processes, parse_suite_args, peer_python, run_frocket_cached, run_peer, run_peer_formulation,
+    same_answer, secs, short_count, write_doc_section,
 };
 use crate::measure::Timing;
 use crate::root;
@@ -62,6 +62,8 @@ struct Regimes {
     memory: f64,
     /// The in-memory layout that was fastest (peers).
     layout: String,
+    /// Peak resident set of the process (Parquet-resident, memory-resident), when known.
+    peak: (Option<u64>, Option<u64>),
     answer: Value,
 }
 
@@ -99,6 +101,73 @@ fn best_peer(peers: &BTreeMap<String, Regimes>, pick: impl Fn(&Regimes) -> f64) 
 /// error when any answer differs.
 pub fn suite(args: &[String]) -> Result<()> {
     let a = parse_suite_args(args)?;
+    let run = run_suite(&a)?;
+    let mut out = suite_header(&a, &run.versions, &format!("cargo xtask bench {}", command_args(&a)));
+    out.push_str(&run.tables);
+    out.push_str(&run.verdict(&a));
+    print!("{out}");
+    let results = bench_dir().join(format!("suite-{}-{}.md", short_count(a.rows), a.parts));
+    std::fs::write(&results, &out).context("write the results file")?;
+    eprintln!("xtask: results in {}", results.display());
+    if a.write {
+        write_doc_section("suite", &out)?;
+    }
+    run.check_answers()
+}
+
+/// What one run of the suite gives.
+pub(crate) struct SuiteRun {
+    /// One table per data shape (ratios per regime, every peer, peak memory).
+    pub(crate) tables: String,
+    /// Goal misses (`bounce q2 memory 0.61`).
+    pub(crate) misses: Vec<String>,
+    /// Answers that differ between engines, regimes or layouts.
+    pub(crate) mismatches: Vec<String>,
+    pub(crate) versions: BTreeMap<String, String>,
+    /// Every engine's figures per shape and query, for the scaling plot (seconds, bytes).
+    pub(crate) points: Vec<Value>,
+}
+
+impl SuiteRun {
+    /// The answers line and the goal line under the tables.
+    pub(crate) fn verdict(&self, a: &SuiteArgs) -> String {
+        let mut out = String::new();
+        let answers = if self.mismatches.is_empty() {
+            if a.peers.is_empty() {
+                "no peers ran".to_string()
+            } else {
+                "every engine returned the same answer for every query in every regime".to_string()
+            }
+        } else {
+            format!("MISMATCHES: {}", self.mismatches.join("; "))
+        };
+        let _ = writeln!(out, "Answers: {answers}.");
+        let _ = writeln!(
+            out,
+            "Goal (issue #16): frocket / fastest peer <= {GOAL_COLD} cold, <= {GOAL_PARQUET} Parquet-resident, <= {GOAL_MEMORY} memory-resident: {}.",
+            if a.peers.is_empty() {
+                "not measured (no peers)".to_string()
+            } else if self.misses.is_empty() {
+                "met on every query".to_string()
+            } else {
+                format!("missed on {} ({})", self.misses.len(), self.misses.join(", "))
+            }
+        );
+        out
+    }
+
+    /// An error naming every answer that differed.
+    pub(crate) fn check_answers(&self) -> Result<()> {
+        if !self.mismatches.is_empty() {
+            bail!("engines disagree:\n{}", self.mismatches.join("\n"));
+        }
+        Ok(())
+    }
+}
+
+/// Measures the suite as `a` says (see [`suite`]); answers that differ are collected, not
+/// fatal, so the tables are still written.
+pub(crate) fn run_suite(a: &SuiteArgs) -> Result<SuiteRun> {
     build_frocket()?;
     let py = if a.peers.is_empty() && !a.original { None } else { Some(peer_python()?) };
     let qdir = root().join("xtask/bench/queries");
@@ -111,6 +180,7 @@ pub fn suite(args: &[String]) -> Result<()> {
     let mut mismatches = Vec::new();
     let mut tables = String::new();
     let mut misses = Vec::new();
+    let mut points = Vec::new();
     for shape in &a.shapes {
         let (name, dir) = dataset_shaped(a.rows, a.parts, shape)?;
         let mut original = match (&py, a.original) {
@@ -132,6 +202,7 @@ pub fn suite(args: &[String]) -> Result<()> {
                 parquet: uncached.warm,
                 memory: cached.warm,
                 layout: String::new(),
+                peak: (uncached.peak_bytes, cached.peak_bytes),
                 answer: cached.answer,
             };
             eprintln!(
@@ -145,12 +216,13 @@ pub fn suite(args: &[String]) -> Result<()> {
             for p in &a.peers {
                 let py = py.as_deref().unwrap_or(Path::new("python3"));
                 let files = gave_up_as_nan(over_processes(a.processes, || {
-                    let (t, v) = run_peer(py, p, id, &dir, a.runs)?;
+                    let (t, v) = run_peer(py, p, id, &dir, a.runs, a.peer_limit)?;
                     versions.insert(p.clone(), v);
                     Ok(t)
                 }))?;
                 let (mem, layout) = gave_up_as_nan(
-                    run_peer_formulation(py, &format!("{p}:memory"), id, &dir, a.runs).map(|x| (x.0, x.2)),
+                    run_peer_formulation(py, &format!("{p}:memory"), id, &dir, a.runs, a.peer_limit)
+                        .map(|x| (x.0, x.2)),
                 )?;
                 for (regime, answer) in [("Parquet", &files.answer), ("memory", &mem.answer)] {
                     if answer.get("gaveUp").is_none() && !same_answer(&ours.answer, answer) {
@@ -165,7 +237,14 @@ pub fn suite(args: &[String]) -> Result<()> {
                 );
                 peers.insert(
                     p.clone(),
-                    Regimes { cold: files.cold, parquet: files.warm, memory: mem.warm, layout, answer: files.answer },
+                    Regimes {
+                        cold: files.cold,
+                        parquet: files.warm,
+                        memory: mem.warm,
+                        layout,
+                        peak: (files.peak_bytes, mem.peak_bytes),
+                        answer: files.answer,
+                    },
                 );
             }
             let orig = original.as_mut().map(|o| {
@@ -188,54 +267,27 @@ pub fn suite(args: &[String]) -> Result<()> {
             rows_out.push(QueryRow { id: id.to_string(), ours, peers, original: orig });
         }
         drop(original);
-        let (table, missed) = shape_table(shape, &a, &rows_out);
+        for r in &rows_out {
+            let engines = std::iter::once(("frocket", &r.ours)).chain(r.peers.iter().map(|(p, x)| (p.as_str(), x)));
+            points.extend(engines.map(|(engine, x)| {
+                json!({"series": "regimes", "shape": shape, "rows": a.rows, "parts": a.parts, "query": r.id,
+                       "engine": engine, "cold": x.cold, "parquet": x.parquet, "memory": x.memory,
+                       "layout": x.layout, "peakParquetBytes": x.peak.0, "peakMemoryBytes": x.peak.1})
+            }));
+        }
+        let (table, missed) = shape_table(shape, a, &rows_out);
         misses.extend(missed.into_iter().map(|m| format!("{shape} {m}")));
         tables.push_str(&table);
     }
-    let mut out = suite_header(&a, &versions);
-    out.push_str(&tables);
-    let answers = if mismatches.is_empty() {
-        if a.peers.is_empty() {
-            "no peers ran".to_string()
-        } else {
-            "every engine returned the same answer for every query in every regime".to_string()
-        }
-    } else {
-        format!("MISMATCHES: {}", mismatches.join("; "))
-    };
-    let _ = writeln!(out, "Answers: {answers}.");
-    let _ = writeln!(
-        out,
-        "Goal (issue #16): frocket / fastest peer <= {GOAL_COLD} cold, <= {GOAL_PARQUET} Parquet-resident, <= {GOAL_MEMORY} memory-resident: {}.",
-        if a.peers.is_empty() {
-            "not measured (no peers)".to_string()
-        } else if misses.is_empty() {
-            "met on every query".to_string()
-        } else {
-            format!("missed on {} ({})", misses.len(), misses.join(", "))
-        }
-    );
-    print!("{out}");
-    let results = bench_dir().join(format!("suite-{}-{}.md", short_count(a.rows), a.parts));
-    std::fs::write(&results, &out).context("write the results file")?;
-    eprintln!("xtask: results in {}", results.display());
-    if a.write {
-        write_doc_section("suite", &out)?;
-    }
-    if !mismatches.is_empty() {
-        bail!("engines disagree:\n{}", mismatches.join("\n"));
-    }
-    Ok(())
+    Ok(SuiteRun { tables, misses, mismatches, versions, points })
 }
 
-fn suite_header(a: &SuiteArgs, versions: &BTreeMap<String, String>) -> String {
-    let mut s = String::new();
+/// The arguments of a suite run as a command line would give them (for the table header).
+fn command_args(a: &SuiteArgs) -> String {
     let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(",") };
     let all_queries = a.queries.len() == SUITE.len();
-    let _ = writeln!(
-        s,
-        "Measured {} by `cargo xtask bench --rows {} --parts {} --runs {} --processes {} --peers {} --shapes {}{}{}{}`.",
-        chrono_now(),
+    format!(
+        "--rows {} --parts {} --runs {} --processes {} --peers {} --shapes {}{}{}{}{}",
         short_count(a.rows),
         a.parts,
         a.runs,
@@ -243,15 +295,26 @@ fn suite_header(a: &SuiteArgs, versions: &BTreeMap<String, String>) -> String {
         list(&a.peers),
         a.shapes.join(","),
         if all_queries { String::new() } else { format!(" --queries {}", a.queries.join(",")) },
+        if a.peer_limit == PEER_TIME_LIMIT {
+            String::new()
+        } else {
+            format!(" --peer-limit {}", a.peer_limit.as_secs())
+        },
         if a.original { " --original" } else { "" },
         if a.write { " --write" } else { "" }
-    );
+    )
+}
+
+/// The lines above the tables: the command, machine, versions and what the regimes are.
+pub(crate) fn suite_header(a: &SuiteArgs, versions: &BTreeMap<String, String>, command: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Measured {} by `{command}`.", chrono_now());
     let _ = writeln!(s, "Machine: {}.", machine());
     let v: Vec<String> = versions.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let _ = writeln!(s, "Versions: {}.", v.join("; "));
     let _ = writeln!(
         s,
-        "Regimes: **cold** = the first query of a new process, Parquet on local disk (OS page cache warm), median over {p} processes; \
+        "Regimes: **cold** = the first query of a new process, Parquet on local disk (OS page cache warm), median over {p} process(es); \
          **Parquet-resident** = a long-running process that decodes the Parquet parts on every query (frocket: memory cache off; peers: \
          querying the files), median of {r} warm runs; **memory-resident** = the data in each engine's own memory layout, loaded before \
          timing (frocket: its memory cache of prepared parts; DuckDB: tables; chDB: Memory and MergeTree tables; polars: DataFrames), \
@@ -341,6 +404,23 @@ fn shape_table(shape: &str, a: &SuiteArgs, rows: &[QueryRow]) -> (String, Vec<St
             let _ = writeln!(s, "| {} |", cells.join(" | "));
         }
     }
+    let _ = writeln!(
+        s,
+        "\nPeak memory ({shape}; the process's peak resident set, Parquet-resident / memory-resident; a peer's \
+         memory-resident figure is its fastest layout's, loading included):\n"
+    );
+    let engines: Vec<&str> = std::iter::once("frocket").chain(a.peers.iter().map(String::as_str)).collect();
+    let _ = writeln!(s, "| query | {} |", engines.join(" | "));
+    let _ = writeln!(s, "|{}", "---|".repeat(engines.len() + 1));
+    for QueryRow { id, ours, peers, .. } in rows {
+        let mut cells = vec![id.clone()];
+        cells.extend(
+            std::iter::once(ours)
+                .chain(a.peers.iter().map(|p| &peers[p]))
+                .map(|r| format!("{} / {}", megabytes(r.peak.0), megabytes(r.peak.1))),
+        );
+        let _ = writeln!(s, "| {} |", cells.join(" | "));
+    }
     if let Some(r) = rows.first() {
         let _ = writeln!(s, "\n{} answer: {} users, {} rows.", r.id, r.ours.answer["groups"], r.ours.answer["rows"]);
     }
@@ -348,12 +428,24 @@ fn shape_table(shape: &str, a: &SuiteArgs, rows: &[QueryRow]) -> (String, Vec<St
     (s, misses)
 }
 
+/// `1234 MB`, or `n/a` when unknown.
+fn megabytes(bytes: Option<u64>) -> String {
+    bytes.map_or_else(|| "n/a".to_string(), |b| format!("{:.0} MB", b as f64 / 1048576.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn regimes(cold: f64, parquet: f64, memory: f64, layout: &str) -> Regimes {
-        Regimes { cold, parquet, memory, layout: layout.into(), answer: json!({"groups": 1, "rows": 2}) }
+        Regimes {
+            cold,
+            parquet,
+            memory,
+            layout: layout.into(),
+            peak: (Some(100 << 20), (!memory.is_nan()).then_some(300 << 20)),
+            answer: json!({"groups": 1, "rows": 2}),
+        }
     }
 
     fn args() -> SuiteArgs {
@@ -377,6 +469,7 @@ mod tests {
         assert!(table.contains("| q1 | 0.40 s | 0.80 s polars | 0.50 | 0.45 s | 0.50 s duckdb | **0.90** | 40.0 ms | 0.10 s duckdb (enum) | 0.40 |"), "{table}");
         assert_eq!(misses, vec!["q1 Parquet 0.90".to_string()]);
         assert!(table.contains("0.80 s / n/a / 0.20 s (frame)"), "{table}");
+        assert!(table.contains("| q1 | 100 MB / 300 MB | 100 MB / 300 MB | 100 MB / 300 MB |"), "{table}");
     }
 
     #[test]
