@@ -373,13 +373,20 @@ impl Keys {
             let continues =
                 values.is_sorted() && values.first().is_none_or(|&v| run_keys.last().is_none_or(|&l| v >= l));
             if continues {
+                // The last id and the row count in locals: one run per user on bounce-heavy
+                // data, so this loop runs ~0.6 times per row.
+                let (mut last, mut r) = (run_keys.last().copied(), *rows);
+                run_keys.reserve(values.len());
+                starts.reserve(values.len());
                 for (&v, &n) in values.iter().zip(lengths) {
-                    if n > 0 && run_keys.last() != Some(&v) {
+                    if n > 0 && last != Some(v) {
                         run_keys.push(v);
-                        starts.push(*rows as u32);
+                        starts.push(r as u32);
+                        last = Some(v);
                     }
-                    *rows += n as usize;
+                    r += n as usize;
                 }
+                *rows = r;
                 return Ok(());
             }
         }

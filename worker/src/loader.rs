@@ -4,8 +4,9 @@
 //!
 //! Timeframe pushdown: not done at the Parquet reader. Parts are sorted by (group, timestamp),
 //! so every row group spans the whole time range and row-group statistics cannot prune; the
-//! engine applies the timeframe as a binary search inside each group's run instead, which also
-//! keeps cached frames valid for every timeframe.
+//! engine applies the timeframe as a vectorised mask over the frame's timestamps instead (a
+//! narrow one walked over its inside rows), which also keeps cached frames valid for every
+//! timeframe.
 
 use crate::WorkerError;
 use crate::cache::{DiskCache, cache_key};

@@ -173,7 +173,8 @@ fn decode(column: &ColumnChunkMetadata, data: Buffer<u8>, field: Field) -> Resul
 }
 
 /// The runs of equal values of an INT64 column chunk stored as a Parquet dictionary, read from
-/// its dictionary indices: `(values, lengths)`, adjacent equal values merged. A sorted group
+/// its dictionary indices: `(values, lengths)`, adjacent equal values merged (given a
+/// dictionary of distinct values, as writers make them; the frame builder merges any others). A sorted group
 /// column is mostly runs in the indices' RLE encoding, so this costs nothing per row there and
 /// little elsewhere (bit-packed stretches are unpacked a block at a time). `None` for anything
 /// but flat, dictionary-encoded pages without nulls (the caller decodes such a chunk as usual).
@@ -189,13 +190,17 @@ fn decode_i64_runs(column: &ColumnChunkMetadata, data: Buffer<u8>) -> Option<(Ve
         return None;
     }
     let (mut values, mut lengths): (Vec<i64>, Vec<u32>) = (Vec::new(), Vec::new());
-    let mut push = |v: i64, n: usize| match values.last() {
-        Some(&last) if last == v => *lengths.last_mut().unwrap_or(&mut 0) += n as u32,
-        _ => {
-            values.push(v);
-            lengths.push(n as u32);
+    // A run merged into the last one when it has the same value (a run of indices continuing
+    // across chunks or pages).
+    fn push(values: &mut Vec<i64>, lengths: &mut Vec<u32>, v: i64, n: usize) {
+        match (values.last(), lengths.last_mut()) {
+            (Some(&last), Some(len)) if last == v => *len += n as u32,
+            _ => {
+                values.push(v);
+                lengths.push(n as u32);
+            }
         }
-    };
+    }
     let (mut indices, mut ends): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
     while let Some(item) = pages.next() {
         let page = item.ok()?.decompress(&mut pages).ok()?;
@@ -216,26 +221,38 @@ fn decode_i64_runs(column: &ColumnChunkMetadata, data: Buffer<u8>) -> Option<(Ve
         while let Some(chunk) = runs.next_chunk().ok()? {
             seen += chunk.len();
             match chunk {
-                HybridRleChunk::Rle(i, len) => push(*dict.get(i as usize)?, len),
+                HybridRleChunk::Rle(i, len) => push(&mut values, &mut lengths, *dict.get(i as usize)?, len),
                 HybridRleChunk::Bitpacked(unpack) => {
                     indices.clear();
                     unpack.collect_into(&mut indices);
-                    if indices.is_empty() {
+                    let n = indices.len();
+                    if n == 0 {
                         continue;
+                    }
+                    if indices.iter().copied().max().is_none_or(|i| i as usize >= dict.len()) {
+                        return None;
                     }
                     // Where the index changes, found branch-free (short runs would mispredict).
                     ends.clear();
-                    ends.resize(indices.len(), 0);
+                    ends.resize(n, 0);
                     let mut m = 0;
-                    for k in 1..indices.len() {
+                    for k in 1..n {
                         ends[m] = k as u32;
                         m += usize::from(indices[k] != indices[k - 1]);
                     }
-                    let mut start = 0;
-                    for end in ends[..m].iter().map(|&e| e as usize).chain(std::iter::once(indices.len())) {
-                        push(*dict.get(*indices.get(start)? as usize)?, end - start);
-                        start = end;
-                    }
+                    // The first run may continue the last one; the others start at a changed
+                    // index, so they are new runs (as long as the dictionary's values are
+                    // distinct, as writers make them; the frame builder merges any others).
+                    // Extended from iterators: no capacity check or spilled length per run.
+                    let starts = &ends[..m];
+                    push(
+                        &mut values,
+                        &mut lengths,
+                        dict[indices[0] as usize],
+                        starts.first().map_or(n, |&e| e as usize),
+                    );
+                    values.extend(starts.iter().map(|&s| dict[indices[s as usize] as usize]));
+                    lengths.extend(starts.windows(2).map(|w| w[1] - w[0]).chain(starts.last().map(|&s| n as u32 - s)));
                 }
             }
         }

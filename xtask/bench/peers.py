@@ -26,6 +26,7 @@ Result shape (compared with frocket's by the xtask):
 """
 
 import json
+import os
 import sys
 import time
 
@@ -188,6 +189,8 @@ def duckdb_runner(data, layout="parquet"):
     import duckdb
 
     con = duckdb.connect()
+    # Spills (a 100M-row q10 does) go next to the data under target/, not into the working tree.
+    con.execute(f"SET temp_directory = '{os.path.join(os.path.dirname(os.path.abspath(data)), 'duckdb-tmp')}'")
     cols = ", ".join(COLUMNS)
     src = f"read_parquet('{data}/*.parquet')"
     if layout == "parquet":
@@ -560,7 +563,6 @@ def median(xs):
 def compat(src, dst):
     """Rewrites the parts for pyarrow 12 (Funnel Rocket 0.5.3): string views become plain strings."""
     import glob
-    import os
 
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -600,5 +602,25 @@ def main():
                       "formulation": layout, "formulations": timings, "peakMemoryBytes": peak}))
 
 
+# Exit status of a peer that ran out of memory (its own limit, or Python's MemoryError): the
+# xtask reports it as having given up, like one killed by the OS or stopped for time.
+OUT_OF_MEMORY = 75
+
+
+def out_of_memory(e):
+    """Whether an engine's exception is running out of memory (chDB MEMORY_LIMIT_EXCEEDED,
+    DuckDB OutOfMemoryException, polars/arrow allocation failures, Python MemoryError)."""
+    text = f"{type(e).__name__}: {e}"
+    return isinstance(e, MemoryError) or any(
+        m in text for m in ("MEMORY_LIMIT_EXCEEDED", "OutOfMemory", "Out of Memory", "memory allocation of")
+    )
+
+
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Exception as e:  # noqa: BLE001 - classified, then re-raised
+        if not out_of_memory(e):
+            raise
+        print(f"out of memory: {str(e).splitlines()[0][:300]}", file=sys.stderr)
+        sys.exit(OUT_OF_MEMORY)

@@ -138,7 +138,10 @@ fn frocket_with_cache(memory_cache: bool) -> Command {
 /// A peer process (all its runs) taking longer than this is stopped and reported as timed out.
 pub(crate) const PEER_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// Why a peer has no figure: it ran out of time (or memory: killed by the OS).
+/// The exit status of a peer process that ran out of memory (`peers.py`'s `OUT_OF_MEMORY`).
+const PEER_OUT_OF_MEMORY: i32 = 75;
+
+/// Why a peer has no figure: it ran out of time or memory (its own limit, or killed by the OS).
 #[derive(Debug)]
 pub(crate) struct PeerGaveUp(pub(crate) String);
 
@@ -186,6 +189,11 @@ fn output_json_within(mut cmd: Command, what: &str, limit: std::time::Duration) 
         use std::os::unix::process::ExitStatusExt as _;
         if let Some(sig) = status.signal() {
             return Err(PeerGaveUp(format!("killed by signal {sig} (out of memory?)")).into());
+        }
+        if status.code() == Some(PEER_OUT_OF_MEMORY) {
+            let why = String::from_utf8_lossy(&err);
+            let line = why.lines().rev().find(|l| l.starts_with("out of memory")).unwrap_or("out of memory");
+            return Err(PeerGaveUp(line.chars().take(160).collect()).into());
         }
         bail!("{what} failed ({status}):\n{}{}", String::from_utf8_lossy(&out), String::from_utf8_lossy(&err));
     }
@@ -585,8 +593,8 @@ mod tests {
         assert_eq!(n["countPerValue"], json!({"view": 7, "transaction": 2}));
     }
 
-    /// A peer process: its JSON when it ends well; a timeout or a kill is a `PeerGaveUp` (the
-    /// table reports it), any other failure a plain error (the run stops).
+    /// A peer process: its JSON when it ends well; a timeout, a kill or running out of memory is
+    /// a `PeerGaveUp` (the table reports it), any other failure a plain error (the run stops).
     #[test]
     fn peer_processes_time_out_or_die_as_gave_up() {
         let sh = |script: &str| {
@@ -603,6 +611,12 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(3), "stopped, not waited for");
         assert!(gave_up(output_json_within(sh("kill -9 $$"), "kill", limit)).is_some_and(|w| w.contains("signal 9")));
         assert_eq!(gave_up(output_json_within(sh("echo oops >&2; exit 3"), "exit", limit)), None);
+        // Out of memory as peers.py reports it (its own exit status and message).
+        let oom = sh("echo 'Traceback ...' >&2; echo 'out of memory: Code: 241. MEMORY_LIMIT_EXCEEDED' >&2; exit 75");
+        assert_eq!(
+            gave_up(output_json_within(oom, "oom", limit)).as_deref(),
+            Some("out of memory: Code: 241. MEMORY_LIMIT_EXCEEDED")
+        );
     }
 
     #[test]
