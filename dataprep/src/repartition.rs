@@ -6,7 +6,8 @@
 //!    slice's rows of each bucket are spilled to `bucket-K/` as a Parquet chunk (lz4).
 //! 2. **reduce**: per bucket (in parallel, one bucket per core at a time), its chunks are read,
 //!    sorted by (group id, timestamp) and written as `part-0000K.parquet` (zstd, row groups of
-//!    `row_group_rows`, low-cardinality strings as dictionaries).
+//!    about `row_group_rows` rows, each ending on a group boundary so that no group spans two
+//!    and readers can tell from the statistics; low-cardinality strings as dictionaries).
 //! 3. **verify**: rows out = rows in, and every output row hashes to its own part (so group ids
 //!    are disjoint across parts).
 //!
@@ -288,7 +289,7 @@ pub fn repartition(
                     .n_unique()
                     .map_err(pe(&out))? as u64;
                 let rows = df.height() as u64;
-                let bytes = crate::synth::write_parquet_with(&mut df, &out, cfg.row_group_rows)?;
+                let bytes = crate::synth::write_parquet_grouped(&mut df, &out, cfg.row_group_rows, &cfg.group_column)?;
                 progress("sort and write", done.fetch_add(1, Ordering::SeqCst) + 1, parts as u64);
                 Ok((rows, bytes, groups))
             })

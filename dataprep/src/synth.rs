@@ -364,17 +364,73 @@ pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path) -> Result<u64, Data
 
 /// As [`write_parquet_atomic`], with a row-group size (zstd, statistics on).
 pub fn write_parquet_with(df: &mut DataFrame, path: &Path, row_group_rows: usize) -> Result<u64, DataprepError> {
+    write_parquet_rows(df, path, RowGroups::Every(row_group_rows))
+}
+
+/// As [`write_parquet_with`] for a part sorted by `group_column`: each row group ends on a
+/// group boundary (the first one at or after `row_group_rows` rows), so that no group spans
+/// two row groups and a reader can tell so from the row groups' statistics alone (the worker
+/// then skips the group column's dictionary: worker/src/parquet.rs). A group of more than
+/// `row_group_rows` rows gets a row group of its own size.
+pub fn write_parquet_grouped(
+    df: &mut DataFrame,
+    path: &Path,
+    row_group_rows: usize,
+    group_column: &str,
+) -> Result<u64, DataprepError> {
+    let pe = |e: PolarsError| DataprepError::Parquet { path: path.to_path_buf(), message: e.to_string() };
+    let g = df.column(group_column).map_err(pe)?.as_materialized_series().rechunk();
+    // Rows where the id differs from the previous row's (nulls compare equal to nulls).
+    let changed = g.not_equal_missing(&g.shift(1)).map_err(pe)?;
+    let changed: Vec<bool> = changed.iter().map(|b| b.unwrap_or(false)).collect();
+    let mut ends = Vec::new();
+    let mut start = 0;
+    while start + row_group_rows < df.height() {
+        match (start + row_group_rows..df.height()).find(|&r| changed[r]) {
+            Some(end) => {
+                ends.push(end);
+                start = end;
+            }
+            None => break,
+        }
+    }
+    ends.push(df.height());
+    write_parquet_rows(df, path, RowGroups::EndingAt(ends))
+}
+
+/// Where a written part's row groups end.
+enum RowGroups {
+    /// Every so many rows.
+    Every(usize),
+    /// At these rows (increasing, the last one the frame's height).
+    EndingAt(Vec<usize>),
+}
+
+fn write_parquet_rows(df: &mut DataFrame, path: &Path, groups: RowGroups) -> Result<u64, DataprepError> {
     let io = |action: &'static str, p: &Path| {
         let p = p.to_path_buf();
         move |source| DataprepError::Io { action, path: p, source }
     };
     let tmp = path.with_extension("parquet.tmp");
     let file = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
-    let written = ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Zstd(None))
-        .with_row_group_size(Some(row_group_rows))
-        .finish(df)
-        .map_err(|e| DataprepError::Parquet { path: tmp.clone(), message: e.to_string() });
+    let writer = ParquetWriter::new(file).with_compression(ParquetCompression::Zstd(None));
+    let written = match groups {
+        RowGroups::Every(rows) => writer.with_row_group_size(Some(rows)).finish(df).map(|_| ()),
+        RowGroups::EndingAt(ends) => {
+            df.rechunk_mut();
+            writer.batched(df.schema()).and_then(|mut w| {
+                let mut start = 0;
+                for end in ends {
+                    if end > start {
+                        w.write_batch(&df.slice(start as i64, end - start))?;
+                    }
+                    start = end;
+                }
+                w.finish().map(|_| ())
+            })
+        }
+    }
+    .map_err(|e| DataprepError::Parquet { path: tmp.clone(), message: e.to_string() });
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);

@@ -60,6 +60,7 @@ fn rows_groups_and_order_are_right() {
     cfg.timestamp_column = Some("timestamp".into());
     cfg.parts = Some(5);
     cfg.batch_rows = 4_000; // many slices per input: memory stays bounded by the slice
+    cfg.row_group_rows = 1_000;
     let s = repartition(&cfg, &|_, _, _| {}).unwrap();
     assert_eq!((s.parts, s.rows), (5, all.height() as u64));
     let mut seen = std::collections::HashMap::new();
@@ -73,6 +74,23 @@ fn rows_groups_and_order_are_right() {
         for i in 1..g.len() {
             assert!(g[i - 1] < g[i] || (g[i - 1] == g[i] && t[i - 1] <= t[i]), "part {k} sorted by (group, ts)");
         }
+        // Row groups end on group boundaries: each at the first new id at or after 1,000 rows.
+        let path = out.join(format!("part-{k:05}.parquet"));
+        let meta = ParquetReader::new(std::fs::File::open(&path).unwrap()).get_metadata().unwrap().clone();
+        let sizes: Vec<usize> = meta.row_groups.iter().map(|rg| rg.num_rows()).collect();
+        assert!(sizes.len() >= 3, "part {k}: {sizes:?}");
+        let mut end = 0;
+        for (i, &n) in sizes.iter().enumerate() {
+            let start = end;
+            end += n;
+            if i + 1 < sizes.len() {
+                assert!(n >= 1_000, "part {k}: {sizes:?}");
+                assert_ne!(g[end - 1], g[end], "part {k}: a group spans row groups {i} and {}", i + 1);
+                // No earlier boundary at or after 1,000 rows: rows 999.. of the group are one id.
+                assert!(g[start + 999..end].iter().all(|&v| v == g[end - 1]), "part {k}: ended at the first boundary");
+            }
+        }
+        assert_eq!(end, g.len());
         for v in g {
             assert_eq!(*seen.entry(v).or_insert(k), k, "group {v} in one part only");
         }

@@ -12,6 +12,21 @@
 //! dictionary-encoded INT64 group column is read as the runs of its indices (a sorted part's
 //! ids are mostly RLE runs), so no id is materialised per row.
 //!
+//! **The group column's dictionary is not read when the row groups' statistics order them.**
+//! The engine never needs a group's id, only which rows belong together. When every row group
+//! of the part records exact min/max statistics for the group column and each row group's
+//! maximum is below the next one's minimum, no group spans two row groups; within a row group
+//! a dictionary index stands for exactly one id (a Parquet dictionary holds distinct values, as
+//! every writer makes it). So the runs are keyed by (row group, index) instead of by id, and
+//! the dictionary page — for a bounce-heavy part a few MB of zstd per row group, about 30% of
+//! a Parquet-resident query (docs/benchmarks.md) — is skipped, not decompressed. Invariant:
+//! the frame's groups are the same as when keyed by id (tested on parts whose row groups are
+//! and are not ordered). Parts whose statistics are missing, or whose row groups overlap or
+//! touch (a group spanning a row-group boundary, as fixed-size row groups written by other
+//! tools leave them), take the dictionary path. `frocket dataprep` ends row groups on group
+//! boundaries, so its parts take the cheap one. What this path cannot notice: an index past
+//! the end of the dictionary (a corrupt file), since the dictionary is never read.
+//!
 //! Everything else is decoded exactly as `ParquetReader` decodes it (the same decoder, the
 //! same Arrow types from the Parquet schema, ignoring the writer's embedded Arrow schema). A
 //! string column chunk that is not dictionary-encoded throughout (a writer may fall back to
@@ -25,9 +40,11 @@ use polars_arrow::datatypes::{ArrowDataType, DTYPE_CATEGORICAL_NEW, Field, Integ
 use polars_buffer::Buffer;
 use polars_parquet::parquet::encoding::hybrid_rle::{HybridRleChunk, HybridRleDecoder};
 use polars_parquet::parquet::page::split_buffer;
+use polars_parquet::parquet::statistics::Statistics;
 use polars_parquet::read::schema::parquet_to_arrow_schema;
 use polars_parquet::read::{
-    BasicDecompressor, ColumnChunkMetadata, PageReader, PhysicalType, column_iter_to_arrays, read_metadata,
+    BasicDecompressor, ColumnChunkMetadata, FileMetadata, PageReader, PhysicalType, column_iter_to_arrays,
+    read_metadata,
 };
 use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::PathBuf;
@@ -105,8 +122,9 @@ pub fn read_frame_for_query(
         };
         fields.push((field.clone(), how));
     }
+    let keyed_by_index = row_groups_ordered_by(&meta, group_column).is_some();
     let mut builder = FrameBuilder::new(group_column, timestamp_column, columns, meta.num_rows);
-    for rg in &meta.row_groups {
+    for (rg_index, rg) in meta.row_groups.iter().enumerate() {
         let mut chunk = Vec::with_capacity(fields.len());
         for (field, how) in &fields {
             let chunks: Vec<&ColumnChunkMetadata> =
@@ -128,7 +146,9 @@ pub fn read_frame_for_query(
                 _ if column.dictionary_page_offset().is_none() => None,
                 Fast::Indices => decode_dictionary(column, data.clone(), &field.name).map(ChunkColumn::Dictionary),
                 Fast::Runs => {
-                    decode_i64_runs(column, data.clone()).map(|(values, lengths)| ChunkColumn::Runs { values, lengths })
+                    let keys = if keyed_by_index { RunKeys::Index((rg_index as i64) << 32) } else { RunKeys::Id };
+                    decode_i64_runs(column, data.clone(), keys)
+                        .map(|(values, lengths)| ChunkColumn::Runs { values, lengths })
                 }
                 Fast::No => None,
             };
@@ -172,23 +192,70 @@ fn decode(column: &ColumnChunkMetadata, data: Buffer<u8>, field: Field) -> Resul
     Ok(column_iter_to_arrays(vec![page_reader(column, data)], types, field, None)?.0)
 }
 
+/// Whether the part's row groups are ordered by the INT64 column `name` with no value in two
+/// of them, by their statistics: every row group records its exact min and max (and no nulls
+/// when it records a null count), and each one's max is below the next one's min. Then a
+/// group's rows all lie in one row group (see the module docs).
+fn row_groups_ordered_by(meta: &FileMetadata, name: &str) -> Option<()> {
+    let mut last_max: Option<i64> = None;
+    for rg in &meta.row_groups {
+        let column = rg.columns_under_root_iter(name)?.next()?;
+        let Statistics::Int64(stats) = column.statistics(&meta.footer_buf)?.ok()? else { return None };
+        let (min, max) = (stats.min_value?, stats.max_value?);
+        if stats.null_count.is_some_and(|n| n != 0) || min > max || last_max.is_some_and(|m| m >= min) {
+            return None;
+        }
+        last_max = Some(max);
+    }
+    Some(())
+}
+
+/// How [`decode_i64_runs`] keys a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RunKeys {
+    /// By the id itself, read from the dictionary page.
+    Id,
+    /// By `base + dictionary index`, the dictionary page skipped: only when no id occurs in
+    /// two row groups (each row group gets its own base; see the module docs).
+    Index(i64),
+}
+
 /// The runs of equal values of an INT64 column chunk stored as a Parquet dictionary, read from
-/// its dictionary indices: `(values, lengths)`, adjacent equal values merged (given a
-/// dictionary of distinct values, as writers make them; the frame builder merges any others). A sorted group
-/// column is mostly runs in the indices' RLE encoding, so this costs nothing per row there and
-/// little elsewhere (bit-packed stretches are unpacked a block at a time). `None` for anything
-/// but flat, dictionary-encoded pages without nulls (the caller decodes such a chunk as usual).
-fn decode_i64_runs(column: &ColumnChunkMetadata, data: Buffer<u8>) -> Option<(Vec<i64>, Vec<u32>)> {
+/// its dictionary indices: `(keys, lengths)`, adjacent equal keys merged (given a dictionary
+/// of distinct values, as writers make them; the frame builder merges any others). Keyed by
+/// id or, skipping the dictionary page, by index ([`RunKeys`]). A sorted group column is
+/// mostly runs in the indices' RLE encoding, so this costs nothing per row there and little
+/// elsewhere (bit-packed stretches are unpacked a block at a time). `None` for anything but
+/// flat, dictionary-encoded pages without nulls (the caller decodes such a chunk as usual).
+fn decode_i64_runs(column: &ColumnChunkMetadata, data: Buffer<u8>, keys: RunKeys) -> Option<(Vec<i64>, Vec<u32>)> {
     if column.physical_type() != PhysicalType::Int64 || column.descriptor().descriptor.max_rep_level > 0 {
         return None;
     }
-    let mut pages = page_reader(column, data);
-    let dict_page = pages.read_dict_page().ok()??;
-    let dict: Vec<i64> =
-        dict_page.buffer.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default())).collect();
-    if dict.len() != dict_page.num_values {
-        return None;
-    }
+    let mut reader = PageReader::new(Cursor::new(data), column, vec![], usize::MAX);
+    // The dictionary's ids, or none when keyed by index.
+    let (dict, base, mut pages): (Vec<i64>, i64, BasicDecompressor) = match keys {
+        RunKeys::Id => {
+            let mut pages = BasicDecompressor::new(reader, vec![]);
+            let dict_page = pages.read_dict_page().ok()??;
+            let dict: Vec<i64> = dict_page
+                .buffer
+                .chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default()))
+                .collect();
+            if dict.len() != dict_page.num_values {
+                return None;
+            }
+            (dict, 0, pages)
+        }
+        RunKeys::Index(base) => {
+            // Skipped compressed: its header read, its body not decompressed.
+            reader.read_dict().ok()??;
+            (Vec::new(), base, BasicDecompressor::new(reader, vec![]))
+        }
+    };
+    let by_index = matches!(keys, RunKeys::Index(_));
+    let key =
+        |i: u32| -> Option<i64> { if by_index { Some(base + i64::from(i)) } else { dict.get(i as usize).copied() } };
     let (mut values, mut lengths): (Vec<i64>, Vec<u32>) = (Vec::new(), Vec::new());
     // A run merged into the last one when it has the same value (a run of indices continuing
     // across chunks or pages).
@@ -221,7 +288,7 @@ fn decode_i64_runs(column: &ColumnChunkMetadata, data: Buffer<u8>) -> Option<(Ve
         while let Some(chunk) = runs.next_chunk().ok()? {
             seen += chunk.len();
             match chunk {
-                HybridRleChunk::Rle(i, len) => push(&mut values, &mut lengths, *dict.get(i as usize)?, len),
+                HybridRleChunk::Rle(i, len) => push(&mut values, &mut lengths, key(i)?, len),
                 HybridRleChunk::Bitpacked(unpack) => {
                     indices.clear();
                     unpack.collect_into(&mut indices);
@@ -229,7 +296,7 @@ fn decode_i64_runs(column: &ColumnChunkMetadata, data: Buffer<u8>) -> Option<(Ve
                     if n == 0 {
                         continue;
                     }
-                    if indices.iter().copied().max().is_none_or(|i| i as usize >= dict.len()) {
+                    if indices.iter().copied().max().is_none_or(|i| key(i).is_none()) {
                         return None;
                     }
                     // Where the index changes, found branch-free (short runs would mispredict).
@@ -245,13 +312,12 @@ fn decode_i64_runs(column: &ColumnChunkMetadata, data: Buffer<u8>) -> Option<(Ve
                     // distinct, as writers make them; the frame builder merges any others).
                     // Extended from iterators: no capacity check or spilled length per run.
                     let starts = &ends[..m];
-                    push(
-                        &mut values,
-                        &mut lengths,
-                        dict[indices[0] as usize],
-                        starts.first().map_or(n, |&e| e as usize),
-                    );
-                    values.extend(starts.iter().map(|&s| dict[indices[s as usize] as usize]));
+                    push(&mut values, &mut lengths, key(indices[0])?, starts.first().map_or(n, |&e| e as usize));
+                    if by_index {
+                        values.extend(starts.iter().map(|&s| base + i64::from(indices[s as usize])));
+                    } else {
+                        values.extend(starts.iter().map(|&s| dict[indices[s as usize] as usize]));
+                    }
                     lengths.extend(starts.windows(2).map(|w| w[1] - w[0]).chain(starts.last().map(|&s| n as u32 - s)));
                 }
             }
@@ -425,14 +491,77 @@ mod tests {
                 let column = rg.columns_under_root_iter("u").unwrap().next().unwrap();
                 let r = column.byte_range();
                 let data = Buffer::from(bytes[r.start as usize..r.end as usize].to_vec());
-                let (values, lengths) = decode_i64_runs(column, data).expect("dictionary-encoded INT64");
+                let (values, lengths) =
+                    decode_i64_runs(column, data.clone(), RunKeys::Id).expect("dictionary-encoded INT64");
                 let expanded: Vec<i64> =
                     values.iter().zip(&lengths).flat_map(|(&v, &n)| std::iter::repeat_n(v, n as usize)).collect();
                 assert_eq!(expanded, u[offset..offset + rg.num_rows()], "{name}");
                 assert!(values.windows(2).all(|w| w[0] != w[1]), "adjacent runs are merged");
+                // Keyed by index, the dictionary unread: the same runs, and equal keys exactly
+                // where the ids are equal (so the same groups), every key at or above the base.
+                let base = 7 << 32;
+                let (keys, by_index) = decode_i64_runs(column, data, RunKeys::Index(base)).expect("keyed by index");
+                assert_eq!(by_index, lengths, "{name}");
+                assert!(keys.iter().all(|&k| k >= base));
+                for i in 0..keys.len() {
+                    for j in 0..keys.len() {
+                        assert_eq!(keys[i] == keys[j], values[i] == values[j], "{name} runs {i} {j}");
+                    }
+                }
                 offset += rg.num_rows();
             }
             assert_eq!(offset, u.len());
+        }
+    }
+
+    /// Writes `df` with a row group ending at each of `ends` (row counts, increasing).
+    fn write_row_groups(dir: &Path, name: &str, df: &DataFrame, ends: &[usize]) -> PathBuf {
+        let path = dir.join(name);
+        let mut w = ParquetWriter::new(std::fs::File::create(&path).unwrap()).batched(df.schema()).unwrap();
+        let mut start = 0;
+        for &end in ends {
+            w.write_batch(&df.slice(start as i64, end - start)).unwrap();
+            start = end;
+        }
+        w.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn row_groups_ordered_by_their_statistics_skip_the_group_dictionary_and_read_the_same_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let df = frame_df(false).sort(["u", "ts"], Default::default()).unwrap();
+        let u: Vec<i64> = df.column("u").unwrap().i64().unwrap().into_no_null_iter().collect();
+        // Row groups ending on a group boundary (each at the first new id after 700 rows), and
+        // the same part cut every 700 rows (ids span row groups), and unsorted.
+        let mut aligned = Vec::new();
+        let mut last = 0;
+        for r in 1..u.len() {
+            if u[r] != u[r - 1] && r - last >= 700 {
+                aligned.push(r);
+                last = r;
+            }
+        }
+        aligned.push(u.len());
+        assert!(aligned.len() >= 3);
+        let straddling: Vec<usize> = (1..=u.len().div_ceil(700)).map(|k| (k * 700).min(u.len())).collect();
+        assert!(straddling.iter().any(|&e| e < u.len() && u[e] == u[e - 1]), "an id spans row groups");
+        let cases = [
+            ("aligned.parquet", write_row_groups(dir.path(), "aligned.parquet", &df, &aligned), true),
+            ("straddling.parquet", write_row_groups(dir.path(), "straddling.parquet", &df, &straddling), false),
+            ("unsorted.parquet", write(dir.path(), "unsorted.parquet", &mut frame_df(false), Some(700)), false),
+        ];
+        for (name, path, ordered) in cases {
+            let meta = read_metadata(&mut std::fs::File::open(&path).unwrap()).unwrap();
+            assert!(meta.row_groups.len() >= 3, "{name}");
+            assert_eq!(row_groups_ordered_by(&meta, "u").is_some(), ordered, "{name}");
+            // Not a dictionary-encoded INT64 column with statistics: never ordered.
+            assert!(row_groups_ordered_by(&meta, "ev").is_none(), "{name}");
+            assert_reads_like_the_dataframe_path(&path, true);
+            assert_reads_like_the_dataframe_path(&path, false);
+            // The groups themselves: as many as distinct ids, each one's rows together.
+            let f = read_frame_for_query(PartFile::Path(path.clone()), "u", Some("ts"), &["ev".to_string()]).unwrap();
+            assert_eq!(f.n_groups(), 40, "{name}");
         }
     }
 
