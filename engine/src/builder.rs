@@ -1,5 +1,7 @@
 //! Building a [`Frame`] chunk by chunk (one Parquet row group at a time): columns are converted
-//! and appended into the part's buffers as they arrive, group ids kept as runs while sorted.
+//! and appended into the part's buffers as they arrive, group ids kept as runs while sorted. A
+//! reader may also append a 64-bit column's values in place (`int_sink`/`float_sink`, then
+//! [`ChunkColumn::Appended`]); the row count is checked against the chunk's.
 //! `Frame::prepare` (a whole DataFrame as one chunk) is here too, so that the frame module
 //! holds the frame's types and the builder depends on them, not the other way round.
 
@@ -56,6 +58,11 @@ pub enum ChunkColumn {
     /// a Parquet dictionary's run-length-encoded indices). For the group column of a sorted
     /// part this costs nothing per row; elsewhere the runs are expanded.
     Runs { values: Vec<i64>, lengths: Vec<u32> },
+    /// A 64-bit number column (not the group column) whose chunk of this many rows the caller
+    /// already appended in place, through [`FrameBuilder::int_sink`] or
+    /// [`FrameBuilder::float_sink`]: no intermediate buffer (e.g. a Parquet PLAIN page's values
+    /// copied straight from the decompressed page).
+    Appended(usize),
 }
 
 impl ChunkColumn {
@@ -64,6 +71,7 @@ impl ChunkColumn {
             ChunkColumn::Series(s) => s.len(),
             ChunkColumn::Dictionary(a) => a.iter().map(|a| a.len()).sum(),
             ChunkColumn::Runs { lengths, .. } => lengths.iter().map(|&n| n as usize).sum(),
+            ChunkColumn::Appended(n) => *n,
         }
     }
 
@@ -72,6 +80,7 @@ impl ChunkColumn {
             ChunkColumn::Series(s) => ChunkRef::Series(s),
             ChunkColumn::Dictionary(a) => ChunkRef::Dictionary(a),
             ChunkColumn::Runs { values, lengths } => ChunkRef::Runs(values, lengths),
+            ChunkColumn::Appended(_) => ChunkRef::Appended,
         }
     }
 }
@@ -82,13 +91,35 @@ enum ChunkRef<'a> {
     Series(&'a Series),
     Dictionary(&'a [DictionaryArray<u32>]),
     Runs(&'a [i64], &'a [u32]),
+    /// Already in the accumulator (the row count is checked against it).
+    Appended,
 }
 
 /// Appends a chunk's column to its accumulator (the first chunk creates it, sized for the
 /// part). 64-bit numbers without nulls and dictionary indices go straight into the accumulator;
 /// anything else is extracted first ([`extract`]) and then appended.
-fn accumulate_chunk(slot: &mut Option<Col>, chunk: ChunkRef<'_>, name: &str, total: usize) -> Result<(), EngineError> {
+fn accumulate_chunk(
+    slot: &mut Option<Col>,
+    chunk: ChunkRef<'_>,
+    name: &str,
+    total: usize,
+    rows_after: usize,
+) -> Result<(), EngineError> {
     match chunk {
+        ChunkRef::Appended => {
+            let held = match slot {
+                Some(Col::Int { values, valid: None }) => values.len(),
+                Some(Col::Float { values }) => values.len(),
+                _ => usize::MAX,
+            };
+            if held != rows_after {
+                return Err(EngineError::InvalidData {
+                    column: name.to_string(),
+                    problem: format!("appended in place up to {held} rows, the chunk ends at row {rows_after}"),
+                });
+            }
+            Ok(())
+        }
         ChunkRef::Dictionary(arrays) => {
             let acc = slot.get_or_insert_with(|| Col::Str { codes: Codes::with_capacity(total), dict: Vec::new() });
             match acc {
@@ -157,6 +188,8 @@ pub struct FrameBuilder {
     keys: Keys,
     ts: Option<Col>,
     cols: Vec<(String, Option<Col>)>,
+    /// Rows pushed so far.
+    rows: usize,
 }
 
 impl FrameBuilder {
@@ -176,12 +209,41 @@ impl FrameBuilder {
             keys: Keys::Runs { run_keys: Vec::new(), starts: Vec::new(), rows: 0 },
             ts: None,
             cols,
+            rows: 0,
         }
+    }
+
+    /// The accumulator of 64-bit integer column `name` (the timestamp column or one of the
+    /// columns, not the group column), for a caller that appends the next chunk's values in
+    /// place and then pushes [`ChunkColumn::Appended`]. `None` when the column is unknown or
+    /// already holds something else (another type, or nulls): push the chunk as usual then.
+    pub fn int_sink(&mut self, name: &str) -> Option<&mut Vec<i64>> {
+        let total = self.total_rows;
+        match self.slot(name)?.get_or_insert_with(|| Col::Int { values: Vec::with_capacity(total), valid: None }) {
+            Col::Int { values, valid: None } => Some(values),
+            _ => None,
+        }
+    }
+
+    /// As [`FrameBuilder::int_sink`], for a 64-bit float column.
+    pub fn float_sink(&mut self, name: &str) -> Option<&mut Vec<f64>> {
+        let total = self.total_rows;
+        match self.slot(name)?.get_or_insert_with(|| Col::Float { values: Vec::with_capacity(total) }) {
+            Col::Float { values } => Some(values),
+            _ => None,
+        }
+    }
+
+    fn slot(&mut self, name: &str) -> Option<&mut Option<Col>> {
+        if self.timestamp_column.as_deref() == Some(name) {
+            return Some(&mut self.ts);
+        }
+        self.cols.iter_mut().find(|(n, _)| n == name).map(|(_, slot)| slot)
     }
 
     /// Converts and appends the next chunk of rows.
     pub fn push(&mut self, df: &DataFrame) -> Result<(), EngineError> {
-        self.append(|name| series(df, name).map(ChunkRef::Series))
+        self.append(df.height(), |name| series(df, name).map(ChunkRef::Series))
     }
 
     /// Converts and appends the next chunk of rows given column by column (every column the
@@ -204,7 +266,7 @@ impl FrameBuilder {
                 problem: format!("{} rows in a chunk of {rows}", c.len()),
             });
         }
-        self.append(|name| {
+        self.append(rows, |name| {
             columns
                 .iter()
                 .find(|(n, _)| *n == name)
@@ -213,8 +275,13 @@ impl FrameBuilder {
         })
     }
 
-    fn append<'a>(&mut self, get: impl Fn(&str) -> Result<ChunkRef<'a>, EngineError>) -> Result<(), EngineError> {
+    fn append<'a>(
+        &mut self,
+        rows: usize,
+        get: impl Fn(&str) -> Result<ChunkRef<'a>, EngineError>,
+    ) -> Result<(), EngineError> {
         let total = self.total_rows;
+        let rows_after = self.rows + rows;
         match get(&self.group_column)? {
             ChunkRef::Series(gs) => {
                 if gs.null_count() > 0 {
@@ -228,19 +295,20 @@ impl FrameBuilder {
             ChunkRef::Runs(values, lengths) => {
                 self.keys.push_run_lengths(values, lengths, &self.group_column, total)?
             }
-            ChunkRef::Dictionary(_) => {
+            ChunkRef::Dictionary(_) | ChunkRef::Appended => {
                 return Err(EngineError::InvalidData {
                     column: self.group_column.clone(),
-                    problem: "the group column cannot be pushed as dictionary indices".to_string(),
+                    problem: "the group column cannot be pushed as dictionary indices or appended in place".to_string(),
                 });
             }
         }
         if let Some(t) = &self.timestamp_column {
-            accumulate_chunk(&mut self.ts, get(t)?, t, total)?;
+            accumulate_chunk(&mut self.ts, get(t)?, t, total, rows_after)?;
         }
         for (name, slot) in self.cols.iter_mut() {
-            accumulate_chunk(slot, get(name)?, name, total)?;
+            accumulate_chunk(slot, get(name)?, name, total, rows_after)?;
         }
+        self.rows = rows_after;
         Ok(())
     }
 
@@ -628,6 +696,44 @@ mod tests {
         }
         let mut b = FrameBuilder::new("u", None, &[], 2);
         let bad = [("u", ChunkColumn::Runs { values: vec![1, 2], lengths: vec![2] })];
+        assert!(matches!(b.push_columns(&bad), Err(EngineError::InvalidData { .. })));
+    }
+
+    /// Timestamps and a column appended in place through the sinks, chunk by chunk, mixed
+    /// with chunks pushed as series: the same frame as one whole DataFrame; a sink refuses a
+    /// column holding another type, and an append that does not match the chunk is an error.
+    #[test]
+    fn columns_appended_in_place_give_the_same_frame_as_series() {
+        let cols = ["v".to_string()];
+        let u = [1, 1, 2, 3, 3, 3, 4];
+        let ts: Vec<i64> = vec![5, 6, 1, 2, 2, 9, 0];
+        let v: Vec<i64> = (0..u.len() as i64).map(|i| i * 3 - 4).collect();
+        let whole = df(&u, &ts, &v);
+        let one = Frame::prepare(&whole, "u", "ts", &cols).unwrap();
+        let mut b = FrameBuilder::new("u", Some("ts"), &cols, u.len());
+        for (o, l, in_place) in [(0, 3, true), (3, 2, false), (5, 2, true)] {
+            let chunk = whole.slice(o as i64, l);
+            let s = |n: &str| ChunkColumn::Series(chunk.column(n).unwrap().as_materialized_series().clone());
+            let (t, x) = if in_place {
+                b.int_sink("ts").unwrap().extend_from_slice(&ts[o..o + l]);
+                b.int_sink("v").unwrap().extend_from_slice(&v[o..o + l]);
+                (ChunkColumn::Appended(l), ChunkColumn::Appended(l))
+            } else {
+                (s("ts"), s("v"))
+            };
+            b.push_columns(&[("u", s("u")), ("ts", t), ("v", x)]).unwrap();
+        }
+        assert!(b.float_sink("v").is_none(), "v holds integers");
+        assert!(b.int_sink("u").is_none() && b.int_sink("nope").is_none(), "not the group column, nor unknown ones");
+        let chunked = b.finish().unwrap();
+        assert_eq!(rows(&chunked), rows(&one));
+        assert_eq!(chunked.n_groups(), one.n_groups());
+        // A chunk that says its column was appended when it was not (or only partly).
+        let mut b = FrameBuilder::new("u", Some("ts"), &cols, 4);
+        let chunk = whole.slice(0, 2);
+        let s = |n: &str| ChunkColumn::Series(chunk.column(n).unwrap().as_materialized_series().clone());
+        b.int_sink("ts").unwrap().push(5);
+        let bad = [("u", s("u")), ("ts", ChunkColumn::Appended(2)), ("v", s("v"))];
         assert!(matches!(b.push_columns(&bad), Err(EngineError::InvalidData { .. })));
     }
 }

@@ -27,6 +27,12 @@
 //! boundaries, so its parts take the cheap one. What this path cannot notice: an index past
 //! the end of the dictionary (a corrupt file), since the dictionary is never read.
 //!
+//! A 64-bit number column (INT64 or DOUBLE: timestamps, prices) of PLAIN pages without nulls is
+//! copied from each decompressed page straight into the frame's buffer for it
+//! ([`FrameBuilder::int_sink`]): polars' decoder would build an array first and the builder
+//! copy that, a second pass over fresh memory (criterion `load_1M_rows_3_columns`: 10–20%
+//! of loading a part).
+//!
 //! Everything else is decoded exactly as `ParquetReader` decodes it (the same decoder, the
 //! same Arrow types from the Parquet schema, ignoring the writer's embedded Arrow schema). A
 //! string column chunk that is not dictionary-encoded throughout (a writer may fall back to
@@ -38,6 +44,7 @@ use polars::prelude::{DataFrame, ParquetReader, PlSmallStr, PolarsError, SerRead
 use polars_arrow::array::{Array, DictionaryArray};
 use polars_arrow::datatypes::{ArrowDataType, DTYPE_CATEGORICAL_NEW, Field, IntegerType, Metadata};
 use polars_buffer::Buffer;
+use polars_parquet::parquet::encoding::Encoding;
 use polars_parquet::parquet::encoding::hybrid_rle::{HybridRleChunk, HybridRleDecoder};
 use polars_parquet::parquet::page::split_buffer;
 use polars_parquet::parquet::statistics::Statistics;
@@ -113,10 +120,16 @@ pub fn read_frame_for_query(
         let Some(field) = schema.get(name) else {
             return Err(engine_err(engine::EngineError::MissingColumn(name.to_string())));
         };
+        let is_ts = Some(*name) == timestamp_column;
         let how = if *name == group_column {
             if field.dtype == ArrowDataType::Int64 { Fast::Runs } else { Fast::No }
-        } else if Some(*name) != timestamp_column && is_string(&field.dtype) {
+        } else if !is_ts && is_string(&field.dtype) {
             Fast::Indices
+        } else if matches!(field.dtype, ArrowDataType::Int64 | ArrowDataType::Float64)
+            && !(is_ts && columns.iter().any(|c| c == name))
+        {
+            // (A timestamp column also asked for as a column has two accumulators: handed over.)
+            Fast::Plain8
         } else {
             Fast::No
         };
@@ -143,6 +156,7 @@ pub fn read_frame_for_query(
                 .map_err(|e| corrupt(format!("reading column {}: {e}", field.name)))?;
             let data = Buffer::from(bytes);
             let fast = match how {
+                Fast::Plain8 => append_plain_8(&mut builder, &field.name, &field.dtype, column, &data),
                 _ if column.dictionary_page_offset().is_none() => None,
                 Fast::Indices => decode_dictionary(column, data.clone(), &field.name).map(ChunkColumn::Dictionary),
                 Fast::Runs => {
@@ -174,7 +188,86 @@ enum Fast {
     Indices,
     /// The INT64 group column: runs of equal ids from the run-length-encoded indices.
     Runs,
+    /// INT64 or DOUBLE values in PLAIN pages without nulls (timestamps, prices): copied from
+    /// each decompressed page straight into the frame's buffer.
+    Plain8,
     No,
+}
+
+/// Appends a 64-bit number column chunk's values in place into the builder's buffer for it
+/// (one copy, from the decompressed page; polars' decoder would make an array first and the
+/// builder copy that), returning the chunk column that says so. `None`, with nothing
+/// appended, when the chunk is anything but PLAIN pages without nulls: the caller decodes it
+/// as usual.
+fn append_plain_8(
+    builder: &mut FrameBuilder,
+    name: &str,
+    dtype: &ArrowDataType,
+    column: &ColumnChunkMetadata,
+    data: &Buffer<u8>,
+) -> Option<ChunkColumn> {
+    fn append<T: Plain8>(out: &mut Vec<T>, column: &ColumnChunkMetadata, data: &Buffer<u8>) -> Option<usize> {
+        let before = out.len();
+        let appended = decode_plain_8(column, data.clone(), out);
+        if appended.is_none() {
+            out.truncate(before);
+        }
+        appended
+    }
+    match (dtype, column.physical_type()) {
+        (ArrowDataType::Int64, PhysicalType::Int64) => {
+            append(builder.int_sink(name)?, column, data).map(ChunkColumn::Appended)
+        }
+        (ArrowDataType::Float64, PhysicalType::Double) => {
+            append(builder.float_sink(name)?, column, data).map(ChunkColumn::Appended)
+        }
+        _ => None,
+    }
+}
+
+/// An 8-byte number as Parquet's PLAIN encoding stores it (little-endian).
+trait Plain8: Sized {
+    fn from_le(b: [u8; 8]) -> Self;
+}
+impl Plain8 for i64 {
+    #[inline(always)]
+    fn from_le(b: [u8; 8]) -> i64 {
+        i64::from_le_bytes(b)
+    }
+}
+impl Plain8 for f64 {
+    #[inline(always)]
+    fn from_le(b: [u8; 8]) -> f64 {
+        f64::from_le_bytes(b)
+    }
+}
+
+/// Appends the values of a flat column chunk of PLAIN pages of 8-byte values without nulls to
+/// `out`; the number appended, or `None` (part of it possibly appended) for anything else.
+fn decode_plain_8<T: Plain8>(column: &ColumnChunkMetadata, data: Buffer<u8>, out: &mut Vec<T>) -> Option<usize> {
+    if column.dictionary_page_offset().is_some() || column.descriptor().descriptor.max_rep_level > 0 {
+        return None;
+    }
+    let mut pages = page_reader(column, data);
+    let mut appended = 0;
+    while let Some(item) = pages.next() {
+        let page = item.ok()?.decompress(&mut pages).ok()?;
+        if page.encoding() != Encoding::Plain {
+            return None;
+        }
+        let n = page.num_values();
+        let split = split_buffer(&page).ok()?;
+        if page.descriptor.max_def_level > 0 && !all_defined(split.def, n)? {
+            return None;
+        }
+        if split.values.len() != n * 8 {
+            return None;
+        }
+        out.extend(split.values.chunks_exact(8).map(|b| T::from_le(b.try_into().unwrap_or_default())));
+        appended += n;
+        pages.reuse_page_buffer(page);
+    }
+    Some(appended)
 }
 
 fn is_string(dtype: &ArrowDataType) -> bool {
@@ -563,6 +656,77 @@ mod tests {
             let f = read_frame_for_query(PartFile::Path(path.clone()), "u", Some("ts"), &["ev".to_string()]).unwrap();
             assert_eq!(f.n_groups(), 40, "{name}");
         }
+    }
+
+    #[test]
+    fn plain_8_byte_columns_are_appended_in_place_and_anything_else_is_declined() {
+        let dir = tempfile::tempdir().unwrap();
+        // Distinct timestamps and prices (a writer keeps them PLAIN), floats with nulls.
+        let n = 3000usize;
+        let mut df = DataFrame::new_infer_height(vec![
+            Column::new("u".into(), (0..n).map(|i| (i / 75) as i64).collect::<Vec<i64>>()),
+            Column::new("ts".into(), (0..n).map(|i| (i as i64) * 1_000_003 - 7).collect::<Vec<i64>>()),
+            Column::new("p".into(), (0..n).map(|i| i as f64 * 1.37 - 900.25).collect::<Vec<f64>>()),
+            Column::new("x".into(), (0..n).map(|i| (i % 11 != 0).then_some(i as f64 * 0.5)).collect::<Vec<_>>()),
+        ])
+        .unwrap();
+        let path = write(dir.path(), "plain.parquet", &mut df, Some(1000));
+        let meta = read_metadata(&mut std::fs::File::open(&path).unwrap()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let chunk = |rg: usize, name: &str| {
+            let c = meta.row_groups[rg].columns_under_root_iter(name).unwrap().next().unwrap();
+            let r = c.byte_range();
+            (c, Buffer::from(bytes[r.start as usize..r.end as usize].to_vec()))
+        };
+        let ts: Vec<i64> = df.column("ts").unwrap().i64().unwrap().into_no_null_iter().collect();
+        let p: Vec<f64> = df.column("p").unwrap().f64().unwrap().into_no_null_iter().collect();
+        let (mut got_ts, mut got_p): (Vec<i64>, Vec<f64>) = (Vec::new(), Vec::new());
+        for rg in 0..meta.row_groups.len() {
+            let (c, data) = chunk(rg, "ts");
+            assert!(c.dictionary_page_offset().is_none(), "ts is PLAIN here");
+            assert_eq!(decode_plain_8(c, data, &mut got_ts), Some(meta.row_groups[rg].num_rows()));
+            let (c, data) = chunk(rg, "p");
+            assert!(c.dictionary_page_offset().is_none(), "p is PLAIN here");
+            assert_eq!(decode_plain_8(c, data, &mut got_p), Some(meta.row_groups[rg].num_rows()));
+            // Declined: nulls (x), and a dictionary-encoded chunk (u).
+            let (c, data) = chunk(rg, "x");
+            assert_eq!(decode_plain_8::<f64>(c, data, &mut Vec::new()), None);
+            let (c, data) = chunk(rg, "u");
+            assert!(c.dictionary_page_offset().is_some());
+            assert_eq!(decode_plain_8::<i64>(c, data, &mut Vec::new()), None);
+        }
+        assert_eq!(got_ts, ts);
+        assert_eq!(
+            got_p.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            p.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+        // Through the builder: nothing appended when declined (a physical type other than the
+        // Arrow type's, nulls), the values appended and the chunk column saying so otherwise.
+        let mut b = FrameBuilder::new("u", Some("ts"), &["x".to_string(), "p".to_string()], ts.len());
+        let (c, data) = chunk(0, "x");
+        assert!(append_plain_8(&mut b, "x", &ArrowDataType::Float64, c, &data).is_none());
+        assert!(b.float_sink("x").unwrap().is_empty(), "a declined chunk leaves nothing behind");
+        let (c, data) = chunk(0, "ts");
+        assert!(append_plain_8(&mut b, "ts", &ArrowDataType::Float64, c, &data).is_none());
+        let n = meta.row_groups[0].num_rows();
+        assert!(
+            matches!(append_plain_8(&mut b, "ts", &ArrowDataType::Int64, c, &data), Some(ChunkColumn::Appended(k)) if k == n)
+        );
+        assert_eq!(b.int_sink("ts").unwrap()[..], ts[..n]);
+        // A whole part read this way answers as the frame prepared from polars' DataFrame.
+        let q = r#"{"timeframe": {"from": 200000000, "to": 2500000000},
+            "query": {"conditions": [{"filter": ["p", ">", 100.0], "target": ["sum", "x", ">", 300]}],
+                      "aggregations": [{"column": "u", "type": "sumPerValue", "otherColumn": "p"}]}}"#;
+        let q = protocol::validate_query_value(&serde_json::from_str(q).unwrap(), None).unwrap();
+        let columns = q.query.referenced_columns();
+        let got = read_frame_for_query(PartFile::Path(path.clone()), "u", Some("ts"), &columns).unwrap();
+        let whole = ParquetReader::new(std::fs::File::open(&path).unwrap()).finish().unwrap();
+        let want = Frame::prepare(&whole, "u", "ts", &columns).unwrap();
+        let opts = engine::EngineOptions::default();
+        let (got, want) =
+            (engine::execute(&got, &q.query, &opts).unwrap(), engine::execute(&want, &q.query, &opts).unwrap());
+        assert!(want.matching_groups > 3 && want.matching_groups < 40, "{want:?}");
+        assert_eq!(got, want);
     }
 
     #[test]
