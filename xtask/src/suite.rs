@@ -75,6 +75,13 @@ struct QueryRow {
     original: Option<Timing>,
 }
 
+/// A ratio with two decimals, or three when two would print the goal itself (0.7036 against
+/// a goal of 0.7 is a miss and must not read "0.70").
+fn ratio_text(ratio: f64, goal: f64) -> String {
+    let two = format!("{ratio:.2}");
+    if two == format!("{goal:.2}") && ratio != goal { format!("{ratio:.3}") } else { two }
+}
+
 /// A regime's column in the table: its name, the goal ratio and where its figure is.
 struct RegimeColumn {
     name: &'static str,
@@ -367,11 +374,12 @@ fn shape_table(shape: &str, a: &SuiteArgs, rows: &[QueryRow]) -> (String, Vec<St
                     let layout = if regime == "memory" { format!(" ({})", peers[&name].layout) } else { String::new() };
                     cells.push(format!("{} {name}{layout}", secs(t)));
                     let ratio = mine / t;
+                    let shown = ratio_text(ratio, goal);
                     if ratio <= goal {
-                        cells.push(format!("{ratio:.2}"));
+                        cells.push(shown);
                     } else {
-                        cells.push(format!("**{ratio:.2}**"));
-                        misses.push(format!("{id} {regime} {ratio:.2}"));
+                        cells.push(format!("**{shown}**"));
+                        misses.push(format!("{id} {regime} {shown}"));
                     }
                 }
                 None => cells.extend(["-".to_string(), "-".to_string()]),
@@ -470,6 +478,16 @@ mod tests {
         assert_eq!(misses, vec!["q1 Parquet 0.90".to_string()]);
         assert!(table.contains("0.80 s / n/a / 0.20 s (frame)"), "{table}");
         assert!(table.contains("| q1 | 100 MB / 300 MB | 100 MB / 300 MB | 100 MB / 300 MB |"), "{table}");
+    }
+
+    #[test]
+    fn a_ratio_that_would_print_as_the_goal_gets_a_third_decimal() {
+        assert_eq!(ratio_text(0.7036, 0.7), "0.704");
+        assert_eq!(ratio_text(0.6951, 0.7), "0.695");
+        assert_eq!(ratio_text(0.7, 0.7), "0.70");
+        assert_eq!(ratio_text(0.71, 0.7), "0.71");
+        assert_eq!(ratio_text(0.4971, 0.5), "0.497");
+        assert_eq!(ratio_text(1.234, 0.5), "1.23");
     }
 
     #[test]
