@@ -25,7 +25,8 @@
 //! touch (a group spanning a row-group boundary, as fixed-size row groups written by other
 //! tools leave them), take the dictionary path. `frocket dataprep` ends row groups on group
 //! boundaries, so its parts take the cheap one. What this path cannot notice: an index past
-//! the end of the dictionary (a corrupt file), since the dictionary is never read.
+//! the end of the dictionary (a corrupt file), since the dictionary is never read. Not taken
+//! when a query also reads the group column as a column (an aggregation over it needs the ids).
 //!
 //! A 64-bit number column (INT64 or DOUBLE: timestamps, prices) of PLAIN pages without nulls is
 //! copied from each decompressed page straight into the frame's buffer for it
@@ -135,7 +136,10 @@ pub fn read_frame_for_query(
         };
         fields.push((field.clone(), how));
     }
-    let keyed_by_index = row_groups_ordered_by(&meta, group_column).is_some();
+    // Not when the group column is also asked for as a column (an aggregation over it): then
+    // its values are needed, and the runs carry them.
+    let keyed_by_index =
+        !columns.iter().any(|c| c == group_column) && row_groups_ordered_by(&meta, group_column).is_some();
     let mut builder = FrameBuilder::new(group_column, timestamp_column, columns, meta.num_rows);
     for (rg_index, rg) in meta.row_groups.iter().enumerate() {
         let mut chunk = Vec::with_capacity(fields.len());
@@ -506,7 +510,10 @@ mod tests {
             .all(|rg| rg.columns_under_root_iter(column).unwrap().all(|c| c.dictionary_page_offset().is_some()))
     }
 
-    const QUERIES: [&str; 6] = [
+    const QUERIES: [&str; 7] = [
+        // The group and timestamp columns asked for as columns too (their values, not only runs).
+        r#"{"query": {"conditions": [{"filter": ["ev", "==", "cart"]}],
+            "aggregations": [{"column": "u", "type": "countPerValue"}, {"column": "ts", "type": "sumPerValue", "otherColumn": "u"}]}}"#,
         r#"{"query": {"conditions": [{"filter": ["ev", "==", "cart"], "target": ["count", ">=", 2]}],
             "aggregations": [{"column": "ev", "type": "countPerValue"}, {"column": "ev", "type": "sumPerValue", "otherColumn": "x"}]}}"#,
         r#"{"query": {"conditions": [{"filter": ["name", "contains", "7"]}],
