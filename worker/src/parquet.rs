@@ -393,7 +393,8 @@ fn decode_i64_runs(column: &ColumnChunkMetadata, data: Buffer<u8>, keys: RunKeys
                     if n == 0 {
                         continue;
                     }
-                    if indices.iter().copied().max().is_none_or(|i| key(i).is_none()) {
+                    // Every index within the dictionary (keyed by index there is none to check).
+                    if !by_index && indices.iter().copied().max().is_none_or(|i| key(i).is_none()) {
                         return None;
                     }
                     // Where the index changes, found branch-free (short runs would mispredict).
