@@ -41,6 +41,12 @@ fn queries() -> Vec<(&'static str, serde_json::Value)> {
                 "stepAggregations": [{"column": "event", "type": "countPerValue"}]}}),
         ),
         (
+            // The timeframe kernel (timeframe.rs: bitmap of 32-bit offsets, walk over groups).
+            "timeframe_10pct",
+            json!({"timeframe": {"from": 1435806000, "to": 1437006960},
+                   "query": {"conditions": [{"filter": ["event", "==", "view"], "target": ["count", ">=", 2]}]}}),
+        ),
+        (
             "aggregations_matched",
             json!({"query": {
             "conditions": [{"filter": ["event", "==", "transaction"], "target": ["count", ">=", 3]}],

@@ -326,6 +326,7 @@ impl FrameBuilder {
             Keys::Runs { run_keys, starts, rows } => {
                 let in_order = match &ts {
                     Timestamps::Int(t) => runs_in_order(&starts, t),
+                    Timestamps::Offsets { offsets, .. } => runs_in_order(&starts, offsets),
                     Timestamps::Float(t) => runs_in_order(&starts, t),
                     Timestamps::Absent => true,
                 };
@@ -337,7 +338,7 @@ impl FrameBuilder {
                         n_rows: rows,
                         groups: ranges_of(&starts),
                         group_index: Default::default(),
-                        ts,
+                        ts: ts.narrowed(),
                         columns,
                         was_sorted: true,
                     });
@@ -391,6 +392,7 @@ impl FrameBuilder {
             GroupKeys::Int(k) => run_starts(k),
             GroupKeys::Codes(k) => run_starts(k),
         });
+        frame.ts = std::mem::replace(&mut frame.ts, Timestamps::Absent).narrowed();
         Ok(frame)
     }
 }
@@ -615,7 +617,7 @@ mod tests {
 
     /// (group of each row, ts, v) in frame order.
     fn rows(f: &Frame) -> Vec<(usize, i64, i64)> {
-        let (Timestamps::Int(ts), Some(Col::Int { values, .. })) = (&f.ts, f.columns.get("v")) else { panic!() };
+        let (Some(ts), Some(Col::Int { values, .. })) = (f.ts.as_i64(), f.columns.get("v")) else { panic!() };
         (0..f.n_groups())
             .flat_map(|g| (f.groups[g].0..f.groups[g].1).map(move |r| (g, r as usize)))
             .map(|(g, r)| (g, ts[r], values[r]))

@@ -6,10 +6,11 @@ use crate::aggregate::aggregate;
 use crate::frame::{Frame, Timestamps};
 use crate::insights::{BreakdownAcc, TimingAcc};
 use crate::predicate::step_masks;
-use crate::select::{SelectPlan, Universe, count_set, for_each_sparse_hit, select_groups};
+use crate::select::{SelectPlan, select_groups};
 use crate::sequence::{SeqMatcher, TsExt, Witness, seq_spec};
+use crate::timeframe::{inside_bitmap, inside_ranges};
 use protocol::result::{PartialFunnel, PartialStep};
-use protocol::{AggOptions, PartialResult, Query, Timeframe};
+use protocol::{AggOptions, Literal, PartialResult, Query, Timeframe};
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
@@ -24,14 +25,40 @@ pub struct EngineOptions {
 /// Runs a validated query on a prepared frame and returns the part's partial result.
 pub fn execute(frame: &Frame, query: &Query, opts: &EngineOptions) -> Result<PartialResult, EngineError> {
     match &frame.ts {
-        Timestamps::Int(ts) => run(frame, ts, query, opts),
-        Timestamps::Float(ts) => run(frame, ts, query, opts),
+        Timestamps::Int(ts) => run(frame, ts, query.timeframe.as_ref(), query, opts),
+        Timestamps::Offsets { base, offsets } => {
+            let tf = query.timeframe.as_ref().map(|t| offset_timeframe(t, *base));
+            run(frame, offsets, tf.as_ref(), query, opts)
+        }
+        Timestamps::Float(ts) => run(frame, ts, query.timeframe.as_ref(), query, opts),
         Timestamps::Absent if query.needs_timestamps() => {
             Err(EngineError::Internal("the part was prepared without timestamps, but the query needs them".into()))
         }
         // No timeframe, sequence or funnel: nothing reads a timestamp.
-        Timestamps::Absent => run::<i64>(frame, &[], query, opts),
+        Timestamps::Absent => run::<i64>(frame, &[], None, query, opts),
     }
+}
+
+/// A timeframe over integer timestamps as the same timeframe over their offsets from `base`
+/// ([`Timestamps::Offsets`], each offset below `u32::MAX`): every numeric bound becomes an
+/// integer in `0..=u32::MAX` that selects exactly the same rows (a float bound `f` as
+/// `ceil(f)`, since `t >= f` and `t < f` are `t >= ceil(f)` and `t < ceil(f)` for an integer
+/// `t`; a bound beyond every offset clamped to the nearest end).
+fn offset_timeframe(tf: &Timeframe, base: i64) -> Timeframe {
+    let shift = |lit: &Literal| -> Literal {
+        let v: i128 = match lit {
+            Literal::Int(v) => i128::from(*v),
+            Literal::UInt(v) => i128::from(*v),
+            Literal::Float(f) if f.is_nan() => return lit.clone(),
+            // Beyond i64 either way: the clamp below decides it.
+            Literal::Float(f) if f.ceil() >= 9.3e18 => i128::from(i64::MAX) + 1,
+            Literal::Float(f) if f.ceil() <= -9.3e18 => i128::from(i64::MIN) - 1,
+            Literal::Float(f) => f.ceil() as i128,
+            _ => return lit.clone(),
+        };
+        Literal::Int((v - i128::from(base)).clamp(0, i128::from(u32::MAX)) as i64)
+    };
+    Timeframe { from: tf.from.as_ref().map(shift), to: tf.to.as_ref().map(shift) }
 }
 
 /// The rows of each group inside the timeframe; groups with none are left out.
@@ -46,37 +73,16 @@ fn active_ranges<'f, T: TsExt>(frame: &'f Frame, ts: &[T], tf: Option<&Timeframe
     let typed = (from.map(T::exact_bound), to.map(T::exact_bound));
     if !matches!(typed, (Some(None), _) | (_, Some(None))) {
         let (from, to) = (typed.0.flatten(), typed.1.flatten());
-        // Which rows are inside, vectorised. Timestamps have no NaN (the builder rejects
-        // them) and a group's rows are ordered by timestamp, so a group's inside rows are
-        // contiguous: from its first inside row to its last.
-        let inside: Vec<bool> = match (from, to) {
-            (Some(f), Some(x)) => ts.iter().map(|&t| (t >= f) & (t < x)).collect(),
-            (Some(f), None) => ts.iter().map(|&t| t >= f).collect(),
-            (None, Some(x)) => ts.iter().map(|&t| t < x).collect(),
-            (None, None) => vec![true; ts.len()],
+        // Timestamps have no NaN (the builder rejects them) and a group's rows are ordered by
+        // timestamp, so a group's inside rows are contiguous: from its first inside row to its
+        // last (timeframe.rs: a bitmap of the inside rows, then a walk over the groups with any).
+        let words = match (from, to) {
+            (Some(f), Some(x)) => T::between_bitmap(ts, f, x),
+            (Some(f), None) => inside_bitmap(ts, |t| t >= f),
+            (None, Some(x)) => inside_bitmap(ts, |t| t < x),
+            (None, None) => return Cow::Borrowed(&frame.groups),
         };
-        if count_set(&inside) < inside.len() / 4 {
-            // A narrow timeframe: visit only the inside rows, each one's group found through
-            // the frame's group index (no pass over every group).
-            let (mut out, mut last) = (Vec::new(), usize::MAX);
-            for_each_sparse_hit(&inside, Universe::new(frame, &frame.groups), |g, r| match out.last_mut() {
-                Some((_, end)) if last == g => *end = r as u32 + 1,
-                _ => {
-                    out.push((r as u32, r as u32 + 1));
-                    last = g;
-                }
-            });
-            return Cow::Owned(out);
-        }
-        let mut out = Vec::with_capacity(frame.groups.len());
-        for &(s, e) in &frame.groups {
-            let (s, e) = (s as usize, e as usize);
-            let run = &inside[s..e];
-            if let Some(lo) = run.iter().position(|&x| x) {
-                let hi = run.iter().rposition(|&x| x).map_or(lo, |h| h + 1);
-                out.push(((s + lo) as u32, (s + hi) as u32));
-            }
-        }
+        let out = inside_ranges(&words, frame.group_index().starts(), frame.n_rows);
         return Cow::Owned(out);
     }
     let mut out = Vec::new();
@@ -97,8 +103,15 @@ fn n_rows(ranges: &[(u32, u32)]) -> u64 {
     ranges.iter().map(|&(lo, hi)| u64::from(hi - lo)).sum()
 }
 
-fn run<T: TsExt>(frame: &Frame, ts: &[T], query: &Query, opts: &EngineOptions) -> Result<PartialResult, EngineError> {
-    let ranges = active_ranges(frame, ts, query.timeframe.as_ref());
+/// Runs `query` with its timeframe given as `tf` (in the timestamps' own terms).
+fn run<T: TsExt>(
+    frame: &Frame,
+    ts: &[T],
+    tf: Option<&Timeframe>,
+    query: &Query,
+    opts: &EngineOptions,
+) -> Result<PartialResult, EngineError> {
+    let ranges = active_ranges(frame, ts, tf);
     let conditions = query.conditions();
     let selected: Cow<'_, [(u32, u32)]> = if conditions.is_empty() {
         Cow::Borrowed(&ranges[..])
@@ -175,4 +188,117 @@ fn run<T: TsExt>(frame: &Frame, ts: &[T], query: &Query, opts: &EngineOptions) -
         scanned_rows: if matches!(ranges, Cow::Borrowed(_)) { frame.n_rows as u64 } else { n_rows(&ranges) },
         scanned_groups: ranges.len() as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::{Column, DataFrame};
+    use protocol::validate_query_value;
+    use serde_json::{Value, json};
+
+    /// 40 groups of 1..9 rows with timestamps around 1.4e9 (narrow: stored as offsets), and the
+    /// same frame with its timestamps as plain i64s.
+    fn frames() -> (Frame, Frame) {
+        let (mut u, mut ts, mut ev) = (Vec::new(), Vec::new(), Vec::new());
+        let mut x = 7u64;
+        for g in 0..40i64 {
+            let mut t = 1_400_000_000 + g * 13;
+            for _ in 0..1 + g % 9 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                t += (x % 50) as i64;
+                u.push(g);
+                ts.push(t);
+                ev.push(if x.is_multiple_of(3) { "a" } else { "b" });
+            }
+        }
+        let df = DataFrame::new_infer_height(vec![
+            Column::new("u".into(), u),
+            Column::new("ts".into(), ts),
+            Column::new("ev".into(), ev),
+        ])
+        .unwrap();
+        let narrow = Frame::prepare(&df, "u", "ts", &["ev".to_string()]).unwrap();
+        assert!(matches!(narrow.ts, Timestamps::Offsets { .. }), "a narrow span is stored as offsets");
+        let mut wide = narrow.clone();
+        wide.ts = Timestamps::Int(narrow.ts.as_i64().unwrap());
+        (narrow, wide)
+    }
+
+    #[test]
+    fn offsets_answer_as_i64_timestamps() {
+        let (narrow, wide) = frames();
+        // Actual timestamps, and halfway to their neighbours (a float bound next to a row's
+        // timestamp is where rounding it the wrong way would show).
+        let t = narrow.ts.as_i64().unwrap();
+        let mut bounds: Vec<Value> = [t[0], t[7], t[40], t[t.len() - 1]]
+            .iter()
+            .flat_map(|&v| [json!(v), json!(v as f64 - 0.5), json!(v as f64 + 0.5)])
+            .collect();
+        bounds.extend([
+            json!(1_399_999_000.0),
+            json!(1_500_000_000),
+            json!(-5),
+            json!(1e30),
+            json!(-1e30),
+            json!(9_223_372_036_854_775_807i64),
+            json!(18_446_744_073_709_551_615u64),
+        ]);
+        let mut checked = 0;
+        for from in bounds.iter().map(Some).chain([None]) {
+            for to in bounds.iter().map(Some).chain([None]) {
+                let mut tf = json!({});
+                if let Some(f) = from {
+                    tf["from"] = f.clone();
+                }
+                if let Some(t) = to {
+                    tf["to"] = t.clone();
+                }
+                for body in [
+                    json!({"query": {"conditions": [{"filter": ["ev", "==", "a"], "target": ["count", ">=", 1]}]}}),
+                    json!({"query": {"conditions": [{"sequence": [{"filter": ["ev", "==", "b"]}, {"filter": ["ev", "==", "a"]}],
+                        "maxDuration": 60}]}}),
+                    json!({"funnel": {"sequence": [{"filter": ["ev", "==", "b"]}, {"filter": ["ev", "==", "a"]}],
+                        "maxDuration": 90.5, "stepTimings": {}}}),
+                ] {
+                    let mut q = body;
+                    q["timeframe"] = tf.clone();
+                    // (`to` must be above `from`: about half the pairs are rejected.)
+                    let Ok(v) = validate_query_value(&q, None) else { continue };
+                    let opts = EngineOptions::default();
+                    let (a, b) = (execute(&narrow, &v.query, &opts).unwrap(), execute(&wide, &v.query, &opts).unwrap());
+                    assert_eq!(a, b, "{q}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 600, "the valid pairs, every body ({checked})");
+    }
+
+    #[test]
+    fn offset_bounds_are_clamped_exactly() {
+        let int = |l: Literal| if let Literal::Int(v) = l { v } else { panic!("{l:?}") };
+        let shifted = |l: Literal| int(offset_timeframe(&Timeframe { from: Some(l), to: None }, 1000).from.unwrap());
+        assert_eq!(shifted(Literal::Int(1005)), 5);
+        assert_eq!(shifted(Literal::Int(999)), 0);
+        assert_eq!(shifted(Literal::Float(1004.2)), 5, "t >= 1004.2 is t >= 1005");
+        assert_eq!(shifted(Literal::Float(1004.0)), 4);
+        assert_eq!(shifted(Literal::Float(-1e300)), 0);
+        assert_eq!(shifted(Literal::Float(1e300)), i64::from(u32::MAX));
+        assert_eq!(shifted(Literal::UInt(u64::MAX)), i64::from(u32::MAX));
+        assert_eq!(shifted(Literal::Int(i64::MIN)), 0);
+    }
+
+    #[test]
+    fn timestamps_narrow_only_below_u32_span() {
+        let span = |d: i64| Timestamps::Int(vec![-3, -3 + d, 0]).narrowed();
+        assert!(matches!(span(i64::from(u32::MAX) - 1), Timestamps::Offsets { base: -3, .. }));
+        assert!(matches!(span(i64::from(u32::MAX)), Timestamps::Int(_)));
+        assert!(matches!(Timestamps::Int(vec![]).narrowed(), Timestamps::Int(_)));
+        assert!(matches!(Timestamps::Int(vec![i64::MIN, i64::MAX]).narrowed(), Timestamps::Int(_)));
+        let Timestamps::Offsets { base, offsets } = Timestamps::Int(vec![7, 5, 9]).narrowed() else { panic!() };
+        assert_eq!((base, offsets), (5, vec![2, 0, 4]));
+    }
 }

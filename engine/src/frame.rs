@@ -106,11 +106,42 @@ impl Col {
 
 /// Timestamps in frame row order: integers stay exact; floats are f64. `Absent` when the frame
 /// was prepared for queries that do not need them ([`Frame::prepare_without_timestamps`]).
+///
+/// Integer timestamps whose part spans less than 2^32 - 1 units (136 years of seconds, 49
+/// days of milliseconds) are kept as 32-bit offsets from the part's minimum (`Offsets`): half
+/// the memory and half the bytes a timeframe's scan over every row reads, which is what that
+/// scan costs (docs/benchmarks.md). Exact: an offset is `t - base`, and the engine compares
+/// offsets with the query's bounds shifted by the same base (`execute.rs`); durations and
+/// windows are differences, which the base cancels out of.
 #[derive(Debug, Clone)]
 pub enum Timestamps {
     Int(Vec<i64>),
+    Offsets { base: i64, offsets: Vec<u32> },
     Float(Vec<f64>),
     Absent,
+}
+
+impl Timestamps {
+    /// Integer timestamps as 32-bit offsets from their minimum when their span allows it
+    /// (below `u32::MAX`, so that one past the largest offset is still a `u32`).
+    pub(crate) fn narrowed(self) -> Timestamps {
+        let Timestamps::Int(t) = self else { return self };
+        let (Some(&min), Some(&max)) = (t.iter().min(), t.iter().max()) else { return Timestamps::Int(t) };
+        if i128::from(max) - i128::from(min) >= i128::from(u32::MAX) {
+            return Timestamps::Int(t);
+        }
+        Timestamps::Offsets { base: min, offsets: t.iter().map(|&v| v.wrapping_sub(min) as u32).collect() }
+    }
+
+    /// Integer timestamps as they are in the part, whatever their representation.
+    #[cfg(test)]
+    pub(crate) fn as_i64(&self) -> Option<Vec<i64>> {
+        match self {
+            Timestamps::Int(t) => Some(t.clone()),
+            Timestamps::Offsets { base, offsets } => Some(offsets.iter().map(|&o| base + i64::from(o)).collect()),
+            Timestamps::Float(_) | Timestamps::Absent => None,
+        }
+    }
 }
 
 /// Whether a frame's timestamps are integers or floats.
@@ -349,6 +380,7 @@ impl Frame {
         }
         match &self.ts {
             Timestamps::Int(t) => check(keys, t, |a, b| a <= b),
+            Timestamps::Offsets { offsets, .. } => check(keys, offsets, |a, b| a <= b),
             Timestamps::Float(t) => check(keys, t, |a, b| a <= b),
             Timestamps::Absent => keys.windows(2).all(|k| k[0] <= k[1]),
         }
@@ -360,6 +392,9 @@ impl Frame {
             // Equal (group, timestamp) rows keep their order in the part (the row index breaks
             // the tie): "first such row" rules (breakdown values) depend on it.
             Timestamps::Int(t) => perm.sort_unstable_by_key(|&i| (keys[i as usize], t[i as usize], i)),
+            Timestamps::Offsets { offsets: t, .. } => {
+                perm.sort_unstable_by_key(|&i| (keys[i as usize], t[i as usize], i))
+            }
             Timestamps::Float(t) => perm.sort_unstable_by(|&a, &b| {
                 keys[a as usize].cmp(&keys[b as usize]).then(t[a as usize].total_cmp(&t[b as usize])).then(a.cmp(&b))
             }),
@@ -372,6 +407,9 @@ impl Frame {
     pub(crate) fn apply(&mut self, perm: &[u32]) {
         self.ts = match &self.ts {
             Timestamps::Int(t) => Timestamps::Int(perm.iter().map(|&i| t[i as usize]).collect()),
+            Timestamps::Offsets { base, offsets } => {
+                Timestamps::Offsets { base: *base, offsets: perm.iter().map(|&i| offsets[i as usize]).collect() }
+            }
             Timestamps::Float(t) => Timestamps::Float(perm.iter().map(|&i| t[i as usize]).collect()),
             Timestamps::Absent => Timestamps::Absent,
         };
@@ -393,7 +431,7 @@ impl Frame {
     /// The kind of the frame's timestamps (`None`: prepared without them).
     pub fn timestamp_kind(&self) -> Option<TimestampKind> {
         match self.ts {
-            Timestamps::Int(_) => Some(TimestampKind::Int),
+            Timestamps::Int(_) | Timestamps::Offsets { .. } => Some(TimestampKind::Int),
             Timestamps::Float(_) => Some(TimestampKind::Float),
             Timestamps::Absent => None,
         }
@@ -431,6 +469,11 @@ impl GroupIndex {
             n += w.count_ones();
         }
         GroupIndex { starts, before }
+    }
+
+    /// The group-start bitmap: bit `r % 64` of word `r / 64` set when row `r` starts a group.
+    pub(crate) fn starts(&self) -> &[u64] {
+        &self.starts
     }
 
     /// The group of row `r` (`r` < the frame's rows; every row is in a group).
@@ -498,7 +541,11 @@ impl Frame {
                 Col::Str { codes, dict } => codes.bytes() + dict.iter().map(|s| s.len() + 24).sum::<usize>(),
             })
             .sum();
-        let ts = if self.has_timestamps() { self.n_rows * 8 } else { 0 };
+        let ts = match &self.ts {
+            Timestamps::Offsets { offsets, .. } => offsets.len() * 4,
+            Timestamps::Absent => 0,
+            _ => self.n_rows * 8,
+        };
         // The group index (built on first use): 3/16 of a byte per row.
         ts + self.groups.len() * 8 + self.n_rows * 3 / 16 + cols
     }

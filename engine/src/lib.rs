@@ -23,6 +23,7 @@ mod insights;
 mod predicate;
 mod select;
 mod sequence;
+mod timeframe;
 
 pub use builder::{ChunkColumn, FrameBuilder};
 pub use describe::{DescribeOptions, describe_part};

@@ -81,6 +81,10 @@ pub(crate) fn select_groups<T: TsExt>(
         return Ok(out);
     }
     let results: Vec<Vec<bool>> = evals.iter_mut().map(|e| e.over_all(ts, u)).collect();
+    if let RelationExpr::Cond(i) = expr {
+        // One condition: its per-group results are the selection (no relation to evaluate).
+        return Ok(ranges.iter().zip(&results[*i]).filter(|(_, ok)| **ok).map(|(r, _)| *r).collect());
+    }
     Ok(ranges.iter().enumerate().filter(|(g, _)| expr.eval(&|i| results[i][*g])).map(|(_, r)| *r).collect())
 }
 

@@ -10,6 +10,7 @@
 //! non-decreasing in the row's timestamp, so the latest predecessor is also the one with the
 //! latest start, and `ts(u) − start(u)` is the shortest chain ending at `u`.
 
+use crate::timeframe::inside_bitmap;
 use protocol::Literal;
 use protocol::exact_sum::ExactSum;
 use protocol::result::Num;
@@ -51,6 +52,21 @@ impl Ts for i64 {
     }
 }
 
+/// 32-bit offsets from a part's minimum timestamp ([`crate::frame::Timestamps::Offsets`]):
+/// durations and windows are differences, the same as the timestamps'.
+impl Ts for u32 {
+    const IS_INT: bool = true;
+    #[inline]
+    fn duration(first: u32, last: u32) -> (Num, f64) {
+        let d = i64::from(last) - i64::from(first);
+        (Num::Int(i128::from(d)), d as f64)
+    }
+    #[inline]
+    fn within(first: u32, last: u32, window: &Literal) -> bool {
+        i64::within(i64::from(first), i64::from(last), window)
+    }
+}
+
 impl Ts for f64 {
     const IS_INT: bool = false;
     fn duration(first: f64, last: f64) -> (Num, f64) {
@@ -76,6 +92,10 @@ pub(crate) trait TsExt: Ts {
     /// The literal as a timestamp when comparing with it is exactly comparing with the literal
     /// (an integer bound on integer timestamps, a float bound on float ones).
     fn exact_bound(lit: &Literal) -> Option<Self>;
+    /// The rows of `ts` with `from <= t < to`, as a bitmap ([`inside_bitmap`]).
+    fn between_bitmap(ts: &[Self], from: Self, to: Self) -> Vec<u64> {
+        inside_bitmap(ts, |t| (t >= from) & (t < to))
+    }
 }
 impl TsExt for i64 {
     fn cmp_literal(self, lit: &Literal) -> Option<Ordering> {
@@ -84,7 +104,35 @@ impl TsExt for i64 {
     fn exact_bound(lit: &Literal) -> Option<i64> {
         if let Literal::Int(v) = lit { Some(*v) } else { None }
     }
+    fn between_bitmap(ts: &[i64], from: i64, to: i64) -> Vec<u64> {
+        if to <= from {
+            return vec![0; ts.len().div_ceil(64)];
+        }
+        // One unsigned comparison per row: `t - from` (wrapping) is below `to - from` exactly
+        // when `from <= t < to` (a `t` below `from` wraps to at least 2^63, above any width).
+        let width = to.wrapping_sub(from) as u64;
+        inside_bitmap(ts, |t| (t.wrapping_sub(from) as u64) < width)
+    }
 }
+/// Offsets compare with literals already in offset space (the query's bounds shifted by the
+/// part's base: `execute.rs`).
+impl TsExt for u32 {
+    fn cmp_literal(self, lit: &Literal) -> Option<Ordering> {
+        compare_numbers(&Literal::Int(i64::from(self)), lit)
+    }
+    fn exact_bound(lit: &Literal) -> Option<u32> {
+        if let Literal::Int(v) = lit { u32::try_from(*v).ok() } else { None }
+    }
+    fn between_bitmap(ts: &[u32], from: u32, to: u32) -> Vec<u64> {
+        if to <= from {
+            return vec![0; ts.len().div_ceil(64)];
+        }
+        // As for i64: one unsigned comparison per row.
+        let width = to - from;
+        inside_bitmap(ts, |t| t.wrapping_sub(from) < width)
+    }
+}
+
 impl TsExt for f64 {
     fn cmp_literal(self, lit: &Literal) -> Option<Ordering> {
         compare_numbers(&Literal::Float(self), lit)
