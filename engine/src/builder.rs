@@ -318,7 +318,8 @@ impl FrameBuilder {
         let ts = match (&self.timestamp_column, self.ts) {
             (None, _) => Timestamps::Absent,
             (Some(_), None) => Timestamps::Int(Vec::new()),
-            (Some(name), Some(col)) => to_timestamps(name, col)?,
+            // Narrowed first, so that the order check below reads half the bytes.
+            (Some(name), Some(col)) => to_timestamps(name, col)?.narrowed(),
         };
         // Sorted i64 group ids arrive as runs: when the timestamps are in order within each
         // run too (parts written by our dataprep), the runs are the frame's groups as they are.
@@ -338,7 +339,7 @@ impl FrameBuilder {
                         n_rows: rows,
                         groups: ranges_of(&starts),
                         group_index: Default::default(),
-                        ts: ts.narrowed(),
+                        ts,
                         columns,
                         was_sorted: true,
                     });
@@ -392,7 +393,6 @@ impl FrameBuilder {
             GroupKeys::Int(k) => run_starts(k),
             GroupKeys::Codes(k) => run_starts(k),
         });
-        frame.ts = std::mem::replace(&mut frame.ts, Timestamps::Absent).narrowed();
         Ok(frame)
     }
 }
