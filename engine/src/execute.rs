@@ -50,10 +50,8 @@ fn offset_timeframe(tf: &Timeframe, base: i64) -> Timeframe {
             Literal::Int(v) => i128::from(*v),
             Literal::UInt(v) => i128::from(*v),
             Literal::Float(f) if f.is_nan() => return lit.clone(),
-            // Beyond i64 either way: the clamp below decides it.
-            Literal::Float(f) if f.ceil() >= 9.3e18 => i128::from(i64::MAX) + 1,
-            Literal::Float(f) if f.ceil() <= -9.3e18 => i128::from(i64::MIN) - 1,
-            Literal::Float(f) => f.ceil() as i128,
+            // Beyond i64 either way (±1e19) the clamp below decides, without overflow.
+            Literal::Float(f) => f.ceil().clamp(-1e19, 1e19) as i128,
             _ => return lit.clone(),
         };
         Literal::Int((v - i128::from(base)).clamp(0, i128::from(u32::MAX)) as i64)

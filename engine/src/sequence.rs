@@ -10,7 +10,7 @@
 //! non-decreasing in the row's timestamp, so the latest predecessor is also the one with the
 //! latest start, and `ts(u) − start(u)` is the shortest chain ending at `u`.
 
-use crate::timeframe::inside_bitmap;
+use crate::timeframe::{between_bitmap_wrapping, inside_bitmap};
 use protocol::Literal;
 use protocol::exact_sum::ExactSum;
 use protocol::result::Num;
@@ -105,13 +105,7 @@ impl TsExt for i64 {
         if let Literal::Int(v) = lit { Some(*v) } else { None }
     }
     fn between_bitmap(ts: &[i64], from: i64, to: i64) -> Vec<u64> {
-        if to <= from {
-            return vec![0; ts.len().div_ceil(64)];
-        }
-        // One unsigned comparison per row: `t - from` (wrapping) is below `to - from` exactly
-        // when `from <= t < to` (a `t` below `from` wraps to at least 2^63, above any width).
-        let width = to.wrapping_sub(from) as u64;
-        inside_bitmap(ts, |t| (t.wrapping_sub(from) as u64) < width)
+        between_bitmap_wrapping(ts, from, to, |t, f| t.wrapping_sub(f) as u64)
     }
 }
 /// Offsets compare with literals already in offset space (the query's bounds shifted by the
@@ -124,12 +118,7 @@ impl TsExt for u32 {
         if let Literal::Int(v) = lit { u32::try_from(*v).ok() } else { None }
     }
     fn between_bitmap(ts: &[u32], from: u32, to: u32) -> Vec<u64> {
-        if to <= from {
-            return vec![0; ts.len().div_ceil(64)];
-        }
-        // As for i64: one unsigned comparison per row.
-        let width = to - from;
-        inside_bitmap(ts, |t| t.wrapping_sub(from) < width)
+        between_bitmap_wrapping(ts, from, to, u32::wrapping_sub)
     }
 }
 

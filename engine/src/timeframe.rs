@@ -2,15 +2,16 @@
 //! per group that has any (docs/query-language.md "Execution order": the timeframe comes
 //! first, everything after it sees only these ranges).
 //!
-//! Why this shape: a timeframe is one comparison per row over the part's 8-byte timestamps —
-//! the only pass over every row a timeframe query needs — and then per-group work. The rows
-//! inside are marked in a **bitmap** (64 rows a word, written once: an eighth of a byte per
-//! row, where a byte-per-row mask was ten MB of fresh memory per 10M rows and query), and a
-//! **walk** visits only the groups that have an inside row: from each such group's first
-//! inside row (found a word at a time) it takes the group through its last inside row and
-//! jumps to the group's end. Per-row work after the comparison is nil; per-group work is a
-//! constant-time lookup ([`GroupIndex`]) and a backward search within the group, for the
-//! groups with inside rows only.
+//! Why this shape: a timeframe is one comparison per row over the part's timestamps (4-byte
+//! offsets where the part's span allows, else 8-byte values) — the only pass over every row a
+//! timeframe query needs — and then per-group work. The rows inside are marked in a
+//! **bitmap** (64 rows a word, written once: an eighth of a byte per row, where a
+//! byte-per-row mask was ten MB of fresh memory per 10M rows and query), and a **walk** visits
+//! only the groups that have an inside row: from each such group's first inside row (found a
+//! word at a time) it takes the group through its last inside row and jumps to the group's
+//! end. Per-row work after the comparison is nil; per-group work is a forward search for the
+//! group's end in the group-start bitmap ([`GroupIndex`]) and a backward search for its last
+//! inside row, for the groups with inside rows only.
 //!
 //! Invariant: the result equals, per group in order, `(first inside row, last inside row + 1)`
 //! for the groups with any inside row — exactly what a per-group binary search gives on
@@ -33,6 +34,22 @@ pub(crate) fn inside_bitmap<T: Copy>(ts: &[T], inside: impl Fn(T) -> bool) -> Ve
         words.push(word(chunks.remainder()));
     }
     words
+}
+
+/// The rows of integer timestamps `ts` with `from <= t < to`, one unsigned comparison per
+/// row: `sub(t, from)`, the difference wrapped to an unsigned type, is below `sub(to, from)`
+/// exactly then (a `t` below `from` wraps above any width).
+pub(crate) fn between_bitmap_wrapping<T: Copy + Ord, U: PartialOrd>(
+    ts: &[T],
+    from: T,
+    to: T,
+    sub: impl Fn(T, T) -> U,
+) -> Vec<u64> {
+    if to <= from {
+        return vec![0; ts.len().div_ceil(64)];
+    }
+    let width = sub(to, from);
+    inside_bitmap(ts, |t| sub(t, from) < width)
 }
 
 /// The first set bit at or after row `from`, if any.
