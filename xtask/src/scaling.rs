@@ -75,21 +75,20 @@ pub fn scaling(args: &[String]) -> Result<()> {
             // The largest size's point of the rows series is the suite's frocket process with
             // the memory cache on (the same dataset, one process, as many warm runs): not
             // measured twice. Its cold is that process's first query, as at every other size.
-            let suite_point = |kind: &str| {
-                side.points.iter().find(|p| {
-                    (rows, parts, series) == (largest, 8, "rows")
-                        && p["series"] == kind
-                        && p["engine"] == "frocket"
-                        && p["query"] == *id
+            let measured = ((rows, parts, series) == (largest, 8, "rows"))
+                .then(|| {
+                    side.points
+                        .iter()
+                        .find(|p| p["series"] == "regimes" && p["engine"] == "frocket" && p["query"] == *id)
                 })
-            };
-            let (cold, warm, peak) = match (suite_point("regimes"), suite_point("cold-cache-on")) {
-                (Some(p), Some(first)) => (
-                    first["cold"].as_f64().unwrap_or(f64::NAN),
+                .flatten();
+            let (cold, warm, peak) = match measured {
+                Some(p) => (
+                    p["coldCacheOn"].as_f64().unwrap_or(f64::NAN),
                     p["memory"].as_f64().unwrap_or(f64::NAN),
                     p["peakMemoryBytes"].as_u64(),
                 ),
-                _ => {
+                None => {
                     let t = run_frocket(&name, &qdir.join(file), id, runs)?;
                     (t.cold, t.warm, t.peak_bytes)
                 }

@@ -284,13 +284,15 @@ pub(crate) fn run_suite(a: &SuiteArgs) -> Result<SuiteRun> {
         }
         drop(original);
         for r in &rows_out {
-            points.push(json!({"series": "cold-cache-on", "shape": shape, "rows": a.rows, "parts": a.parts,
-                               "query": r.id, "engine": "frocket", "cold": r.cold_cache_on}));
             let engines = std::iter::once(("frocket", &r.ours)).chain(r.peers.iter().map(|(p, x)| (p.as_str(), x)));
             points.extend(engines.map(|(engine, x)| {
-                json!({"series": "regimes", "shape": shape, "rows": a.rows, "parts": a.parts, "query": r.id,
+                let mut point = json!({"series": "regimes", "shape": shape, "rows": a.rows, "parts": a.parts, "query": r.id,
                        "engine": engine, "cold": x.cold, "parquet": x.parquet, "memory": x.memory,
-                       "layout": x.layout, "peakParquetBytes": x.peak.0, "peakMemoryBytes": x.peak.1})
+                       "layout": x.layout, "peakParquetBytes": x.peak.0, "peakMemoryBytes": x.peak.1});
+                if engine == "frocket" {
+                    point["coldCacheOn"] = json!(r.cold_cache_on);
+                }
+                point
             }));
         }
         let (table, missed) = shape_table(shape, a, &rows_out);
