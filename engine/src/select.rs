@@ -104,31 +104,35 @@ fn pick_candidate_conjunct<T: TsExt>(
     };
     conjuncts
         .into_iter()
-        .filter_map(|i| evals[i].hit_mask().map(|m| (i, count_set(m), m.len())))
-        .filter(|&(_, set, n)| !sparse_only || set < n / 16)
+        .filter_map(|i| evals[i].hit_mask().map(|(m, set)| (i, set, m.len())))
+        .filter(|&(_, set, n)| !sparse_only || is_sparse(set, n))
         .min_by_key(|&(_, set, _)| set)
         .map(|(i, _, _)| i)
 }
 
-/// A condition ready to evaluate on any group: its masks, computed once (and for a sequence
-/// the matcher and its scratch buffer, reused across groups).
+/// A condition ready to evaluate on any group: its masks, computed once, with the number of
+/// set rows of the mask a group needs a hit of (counted once: every plan decision reads it),
+/// and for a sequence the matcher and its scratch buffer, reused across groups.
 enum CondEval<'a, T> {
     Count {
         mask: Vec<bool>,
+        set: usize,
         op: TargetOp,
         value: u64,
         zero_ok: bool,
     },
     Sum {
         mask: Vec<bool>,
+        set: usize,
         col: &'a Col,
         op: TargetOp,
         value: &'a Literal,
     },
     Sequence {
         masks: Vec<Vec<bool>>,
-        /// The positive step with the sparsest mask (every matching group has a row of it).
-        sparsest: Option<usize>,
+        /// The positive step with the sparsest mask (every matching group has a row of it) and
+        /// its number of set rows.
+        sparsest: Option<(usize, usize)>,
         steps: &'a [Step],
         window: Option<&'a Literal>,
         matcher: SeqMatcher<T>,
@@ -141,10 +145,11 @@ impl<'a, T: TsExt> CondEval<'a, T> {
         Ok(match cond {
             Condition::Filter { filters, target, include_zero, .. } => {
                 let mask = filter_set_mask(frame, filters)?;
+                let set = count_set(&mask);
                 match target {
                     Target::Count { op, value } => {
                         let zero_ok = *include_zero && op.holds(0u64.cmp(value));
-                        CondEval::Count { mask, op: *op, value: *value, zero_ok }
+                        CondEval::Count { mask, set, op: *op, value: *value, zero_ok }
                     }
                     Target::Sum { column, op, value } => {
                         let col = frame.column(column)?;
@@ -155,13 +160,16 @@ impl<'a, T: TsExt> CondEval<'a, T> {
                                 usage: "as a sum target".to_string(),
                             });
                         }
-                        CondEval::Sum { mask, col, op: *op, value }
+                        CondEval::Sum { mask, set, col, op: *op, value }
                     }
                 }
             }
             Condition::Sequence { steps, max_duration, .. } => {
                 let masks = step_masks(frame, steps)?;
-                let sparsest = (0..steps.len()).filter(|&k| steps[k].row_found).min_by_key(|&k| count_set(&masks[k]));
+                let sparsest = (0..steps.len())
+                    .filter(|&k| steps[k].row_found)
+                    .map(|k| (k, count_set(&masks[k])))
+                    .min_by_key(|&(_, set)| set);
                 CondEval::Sequence {
                     masks,
                     sparsest,
@@ -174,14 +182,15 @@ impl<'a, T: TsExt> CondEval<'a, T> {
         })
     }
 
-    /// The mask a group needs a set row of for the condition to hold, if there is one.
-    fn hit_mask(&self) -> Option<&[bool]> {
+    /// The mask a group needs a set row of for the condition to hold, if there is one, and
+    /// its number of set rows.
+    fn hit_mask(&self) -> Option<(&[bool], usize)> {
         match self {
-            CondEval::Count { mask, zero_ok, .. } => (!zero_ok).then_some(mask.as_slice()),
+            CondEval::Count { mask, set, zero_ok, .. } => (!zero_ok).then_some((mask.as_slice(), *set)),
             // A group matches a sum target only with at least one matching row.
-            CondEval::Sum { mask, .. } => Some(mask),
+            CondEval::Sum { mask, set, .. } => Some((mask, *set)),
             // Every positive step needs a row: the sparsest of their masks.
-            CondEval::Sequence { masks, sparsest, .. } => sparsest.map(|k| masks[k].as_slice()),
+            CondEval::Sequence { masks, sparsest, .. } => sparsest.map(|(k, set)| (masks[k].as_slice(), set)),
         }
     }
 
@@ -199,7 +208,7 @@ impl<'a, T: TsExt> CondEval<'a, T> {
                     }
                 })
             }
-            CondEval::Sum { mask, col, op, value } => {
+            CondEval::Sum { mask, col, op, value, .. } => {
                 let mut current: Option<(usize, SumAcc)> = None;
                 for_each_sparse_hit(mask, u, |g, r| {
                     if current.as_ref().is_none_or(|(cg, _)| *cg != g)
@@ -219,7 +228,7 @@ impl<'a, T: TsExt> CondEval<'a, T> {
                 }
             }
             CondEval::Sequence { .. } => {
-                let mask = self.hit_mask().unwrap_or(&[]);
+                let mask = self.hit_mask().map_or(&[][..], |(m, _)| m);
                 for_each_sparse_hit(mask, u, |g, _| {
                     if out.last().is_none_or(|&(last, _)| last != g) {
                         out.push((g, false));
@@ -233,11 +242,11 @@ impl<'a, T: TsExt> CondEval<'a, T> {
     /// Whether the condition holds on the group of rows `lo..hi`.
     fn holds(&mut self, ts: &[T], lo: usize, hi: usize) -> bool {
         match self {
-            CondEval::Count { mask, op, value, zero_ok } => {
+            CondEval::Count { mask, op, value, zero_ok, .. } => {
                 let n = count_set(&mask[lo..hi]) as u64;
                 if n == 0 { *zero_ok } else { op.holds(n.cmp(value)) }
             }
-            CondEval::Sum { mask, col, op, value } => {
+            CondEval::Sum { mask, col, op, value, .. } => {
                 let mut acc: Option<SumAcc> = None;
                 for r in (lo..hi).filter(|&r| mask[r]) {
                     acc.get_or_insert_with(|| SumAcc::new(col)).add(col, r);
@@ -255,10 +264,10 @@ impl<'a, T: TsExt> CondEval<'a, T> {
     fn over_all(&mut self, ts: &[T], u: Universe<'_>) -> Vec<bool> {
         let ranges = u.ranges;
         match self {
-            CondEval::Count { mask, op, value, zero_ok } => {
+            CondEval::Count { mask, set, op, value, zero_ok } => {
                 let (op, value, zero_ok) = (*op, *value, *zero_ok);
                 let holds = |n: u64| if n == 0 { zero_ok } else { op.holds(n.cmp(&value)) };
-                if !is_sparse(mask) {
+                if !is_sparse(*set, mask.len()) {
                     // Most rows match: a vectorised count per group.
                     return ranges
                         .iter()
@@ -352,15 +361,19 @@ impl SumAcc {
     }
 }
 
-/// The number of set bytes of a mask (vectorised).
+/// The number of set bytes of a mask: summed in byte lanes (vectorised, 16 or 32 rows an
+/// instruction) over blocks of 240 rows, so that no lane can overflow. Summing each byte
+/// widened to `usize` compiled to one scalar load and add per row: 12% of a memory-resident
+/// timeframe query, which counts a dense mask over every row (docs/benchmarks.md, "Round 2,
+/// sixth session").
 pub(crate) fn count_set(mask: &[bool]) -> usize {
-    mask.iter().map(|&b| usize::from(b)).sum()
+    mask.chunks(240).map(|block| usize::from(block.iter().fold(0u8, |n, &b| n.wrapping_add(u8::from(b))))).sum()
 }
 
-/// Whether fewer than one row in 16 is set: then visiting only the set rows beats a pass over
-/// every group's rows.
-pub(crate) fn is_sparse(mask: &[bool]) -> bool {
-    count_set(mask) < mask.len() / 16
+/// Whether `set` of `rows` rows, fewer than one in 16, is sparse: then visiting only the set
+/// rows beats a pass over every group's rows.
+fn is_sparse(set: usize, rows: usize) -> bool {
+    set < rows / 16
 }
 
 /// The first range at or after `g` whose end is past row `r` (ranges sorted and disjoint):
@@ -450,6 +463,26 @@ fn for_each_set(mask: &[bool], mut hit: impl FnMut(usize)) {
 mod tests {
     use super::*;
     use crate::frame::{GroupIndex, ranges_of};
+
+    /// Every length around the 240-row blocks, all set (the most a byte lane may hold) and
+    /// pseudo-random: as counting the set bytes one by one.
+    #[test]
+    fn count_set_as_brute_force() {
+        let mut x = 0x2545_F491_u64;
+        for n in (0..=1000).chain([4799, 4800, 4801]) {
+            let full = vec![true; n];
+            assert_eq!(count_set(&full), n);
+            let mask: Vec<bool> = (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x.is_multiple_of(3)
+                })
+                .collect();
+            assert_eq!(count_set(&mask), mask.iter().filter(|&&b| b).count(), "length {n}");
+        }
+    }
 
     /// Groups of 1..=70 rows (some cross 64-row words), a pseudo-random mask, and every
     /// other group as a sub-universe: each walk reports exactly the brute-force (group, row)
