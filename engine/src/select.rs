@@ -387,8 +387,8 @@ fn count_range(mask: &[bool], lo: usize, hi: usize) -> u64 {
     count_set(&mask[lo..hi]) as u64
 }
 
-/// Whether `set` of `rows` rows, fewer than one in 16, is sparse: then visiting only the set
-/// rows beats a pass over every group's rows.
+/// Whether a mask with `set` of its `rows` rows set is sparse (fewer than one row in 16): then
+/// visiting only the set rows beats a pass over every group's rows.
 fn is_sparse(set: usize, rows: usize) -> bool {
     set < rows / 16
 }
