@@ -379,12 +379,19 @@ fn count_range(mask: &[bool], lo: usize, hi: usize) -> u64 {
     if len <= 8
         && let Some(c) = mask.get(lo..lo + 8)
     {
-        let bytes = u64::from_le_bytes(std::array::from_fn(|i| u8::from(c[i])));
+        let bytes = eight_bytes(c);
         let keep = if len == 8 { u64::MAX } else { (1u64 << (8 * len)) - 1 };
         // Each byte is 0 or 1, so the top byte of the product is their sum (at most 8).
         return (bytes & keep).wrapping_mul(0x0101_0101_0101_0101) >> 56;
     }
     count_set(&mask[lo..hi]) as u64
+}
+
+/// The first 8 bytes of a mask as one word, row `i` in byte `i` (each byte 0 or 1, so a set
+/// row is one set bit, at bit `8 * i`). `c` has at least 8 rows.
+#[inline]
+fn eight_bytes(c: &[bool]) -> u64 {
+    u64::from_le_bytes(std::array::from_fn(|i| u8::from(c[i])))
 }
 
 /// Whether a mask with `set` of its `rows` rows set is sparse (fewer than one row in 16): then
@@ -461,8 +468,7 @@ fn for_each_set(mask: &[bool], mut hit: impl FnMut(usize)) {
     let mut chunks = mask.chunks_exact(8);
     let mut base = 0;
     for c in &mut chunks {
-        // Each bool is one byte, 0 or 1: a set byte is one set bit.
-        let mut w = u64::from_le_bytes(std::array::from_fn(|i| u8::from(c[i])));
+        let mut w = eight_bytes(c);
         while w != 0 {
             hit(base + (w.trailing_zeros() / 8) as usize);
             w &= w - 1;
