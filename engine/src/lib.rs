@@ -31,6 +31,7 @@ pub use error::EngineError;
 pub use execute::{EngineOptions, execute};
 pub use frame::{Frame, TimestampKind, describe, query_type};
 pub use select::SelectPlan;
+pub use timeframe::TimeBounds;
 
 use polars::prelude::DataFrame;
 use protocol::{PartialResult, ValidQuery};

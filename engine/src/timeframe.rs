@@ -123,6 +123,101 @@ pub(crate) fn inside_ranges(words: &[u64], starts: &[u64], n_rows: usize) -> Vec
     out
 }
 
+/// The integer timestamps a query's timeframe admits: exactly the `t` with `from <= t < to`
+/// (engine semantics, docs/query-language.md), as the closed range `lo..=hi` (empty when
+/// `lo > hi`). For a reader that builds a part's frame for one query only (no memory cache):
+/// rows outside the timeframe are never seen by any part of the query (conditions, relation,
+/// aggregations, funnel and the scanned counts all start from the timeframe's rows, see
+/// `execute.rs`), so such a reader may leave them out and the query's answer is the same. The
+/// engine still applies the timeframe itself; leaving rows out is only a saving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBounds {
+    lo: i64,
+    hi: i64,
+}
+
+impl TimeBounds {
+    /// The bounds of `tf` over integer timestamps; `None` when it bounds nothing (no `from` or
+    /// `to`) or a bound is not a number the rows can be compared with exactly here (NaN, a
+    /// string): the reader then keeps every row. A float bound `f` admits the integers from
+    /// `ceil(f)` (`t >= f`) or below `ceil(f)` (`t < f`), as the engine compares them exactly.
+    pub fn of(tf: &protocol::Timeframe) -> Option<TimeBounds> {
+        use protocol::Literal;
+        fn ceil(lit: &Literal) -> Option<i128> {
+            match lit {
+                Literal::Int(v) => Some(i128::from(*v)),
+                Literal::UInt(v) => Some(i128::from(*v)),
+                // Beyond ±1.7e38 the clamp keeps the value within i128; any such bound lies
+                // beyond every i64 either way.
+                Literal::Float(f) if !f.is_nan() => Some(f.ceil().clamp(-1.7e38, 1.7e38) as i128),
+                _ => None,
+            }
+        }
+        if tf.from.is_none() && tf.to.is_none() {
+            return None;
+        }
+        let (min, max) = (i128::from(i64::MIN), i128::from(i64::MAX));
+        let lo = tf.from.as_ref().map_or(Some(min), ceil)?;
+        let hi = tf.to.as_ref().map_or(Some(max), |l| ceil(l).map(|c| c - 1))?;
+        if lo > max || hi < min || lo > hi {
+            return Some(TimeBounds { lo: 1, hi: 0 });
+        }
+        Some(TimeBounds { lo: lo.max(min) as i64, hi: hi.min(max) as i64 })
+    }
+
+    /// Whether no timestamp is admitted.
+    pub fn is_empty(&self) -> bool {
+        self.lo > self.hi
+    }
+
+    /// Whether `t` is admitted.
+    #[inline]
+    pub fn contains(&self, t: i64) -> bool {
+        self.lo <= t && t <= self.hi
+    }
+
+    /// Whether some timestamp in `min..=max` is admitted (e.g. a row group's statistics).
+    pub fn overlaps(&self, min: i64, max: i64) -> bool {
+        !self.is_empty() && min <= self.hi && self.lo <= max
+    }
+
+    /// The admitted rows of `ts` as runs of consecutive rows `(first row, rows)`, in order:
+    /// one comparison per row into a bitmap ([`inside_bitmap`]), then a walk over its set runs.
+    pub fn runs(&self, ts: &[i64]) -> Vec<(u32, u32)> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        let (lo, width) = (self.lo, self.hi.wrapping_sub(self.lo) as u64);
+        let words = inside_bitmap(ts, |t: i64| t.wrapping_sub(lo) as u64 <= width);
+        let mut out = Vec::new();
+        let mut at = next_set(&words, 0);
+        while let Some(s) = at {
+            let e = next_clear(&words, s).min(ts.len());
+            out.push((s as u32, (e - s) as u32));
+            at = next_set(&words, e);
+        }
+        out
+    }
+}
+
+/// The first clear bit at or after row `from` (the words' length × 64 when none).
+#[inline]
+fn next_clear(words: &[u64], from: usize) -> usize {
+    let mut w = from / 64;
+    let Some(&first) = words.get(w) else { return from };
+    let mut bits = !first & (u64::MAX << (from % 64));
+    loop {
+        if bits != 0 {
+            return w * 64 + bits.trailing_zeros() as usize;
+        }
+        w += 1;
+        match words.get(w) {
+            Some(&x) => bits = !x,
+            None => return w * 64,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,7 +293,75 @@ mod tests {
         assert_eq!(inside_ranges(&words, &starts, 270), reference(&inside, &groups));
     }
 
+    /// `TimeBounds::of` admits exactly the integers the engine's exact comparison puts inside
+    /// `[from, to)`, for integer, huge unsigned and fractional float bounds; `runs` gives the
+    /// admitted rows as brute force finds them.
+    #[test]
+    fn bounds_admit_exactly_the_timeframes_integers() {
+        use protocol::validate::compare_numbers;
+        use protocol::{Literal, Timeframe};
+        use std::cmp::Ordering::Less;
+        let lits = [
+            None,
+            Some(Literal::Int(-3)),
+            Some(Literal::Int(0)),
+            Some(Literal::Int(7)),
+            Some(Literal::Int(i64::MIN)),
+            Some(Literal::Int(i64::MAX)),
+            Some(Literal::UInt(u64::MAX)),
+            Some(Literal::Float(2.5)),
+            Some(Literal::Float(-2.5)),
+            Some(Literal::Float(4.0)),
+            Some(Literal::Float(1e30)),
+            Some(Literal::Float(-1e300)),
+            Some(Literal::Float(f64::INFINITY)),
+        ];
+        let ts: Vec<i64> = (-6..12).chain([i64::MIN, i64::MIN + 1, i64::MAX - 1, i64::MAX]).collect();
+        for from in &lits {
+            for to in &lits {
+                let tf = Timeframe { from: from.clone(), to: to.clone() };
+                let Some(b) = TimeBounds::of(&tf) else {
+                    assert!(from.is_none() && to.is_none(), "{tf:?}");
+                    continue;
+                };
+                let inside = |t: i64| {
+                    let t = Literal::Int(t);
+                    from.as_ref().is_none_or(|f| compare_numbers(&t, f) != Some(Less))
+                        && to.as_ref().is_none_or(|x| compare_numbers(&t, x) == Some(Less))
+                };
+                for &t in &ts {
+                    assert_eq!(b.contains(t), inside(t), "t = {t}, {tf:?}");
+                }
+                if b.is_empty() {
+                    assert!(!ts.iter().any(|&t| inside(t)), "{tf:?}");
+                }
+                let want: Vec<u32> = (0..ts.len() as u32).filter(|&r| inside(ts[r as usize])).collect();
+                let got: Vec<u32> = b.runs(&ts).iter().flat_map(|&(s, n)| s..s + n).collect();
+                assert_eq!(got, want, "{tf:?}");
+            }
+        }
+        // Not a number: no bounds (every row kept).
+        assert_eq!(TimeBounds::of(&Timeframe { from: Some(Literal::Float(f64::NAN)), to: None }), None);
+        assert_eq!(TimeBounds::of(&Timeframe { from: None, to: Some(Literal::Str("x".into())) }), None);
+        let b = TimeBounds::of(&Timeframe { from: Some(Literal::Int(10)), to: Some(Literal::Int(20)) }).unwrap();
+        assert!(b.overlaps(19, 30) && b.overlaps(0, 10) && !b.overlaps(20, 30) && !b.overlaps(0, 9));
+    }
+
     proptest! {
+        /// The admitted rows as runs, on any timestamps and bounds, long parts included: as
+        /// brute force, runs maximal and in order.
+        #[test]
+        fn runs_as_brute_force(ts in proptest::collection::vec(-20i64..20, 0..400), lo in -25i64..25, len in 0i64..30) {
+            let tf = protocol::Timeframe { from: Some(protocol::Literal::Int(lo)), to: Some(protocol::Literal::Int(lo + len)) };
+            let b = TimeBounds::of(&tf).unwrap();
+            let runs = b.runs(&ts);
+            let got: Vec<u32> = runs.iter().flat_map(|&(s, n)| s..s + n).collect();
+            let want: Vec<u32> = (0..ts.len() as u32).filter(|&r| (lo..lo + len).contains(&ts[r as usize])).collect();
+            prop_assert_eq!(got, want);
+            prop_assert!(runs.iter().all(|&(_, n)| n > 0));
+            prop_assert!(runs.windows(2).all(|w| w[0].0 + w[0].1 < w[1].0), "runs are maximal");
+        }
+
         /// Any groups and any inside rows (contiguous within a group or not): as brute force.
         #[test]
         fn ranges_as_brute_force(
