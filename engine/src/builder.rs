@@ -58,6 +58,12 @@ pub enum ChunkColumn {
     /// a Parquet dictionary's run-length-encoded indices). For the group column of a sorted
     /// part this costs nothing per row; elsewhere the runs are expanded.
     Runs { values: Vec<i64>, lengths: Vec<u32> },
+    /// The group column as the lengths of its groups, each a group of its own, distinct from
+    /// every group pushed before or after (e.g. the runs of a sorted group column whose ids the
+    /// caller did not read: the engine never needs an id, only which rows belong together).
+    /// A part's group column is pushed either always this way or never. Zero lengths are
+    /// skipped. Only for the group column.
+    Groups(Vec<u32>),
     /// A 64-bit number column (not the group column) whose chunk of this many rows the caller
     /// already appended in place, through [`FrameBuilder::int_sink`] or
     /// [`FrameBuilder::float_sink`]: no intermediate buffer (e.g. a Parquet PLAIN page's values
@@ -70,7 +76,9 @@ impl ChunkColumn {
         match self {
             ChunkColumn::Series(s) => s.len(),
             ChunkColumn::Dictionary(a) => a.iter().map(|a| a.len()).sum(),
-            ChunkColumn::Runs { lengths, .. } => lengths.iter().map(|&n| n as usize).sum(),
+            ChunkColumn::Runs { lengths, .. } | ChunkColumn::Groups(lengths) => {
+                lengths.iter().map(|&n| n as usize).sum()
+            }
             ChunkColumn::Appended(n) => *n,
         }
     }
@@ -80,6 +88,7 @@ impl ChunkColumn {
             ChunkColumn::Series(s) => ChunkRef::Series(s),
             ChunkColumn::Dictionary(a) => ChunkRef::Dictionary(a),
             ChunkColumn::Runs { values, lengths } => ChunkRef::Runs(values, lengths),
+            ChunkColumn::Groups(lengths) => ChunkRef::Groups(lengths),
             ChunkColumn::Appended(_) => ChunkRef::Appended,
         }
     }
@@ -91,6 +100,7 @@ enum ChunkRef<'a> {
     Series(&'a Series),
     Dictionary(&'a [DictionaryArray<u32>]),
     Runs(&'a [i64], &'a [u32]),
+    Groups(&'a [u32]),
     /// Already in the accumulator (the row count is checked against it).
     Appended,
 }
@@ -152,6 +162,10 @@ fn accumulate_chunk(
         }
         ChunkRef::Series(s) => accumulate(slot, extract(name, s)?, name, total),
         ChunkRef::Runs(values, lengths) => accumulate(slot, expand_run_lengths(values, lengths), name, total),
+        ChunkRef::Groups(_) => Err(EngineError::InvalidData {
+            column: name.to_string(),
+            problem: "only the group column can be pushed as group lengths".to_string(),
+        }),
     }
 }
 
@@ -206,7 +220,7 @@ impl FrameBuilder {
             group_column: group_column.to_string(),
             timestamp_column: timestamp_column.map(str::to_string),
             total_rows,
-            keys: Keys::Runs { run_keys: Vec::new(), starts: Vec::new(), rows: 0 },
+            keys: Keys::Runs { ids: Some(Vec::new()), groups: Vec::new(), rows: 0 },
             ts: None,
             cols,
             rows: 0,
@@ -295,6 +309,7 @@ impl FrameBuilder {
             ChunkRef::Runs(values, lengths) => {
                 self.keys.push_run_lengths(values, lengths, &self.group_column, total)?
             }
+            ChunkRef::Groups(lengths) => self.keys.push_groups(lengths, &self.group_column)?,
             ChunkRef::Dictionary(_) | ChunkRef::Appended => {
                 return Err(EngineError::InvalidData {
                     column: self.group_column.clone(),
@@ -324,27 +339,25 @@ impl FrameBuilder {
         // Sorted i64 group ids arrive as runs: when the timestamps are in order within each
         // run too (parts written by our dataprep), the runs are the frame's groups as they are.
         let keys = match self.keys {
-            Keys::Runs { run_keys, starts, rows } => {
+            Keys::Runs { ids, groups, rows } => {
                 let in_order = match &ts {
-                    Timestamps::Int(t) => runs_in_order(&starts, t),
-                    Timestamps::Offsets { offsets, .. } => runs_in_order(&starts, offsets),
-                    Timestamps::Float(t) => runs_in_order(&starts, t),
+                    Timestamps::Int(t) => runs_in_order(&groups, t),
+                    Timestamps::Offsets { offsets, .. } => runs_in_order(&groups, offsets),
+                    Timestamps::Float(t) => runs_in_order(&groups, t),
                     Timestamps::Absent => true,
                 };
                 if in_order {
-                    let mut starts = starts;
-                    starts.push(rows as u32);
                     let columns = collect_columns(self.cols);
                     return Ok(Frame {
                         n_rows: rows,
-                        groups: ranges_of(&starts),
+                        groups,
                         group_index: Default::default(),
                         ts,
                         columns,
                         was_sorted: true,
                     });
                 }
-                GroupKeys::Int(expand_runs(&run_keys, &starts, rows))
+                GroupKeys::Int(expand_runs(ids.as_deref(), &groups, rows))
             }
             Keys::Full(None) => GroupKeys::Int(Vec::new()),
             Keys::Full(Some(Col::Int { values, .. })) => GroupKeys::Int(values),
@@ -397,24 +410,39 @@ impl FrameBuilder {
     }
 }
 
-/// Group ids as they arrive: runs of equal i64 ids while they are non-decreasing (no per-row
-/// copy), or every row's id once they are not (or are strings, or other integer types).
+/// Group ids as they arrive: runs of equal i64 ids while they are non-decreasing, kept as the
+/// groups' row ranges (the frame's groups when nothing else is needed) with each one's id
+/// (`ids`; `None` when the part's groups were pushed as lengths, [`ChunkColumn::Groups`]: their
+/// ordinals stand in for ids); or every row's id once they are not (or are strings, or other
+/// integer types). Invariant: `groups` are non-empty, contiguous from row 0, the last one ending
+/// at `rows`.
 #[derive(Debug)]
 enum Keys {
-    Runs { run_keys: Vec<i64>, starts: Vec<u32>, rows: usize },
+    Runs { ids: Option<Vec<i64>>, groups: Vec<(u32, u32)>, rows: usize },
     Full(Option<Col>),
+}
+
+/// A part's group column pushed as lengths and as ids.
+fn mixed_groups(name: &str) -> EngineError {
+    EngineError::InvalidData {
+        column: name.to_string(),
+        problem: "the group column was pushed both as group lengths and as ids".to_string(),
+    }
 }
 
 impl Keys {
     fn push(&mut self, gs: &Series, name: &str, total: usize) -> Result<(), EngineError> {
-        if let Keys::Runs { run_keys, starts, rows } = self
+        if let Keys::Runs { ids: None, .. } = self {
+            return Err(mixed_groups(name));
+        }
+        if let Keys::Runs { ids: Some(ids), groups, rows } = self
             && let Ok(ca) = gs.i64()
         {
-            let (k0, s0) = (run_keys.len(), starts.len());
+            let (k0, g0, end0) = (ids.len(), groups.len(), groups.last().map(|g| g.1));
             let mut i = *rows;
             let mut ok = true;
             for arr in ca.downcast_iter() {
-                if !push_runs(arr.values(), i, run_keys, starts) {
+                if !push_runs(arr.values(), i, ids, groups) {
                     ok = false;
                     break;
                 }
@@ -424,8 +452,11 @@ impl Keys {
                 *rows = i;
                 return Ok(());
             }
-            run_keys.truncate(k0);
-            starts.truncate(s0);
+            ids.truncate(k0);
+            groups.truncate(g0);
+            if let (Some(g), Some(end)) = (groups.last_mut(), end0) {
+                g.1 = end;
+            }
         }
         // Out of order, or not i64: every row's id from here on.
         accumulate(self.full(total), extract(name, gs)?, name, total)
@@ -439,35 +470,62 @@ impl Keys {
         name: &str,
         total: usize,
     ) -> Result<(), EngineError> {
-        if let Keys::Runs { run_keys, starts, rows } = self {
-            let continues =
-                values.is_sorted() && values.first().is_none_or(|&v| run_keys.last().is_none_or(|&l| v >= l));
+        if let Keys::Runs { ids: None, .. } = self {
+            return Err(mixed_groups(name));
+        }
+        if let Keys::Runs { ids: Some(ids), groups, rows } = self {
+            let continues = values.is_sorted() && values.first().is_none_or(|&v| ids.last().is_none_or(|&l| v >= l));
             if continues {
                 // The last id and the row count in locals: one run per user on bounce-heavy
                 // data, so this loop runs ~0.6 times per row.
-                let (mut last, mut r) = (run_keys.last().copied(), *rows);
-                run_keys.reserve(values.len());
-                starts.reserve(values.len());
+                let (mut last, mut r) = (ids.last().copied(), *rows as u32);
+                ids.reserve(values.len());
+                groups.reserve(values.len());
                 for (&v, &n) in values.iter().zip(lengths) {
-                    if n > 0 && last != Some(v) {
-                        run_keys.push(v);
-                        starts.push(r as u32);
+                    if n == 0 {
+                        continue;
+                    }
+                    if last == Some(v) {
+                        if let Some(g) = groups.last_mut() {
+                            g.1 += n;
+                        }
+                    } else {
+                        ids.push(v);
+                        groups.push((r, r + n));
                         last = Some(v);
                     }
-                    r += n as usize;
+                    r += n;
                 }
-                *rows = r;
+                *rows = r as usize;
                 return Ok(());
             }
         }
         accumulate(self.full(total), expand_run_lengths(values, lengths), name, total)
     }
 
+    /// Appends groups given by their lengths ([`ChunkColumn::Groups`]): one range per group, no
+    /// id kept.
+    fn push_groups(&mut self, lengths: &[u32], name: &str) -> Result<(), EngineError> {
+        match self {
+            Keys::Runs { ids, groups, rows } if ids.as_ref().is_none_or(Vec::is_empty) => {
+                *ids = None;
+                let mut r = *rows as u32;
+                groups.extend(lengths.iter().filter(|&&n| n > 0).map(|&n| {
+                    r += n;
+                    (r - n, r)
+                }));
+                *rows = r as usize;
+                Ok(())
+            }
+            _ => Err(mixed_groups(name)),
+        }
+    }
+
     /// Switches to every row's id (the runs so far expanded) and returns the accumulator.
     fn full(&mut self, total: usize) -> &mut Option<Col> {
-        if let Keys::Runs { run_keys, starts, rows } = self {
+        if let Keys::Runs { ids, groups, rows } = self {
             let so_far = (*rows > 0).then(|| {
-                let mut c = Col::Int { values: expand_runs(run_keys, starts, *rows), valid: None };
+                let mut c = Col::Int { values: expand_runs(ids.as_deref(), groups, *rows), valid: None };
                 c.reserve_total(total);
                 c
             });
@@ -489,18 +547,20 @@ fn expand_run_lengths(values: &[i64], lengths: &[u32]) -> Col {
     Col::Int { values: out, valid: None }
 }
 
-/// Appends the runs of equal ids in `v` (rows `first..`) when `v` continues the non-decreasing
-/// order of the runs so far; returns false (having appended part of them) otherwise. The scan
-/// is branch-free per row: run starts are written to a block buffer unconditionally and the
-/// count advances only at a change, so short runs cost no mispredicted branches.
-fn push_runs(v: &[i64], first: usize, run_keys: &mut Vec<i64>, starts: &mut Vec<u32>) -> bool {
+/// Appends the runs of equal ids in `v` (rows `first..`) as groups when `v` continues the
+/// non-decreasing order of the runs so far; returns false (having appended part of them, and
+/// possibly extended the last group) otherwise. The scan is branch-free per row: run starts
+/// are written to a block buffer unconditionally and the count advances only at a change, so
+/// short runs cost no mispredicted branches.
+fn push_runs(v: &[i64], first: usize, ids: &mut Vec<i64>, groups: &mut Vec<(u32, u32)>) -> bool {
     let Some(&v0) = v.first() else { return true };
-    match run_keys.last() {
+    let end = (first + v.len()) as u32;
+    match ids.last() {
         Some(&last) if v0 < last => return false,
         Some(&last) if v0 == last => {}
         _ => {
-            run_keys.push(v0);
-            starts.push(first as u32);
+            ids.push(v0);
+            groups.push((first as u32, first as u32));
         }
     }
     const BLOCK: usize = 1024;
@@ -508,9 +568,9 @@ fn push_runs(v: &[i64], first: usize, run_keys: &mut Vec<i64>, starts: &mut Vec<
     let mut descending = false;
     let mut j = 1;
     while j < v.len() {
-        let end = (j + BLOCK).min(v.len());
+        let block_end = (j + BLOCK).min(v.len());
         let mut n = 0;
-        for k in j..end {
+        for k in j..block_end {
             found[n] = k as u32;
             n += usize::from(v[k] != v[k - 1]);
             descending |= v[k] < v[k - 1];
@@ -519,10 +579,17 @@ fn push_runs(v: &[i64], first: usize, run_keys: &mut Vec<i64>, starts: &mut Vec<
             return false;
         }
         for &k in &found[..n] {
-            run_keys.push(v[k as usize]);
-            starts.push((first + k as usize) as u32);
+            let start = (first + k as usize) as u32;
+            if let Some(g) = groups.last_mut() {
+                g.1 = start;
+            }
+            ids.push(v[k as usize]);
+            groups.push((start, start));
         }
-        j = end;
+        j = block_end;
+    }
+    if let Some(g) = groups.last_mut() {
+        g.1 = end;
     }
     true
 }
@@ -545,20 +612,20 @@ fn collect_columns(cols: Vec<(String, Option<Col>)>) -> HashMap<String, Col> {
     cols.into_iter().filter_map(|(name, c)| c.map(|c| (name, c))).collect()
 }
 
-/// Every row's group id from runs.
-fn expand_runs(run_keys: &[i64], starts: &[u32], rows: usize) -> Vec<i64> {
+/// Every row's group id from the groups so far: its id, or its ordinal when the groups came
+/// without ids (ordinals order them as their ids would: groups pushed as lengths are distinct
+/// and, like runs, in order).
+fn expand_runs(ids: Option<&[i64]>, groups: &[(u32, u32)], rows: usize) -> Vec<i64> {
     let mut out = Vec::with_capacity(rows);
-    for (g, &k) in run_keys.iter().enumerate() {
-        let end = starts.get(g + 1).map_or(rows, |&e| e as usize);
-        out.resize(end, k);
+    for (g, &(_, end)) in groups.iter().enumerate() {
+        out.resize(end as usize, ids.map_or(g as i64, |ids| ids[g]));
     }
     out
 }
 
-/// Whether the timestamps are non-decreasing within every run.
-fn runs_in_order<T: PartialOrd>(starts: &[u32], t: &[T]) -> bool {
-    let ends = starts.iter().skip(1).map(|&e| e as usize).chain(std::iter::once(t.len()));
-    starts.iter().zip(ends).all(|(&s, e)| t[s as usize..e].is_sorted())
+/// Whether the timestamps are non-decreasing within every group.
+fn runs_in_order<T: PartialOrd>(groups: &[(u32, u32)], t: &[T]) -> bool {
+    groups.iter().all(|&(s, e)| t[s as usize..e as usize].is_sorted())
 }
 
 /// Group ids: integers compare by value; strings by first-appearance code.
@@ -626,10 +693,11 @@ mod tests {
 
     #[test]
     fn runs_expand_and_check_order() {
-        assert_eq!(expand_runs(&[4, 7, 9], &[0, 2, 3], 5), vec![4, 4, 7, 9, 9]);
-        assert_eq!(expand_runs(&[], &[], 0), Vec::<i64>::new());
-        assert!(runs_in_order(&[0, 2], &[5, 6, 1, 1]));
-        assert!(!runs_in_order(&[0, 2], &[5, 6, 2, 1]));
+        assert_eq!(expand_runs(Some(&[4, 7, 9]), &[(0, 2), (2, 3), (3, 5)], 5), vec![4, 4, 7, 9, 9]);
+        assert_eq!(expand_runs(None, &[(0, 2), (2, 3), (3, 5)], 5), vec![0, 0, 1, 2, 2]);
+        assert_eq!(expand_runs(Some(&[]), &[], 0), Vec::<i64>::new());
+        assert!(runs_in_order(&[(0, 2), (2, 4)], &[5, 6, 1, 1]));
+        assert!(!runs_in_order(&[(0, 2), (2, 4)], &[5, 6, 2, 1]));
     }
 
     #[test]
@@ -699,6 +767,59 @@ mod tests {
         let mut b = FrameBuilder::new("u", None, &[], 2);
         let bad = [("u", ChunkColumn::Runs { values: vec![1, 2], lengths: vec![2] })];
         assert!(matches!(b.push_columns(&bad), Err(EngineError::InvalidData { .. })));
+    }
+
+    /// Groups pushed as their lengths (chunks ending on group boundaries, as row groups of a
+    /// part written by `frocket dataprep` do), times in order or not: the same frame as the ids;
+    /// lengths and ids mixed in one part, or lengths for another column, are errors.
+    #[test]
+    fn groups_pushed_as_lengths_give_the_same_frame_as_their_ids() {
+        let cols = ["v".to_string()];
+        let cases: [(&[i64], &[i64]); 3] = [
+            (&[1, 1, 2, 3, 3, 3], &[1, 2, 1, 1, 5, 9]),
+            // Times out of order within the last group: the frame sorts it.
+            (&[1, 1, 2, 3, 3, 3], &[1, 2, 1, 9, 5, 1]),
+            (&[4, 4, 5, 6, 7, 7], &[3, 3, 0, 0, 2, 1]),
+        ];
+        for (u, ts) in cases {
+            let v: Vec<i64> = (0..u.len() as i64).collect();
+            let whole = df(u, ts, &v);
+            let one = Frame::prepare(&whole, "u", "ts", &cols).unwrap();
+            let mut b = FrameBuilder::new("u", Some("ts"), &cols, u.len());
+            for (o, l) in [(0, 2), (2, 1), (3, 0), (3, 3)] {
+                // One length per group of the chunk.
+                let mut groups: Vec<u32> = Vec::new();
+                let mut last = None;
+                for &x in &u[o..o + l] {
+                    if last == Some(x) {
+                        *groups.last_mut().unwrap() += 1;
+                    } else {
+                        groups.push(1);
+                    }
+                    last = Some(x);
+                }
+                let chunk = whole.slice(o as i64, l);
+                let s = |n: &str| ChunkColumn::Series(chunk.column(n).unwrap().as_materialized_series().clone());
+                b.push_columns(&[("u", ChunkColumn::Groups(groups)), ("ts", s("ts")), ("v", s("v"))]).unwrap();
+            }
+            let chunked = b.finish().unwrap();
+            assert_eq!(rows(&chunked), rows(&one), "{u:?} {ts:?}");
+            assert_eq!((chunked.n_groups(), chunked.was_sorted()), (one.n_groups(), one.was_sorted()), "{u:?} {ts:?}");
+        }
+        let chunk = df(&[1, 2], &[1, 1], &[0, 1]);
+        let s = |n: &str| ChunkColumn::Series(chunk.column(n).unwrap().as_materialized_series().clone());
+        let groups = || ChunkColumn::Groups(vec![1, 1]);
+        let mut b = FrameBuilder::new("u", Some("ts"), &cols, 4);
+        b.push_columns(&[("u", groups()), ("ts", s("ts")), ("v", s("v"))]).unwrap();
+        let ids = b.push_columns(&[("u", s("u")), ("ts", s("ts")), ("v", s("v"))]);
+        assert!(matches!(ids, Err(EngineError::InvalidData { .. })), "{ids:?}");
+        let mut b = FrameBuilder::new("u", Some("ts"), &cols, 4);
+        b.push_columns(&[("u", s("u")), ("ts", s("ts")), ("v", s("v"))]).unwrap();
+        let lengths = b.push_columns(&[("u", groups()), ("ts", s("ts")), ("v", s("v"))]);
+        assert!(matches!(lengths, Err(EngineError::InvalidData { .. })), "{lengths:?}");
+        let mut b = FrameBuilder::new("u", Some("ts"), &cols, 2);
+        let other = b.push_columns(&[("u", s("u")), ("ts", s("ts")), ("v", groups())]);
+        assert!(matches!(other, Err(EngineError::InvalidData { .. })), "{other:?}");
     }
 
     /// Timestamps and a column appended in place through the sinks, chunk by chunk, mixed
