@@ -1,5 +1,6 @@
 //! Loading a 1M-row part for a query: from Parquet (local file, decode + prepare) vs a hit in
-//! the in-memory cache of prepared frames. Run: `cargo bench -p worker --bench loader`.
+//! the in-memory cache of prepared frames, and from Parquet keeping only a 10% timeframe's rows
+//! (the timeframe pushdown without a memory cache). Run: `cargo bench -p worker --bench loader`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use protocol::dataset::DatasetId;
@@ -22,14 +23,21 @@ fn bench(c: &mut Criterion) {
     let warm =
         PartLoader::new(Stores::local_only(), &LoaderConfig { memory_cache_bytes: 1 << 30, ..LoaderConfig::default() })
             .unwrap();
-    rt.block_on(warm.load_frame(&part, "visitorid", "timestamp", &cols, true)).unwrap();
+    rt.block_on(warm.load_frame(&part, "visitorid", "timestamp", &cols, true, None)).unwrap();
     let mut g = c.benchmark_group("load_1M_rows_3_columns");
     g.sample_size(10);
     g.bench_function("parquet_decode_and_prepare", |b| {
-        b.iter(|| rt.block_on(cold.load_frame(&part, "visitorid", "timestamp", &cols, true)).unwrap())
+        b.iter(|| rt.block_on(cold.load_frame(&part, "visitorid", "timestamp", &cols, true, None)).unwrap())
+    });
+    // A query's timeframe of 10% of the part's time span, pushed down to the reader (memory
+    // cache off): only the admitted rows are kept.
+    let q = r#"{"timeframe": {"from": 1435806000, "to": 1437006960}, "query": {"conditions": [{"filter": ["event", "==", "view"]}]}}"#;
+    let tf = protocol::validate_query_value(&serde_json::from_str(q).unwrap(), None).unwrap().query.timeframe.unwrap();
+    g.bench_function("parquet_decode_timeframe_10pct", |b| {
+        b.iter(|| rt.block_on(cold.load_frame(&part, "visitorid", "timestamp", &cols, true, Some(&tf))).unwrap())
     });
     g.bench_function("memory_cache_hit", |b| {
-        b.iter(|| rt.block_on(warm.load_frame(&part, "visitorid", "timestamp", &cols, true)).unwrap())
+        b.iter(|| rt.block_on(warm.load_frame(&part, "visitorid", "timestamp", &cols, true, None)).unwrap())
     });
     g.finish();
 }

@@ -2,16 +2,21 @@
 //! disk cache; only the needed columns are decoded; prepared frames may be kept in memory for
 //! warm repeated queries.
 //!
-//! Timeframe pushdown: not done at the Parquet reader. Parts are sorted by (group, timestamp),
-//! so every row group spans the whole time range and row-group statistics cannot prune; the
-//! engine applies the timeframe as a vectorised mask over the frame's timestamps instead (a
-//! narrow one walked over its inside rows), which also keeps cached frames valid for every
-//! timeframe.
+//! Timeframe pushdown: when the memory cache is off (as frocket ships), a frame is built for one
+//! query and dropped after it, so the Parquet reader keeps only the rows the query's timeframe
+//! admits ([`engine::TimeBounds`]): no row outside it is seen by any part of a query, and
+//! building the frame (fresh memory, group runs, column copies) costs per row kept. Row groups
+//! whose timestamp statistics lie outside the timeframe are not read at all (parts written in
+//! time order; `frocket dataprep` sorts by (group, timestamp), so there every row group spans
+//! the whole time range and only the row filter applies). With the memory cache on, frames are
+//! kept for later queries with any timeframe, so every row is read and the engine applies the
+//! timeframe itself (as it always does: leaving rows out is only a saving).
 
 use crate::WorkerError;
 use crate::cache::{DiskCache, cache_key};
 use crate::parquet::{PartFile, read_frame_for_query};
-use engine::Frame;
+use engine::{Frame, TimeBounds};
+use protocol::Timeframe;
 use protocol::task::{DatasetPartId, LoadSource};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -153,7 +158,8 @@ impl PartLoader {
     }
 
     /// Loads and prepares the part for a query that references `columns`; the timestamp
-    /// column is read only when `needs_timestamps` (see `Query::needs_timestamps`).
+    /// column is read only when `needs_timestamps` (see `Query::needs_timestamps`). `timeframe`
+    /// is the query's: without a memory cache only the rows it admits are kept (module docs).
     pub async fn load_frame(
         &self,
         part: &DatasetPartId,
@@ -161,6 +167,7 @@ impl PartLoader {
         timestamp_column: &str,
         columns: &[String],
         needs_timestamps: bool,
+        timeframe: Option<&Timeframe>,
     ) -> Result<Loaded, WorkerError> {
         let t = Instant::now();
         let key = format!("{}|{group_column}|{timestamp_column}", cache_key(part));
@@ -176,8 +183,9 @@ impl PartLoader {
         }
         let (path, source, download_seconds) = self.local_file(part).await?;
         let (g, ts, cols) = (group_column.to_string(), timestamp_column.to_string(), columns.to_vec());
+        let within = timeframe.filter(|_| needs_timestamps && self.memory_capacity == 0).and_then(TimeBounds::of);
         let frame = tokio::task::spawn_blocking(move || -> Result<Frame, WorkerError> {
-            read_frame_for_query(path, &g, needs_timestamps.then_some(ts.as_str()), &cols)
+            read_frame_for_query(path, &g, needs_timestamps.then_some(ts.as_str()), &cols, within)
         })
         .await
         .map_err(|e| WorkerError::Internal(format!("load task panicked: {e}")))??;
@@ -227,25 +235,57 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let part = write_part(dir.path());
         let l = loader(1 << 20);
-        let a = l.load_frame(&part, "u", "ts", &cols(&["ev"]), false).await.unwrap();
+        let a = l.load_frame(&part, "u", "ts", &cols(&["ev"]), false, None).await.unwrap();
         assert_eq!(a.source, LoadSource::Source);
         assert!(!a.frame.has_timestamps());
         assert_eq!((a.frame.n_rows(), a.frame.n_groups()), (6, 3));
         // Same needs: a memory hit.
-        let b = l.load_frame(&part, "u", "ts", &cols(&["ev"]), false).await.unwrap();
+        let b = l.load_frame(&part, "u", "ts", &cols(&["ev"]), false, None).await.unwrap();
         assert_eq!(b.source, LoadSource::MemoryCache);
         // Timestamps needed now: the cached frame cannot serve, the part is read again.
-        let c = l.load_frame(&part, "u", "ts", &cols(&["ev"]), true).await.unwrap();
+        let c = l.load_frame(&part, "u", "ts", &cols(&["ev"]), true, None).await.unwrap();
         assert_eq!(c.source, LoadSource::Source);
         assert!(c.frame.has_timestamps());
         // A frame with timestamps serves queries without them, and any subset of its columns.
-        let d = l.load_frame(&part, "u", "ts", &[], false).await.unwrap();
+        let d = l.load_frame(&part, "u", "ts", &[], false, None).await.unwrap();
         assert_eq!(d.source, LoadSource::MemoryCache);
         assert!(d.frame.has_timestamps());
         // A column the cached frame lacks: read again, with both columns.
-        let e = l.load_frame(&part, "u", "ts", &cols(&["ev", "x"]), false).await.unwrap();
+        let e = l.load_frame(&part, "u", "ts", &cols(&["ev", "x"]), false, None).await.unwrap();
         assert_eq!(e.source, LoadSource::Source);
         assert!(e.frame.has_columns(&cols(&["ev", "x"])));
+    }
+
+    /// Without a memory cache the query's timeframe is pushed down to the reader (only its
+    /// rows in the frame); with one, the frame keeps every row, so that a later query with
+    /// another timeframe can be served from it.
+    #[tokio::test]
+    async fn the_timeframe_is_pushed_down_only_without_a_memory_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let summary =
+            dataprep::synth::generate_dataset(&dataprep::synth::SynthConfig::new(5_000, 1), dir.path(), false).unwrap();
+        let part = DatasetPartId {
+            dataset_id: DatasetId { name: "t".into(), registered_at: "1".into() },
+            path: summary.files[0].display().to_string(),
+            part_idx: 0,
+        };
+        let all = l_rows(&loader(0), &part, None).await;
+        let (tf, tf2) = (
+            crate::parquet::tests::timeframe(r#"{"from": 1436000000, "to": 1437000000}"#),
+            crate::parquet::tests::timeframe(r#"{"from": 1438000000}"#),
+        );
+        let pushed = l_rows(&loader(0), &part, Some(&tf)).await;
+        assert!(pushed.0 > 0 && pushed.0 < all.0 / 2, "{pushed:?} of {all:?}");
+        assert_eq!(pushed.1, LoadSource::Source);
+        let cached = loader(1 << 30);
+        assert_eq!(l_rows(&cached, &part, Some(&tf)).await, (all.0, LoadSource::Source));
+        assert_eq!(l_rows(&cached, &part, Some(&tf2)).await, (all.0, LoadSource::MemoryCache));
+    }
+
+    async fn l_rows(l: &PartLoader, part: &DatasetPartId, tf: Option<&Timeframe>) -> (usize, LoadSource) {
+        let cols = cols(&["event"]);
+        let loaded = l.load_frame(part, "visitorid", "timestamp", &cols, true, tf).await.unwrap();
+        (loaded.frame.n_rows(), loaded.source)
     }
 
     #[tokio::test]
@@ -254,7 +294,7 @@ mod tests {
         let part = write_part(dir.path());
         let l = loader(0);
         for _ in 0..2 {
-            let a = l.load_frame(&part, "u", "ts", &cols(&["ev"]), true).await.unwrap();
+            let a = l.load_frame(&part, "u", "ts", &cols(&["ev"]), true, None).await.unwrap();
             assert_eq!(a.source, LoadSource::Source);
             assert!(!a.frame.was_sorted());
         }

@@ -33,7 +33,14 @@ impl Worker {
         let columns = q.query.referenced_columns();
         let loaded = self
             .loader
-            .load_frame(&h.part, &h.group_id_column, &h.timestamp_column, &columns, q.query.needs_timestamps())
+            .load_frame(
+                &h.part,
+                &h.group_id_column,
+                &h.timestamp_column,
+                &columns,
+                q.query.needs_timestamps(),
+                q.query.timeframe.as_ref(),
+            )
             .await?;
         m.task_download_seconds = loaded.download_seconds;
         m.task_total_load_seconds = loaded.load_seconds;
