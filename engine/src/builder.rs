@@ -120,6 +120,7 @@ fn accumulate_chunk(
             let held = match slot {
                 Some(Col::Int { values, valid: None }) => values.len(),
                 Some(Col::Float { values }) => values.len(),
+                Some(Col::Str { codes, .. }) => codes.len(),
                 _ => usize::MAX,
             };
             if held != rows_after {
@@ -190,6 +191,57 @@ fn to_timestamps(timestamp_column: &str, col: Col) -> Result<Timestamps, EngineE
     })
 }
 
+/// Appends a chunk's rows of a string column given as indices into the chunk's dictionary
+/// ([`FrameBuilder::code_sink`]): one table lookup per row into the column's codes.
+pub struct CodeSink<'a> {
+    table: Vec<u32>,
+    codes: &'a mut Codes,
+}
+
+impl CodeSink<'_> {
+    /// `len` rows of dictionary index `index`; false (nothing appended) when it is not in the
+    /// dictionary.
+    pub fn push_run(&mut self, index: u32, len: usize) -> bool {
+        let Some(&code) = self.table.get(index as usize) else { return false };
+        self.codes.extend(std::iter::repeat_n(code, len));
+        true
+    }
+
+    /// One row per index; false (nothing appended) when one is not in the dictionary.
+    pub fn extend(&mut self, indices: &[u32]) -> bool {
+        // One pass: an index past the dictionary is noted (its row gets the null code) and the
+        // chunk's rows taken back.
+        let (table, before) = (&self.table[..], self.codes.len());
+        let mut outside = false;
+        self.codes.extend(indices.iter().map(|&k| match table.get(k as usize) {
+            Some(&c) => c,
+            None => {
+                outside = true;
+                NULL_CODE
+            }
+        }));
+        if outside {
+            self.codes.truncate(before);
+        }
+        !outside
+    }
+
+    /// Rows appended to the column so far (all chunks).
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// Whether the column has no rows yet.
+    pub fn is_empty(&self) -> bool {
+        self.codes.len() == 0
+    }
+
+    /// Drops rows past `len` (a chunk abandoned half-way).
+    pub fn truncate(&mut self, len: usize) {
+        self.codes.truncate(len);
+    }
+}
+
 /// Builds a [`Frame`] from a part delivered in row chunks, in order (e.g. one DataFrame per
 /// Parquet row group): each chunk is converted and appended, so the decoded chunk's buffers
 /// are freed (and reused by the allocator) before the next is read. Cheaper than decoding the
@@ -244,6 +296,33 @@ impl FrameBuilder {
         let total = self.total_rows;
         match self.slot(name)?.get_or_insert_with(|| Col::Float { values: Vec::with_capacity(total) }) {
             Col::Float { values } => Some(values),
+            _ => None,
+        }
+    }
+
+    /// The accumulator of string column `name` for a caller that appends the next chunk's rows
+    /// as indices into that chunk's dictionary `values` (`None`: a null value) and then pushes
+    /// [`ChunkColumn::Appended`]: e.g. a Parquet dictionary's run-length-encoded indices decoded
+    /// straight into the column's codes, no per-row keys buffer. `rows` is the chunk's row count
+    /// (for the codes' width). `None` when the column is unknown, is the timestamp column, or
+    /// holds something else: push the chunk as usual then.
+    pub fn code_sink<'a>(
+        &mut self,
+        name: &str,
+        values: impl Iterator<Item = Option<&'a str>>,
+        rows: usize,
+    ) -> Option<CodeSink<'_>> {
+        if self.timestamp_column.as_deref() == Some(name) {
+            return None;
+        }
+        let total = self.total_rows;
+        let slot = self.cols.iter_mut().find(|(n, _)| n == name).map(|(_, slot)| slot)?;
+        match slot.get_or_insert_with(|| Col::Str { codes: Codes::with_capacity(total), dict: Vec::new() }) {
+            Col::Str { codes, dict } => {
+                let table = merge_dictionary(dict, values);
+                codes.fit(dict.len(), codes.len() + rows);
+                Some(CodeSink { table, codes })
+            }
             _ => None,
         }
     }
@@ -820,6 +899,34 @@ mod tests {
         let mut b = FrameBuilder::new("u", Some("ts"), &cols, 2);
         let other = b.push_columns(&[("u", s("u")), ("ts", s("ts")), ("v", groups())]);
         assert!(matches!(other, Err(EngineError::InvalidData { .. })), "{other:?}");
+    }
+
+    /// A string column appended as dictionary indices through the code sink, chunk by chunk
+    /// (each chunk its own dictionary, a null value among them), mixed with a chunk pushed as a
+    /// series: each row's string as pushed; an index past the dictionary appends nothing.
+    #[test]
+    fn strings_appended_as_dictionary_indices_read_back_as_pushed() {
+        let cols = ["s".to_string()];
+        let mut b = FrameBuilder::new("u", None, &cols, 9);
+        let ids = |u: &[i64]| ChunkColumn::Series(Series::new("u".into(), u.to_vec()));
+        let mut sink = b.code_sink("s", [Some("b"), None, Some("a")].into_iter(), 4).unwrap();
+        assert!(sink.push_run(2, 2) && sink.extend(&[0, 1]));
+        let before = sink.len();
+        assert!(!sink.extend(&[0, 3]) && !sink.push_run(3, 1), "index 3 is past the dictionary");
+        assert_eq!(sink.len(), before, "nothing appended for it");
+        b.push_columns(&[("u", ids(&[1, 1, 2, 3])), ("s", ChunkColumn::Appended(4))]).unwrap();
+        let series = Series::new("s".into(), [Some("c"), Some("a")]);
+        b.push_columns(&[("u", ids(&[4, 5])), ("s", ChunkColumn::Series(series))]).unwrap();
+        let mut sink = b.code_sink("s", [Some("a"), Some("d")].into_iter(), 3).unwrap();
+        assert!(sink.extend(&[1, 0]) && sink.push_run(1, 1));
+        b.push_columns(&[("u", ids(&[6, 7, 7])), ("s", ChunkColumn::Appended(3))]).unwrap();
+        assert!(b.code_sink("u", std::iter::empty(), 0).is_none(), "not a string column here");
+        let f = b.finish().unwrap();
+        let Some(Col::Str { codes, dict }) = f.columns.get("s") else { panic!() };
+        let got: Vec<Option<&str>> =
+            (0..f.n_rows()).map(|r| codes.get(r).and_then(|c| dict.get(c as usize)).map(String::as_str)).collect();
+        let want = [Some("a"), Some("a"), Some("b"), None, Some("c"), Some("a"), Some("d"), Some("a"), Some("d")];
+        assert_eq!(got, want);
     }
 
     /// Timestamps and a column appended in place through the sinks, chunk by chunk, mixed

@@ -135,6 +135,11 @@ impl Codes {
         }
     }
 
+    /// Drops the rows past `len`.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        with_codes!(self, c => c.truncate(len))
+    }
+
     /// The codes of rows `perm[0], perm[1], ...`.
     pub(crate) fn gather(&self, perm: &[u32]) -> Codes {
         fn take<T: Copy>(v: &[T], perm: &[u32]) -> Vec<T> {

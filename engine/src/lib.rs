@@ -25,7 +25,7 @@ mod select;
 mod sequence;
 mod timeframe;
 
-pub use builder::{ChunkColumn, FrameBuilder};
+pub use builder::{ChunkColumn, CodeSink, FrameBuilder};
 pub use describe::{DescribeOptions, describe_part};
 pub use error::EngineError;
 pub use execute::{EngineOptions, execute};

@@ -8,7 +8,11 @@
 //! categoricals by inserting every row's string into polars' global category map. Here such a
 //! column is decoded to its dictionary *indices* (the RLE/bit-packed keys of its data pages)
 //! plus the row group's dictionary, and the engine maps indices to codes with a table: no
-//! per-row string, a quarter of the fresh memory (docs/benchmarks.md). Likewise a
+//! per-row string, a quarter of the fresh memory (docs/benchmarks.md). Without nulls, the
+//! indices go straight from the pages into the engine's codes ([`FrameBuilder::code_sink`]: a
+//! run of the RLE encoding as a run of codes, a bit-packed stretch through a reused buffer), no
+//! per-row keys array; with nulls (or a timeframe's row filter), through polars' decoder of
+//! indices. Likewise a
 //! dictionary-encoded INT64 group column is read as the runs of its indices (a sorted part's
 //! ids are mostly RLE runs), so no id is materialised per row.
 //!
@@ -237,12 +241,18 @@ pub fn read_frame_for_query(
             let fast = match how {
                 Fast::Plain8 => append_plain_8(&mut builder, name, &field.dtype, column, &data, keep),
                 _ if column.dictionary_page_offset().is_none() => None,
-                Fast::Indices => decode_dictionary(column, data.clone(), name)
-                    .and_then(|arrays| match keep {
-                        None => Some(arrays),
-                        Some(runs) => keep_dictionary_rows(&arrays, runs),
-                    })
-                    .map(ChunkColumn::Dictionary),
+                Fast::Indices => match keep {
+                    None => append_dictionary_codes(&mut builder, name, column, &data, rg.num_rows()),
+                    Some(_) => None,
+                }
+                .or_else(|| {
+                    decode_dictionary(column, data.clone(), name)
+                        .and_then(|arrays| match keep {
+                            None => Some(arrays),
+                            Some(runs) => keep_dictionary_rows(&arrays, runs),
+                        })
+                        .map(ChunkColumn::Dictionary)
+                }),
                 Fast::Runs => {
                     let keys = if keyed_by_index { RunKeys::Index((rg_index as i64) << 32) } else { RunKeys::Id };
                     // Keyed by index and increasing, the runs are the groups: their lengths only.
@@ -695,6 +705,81 @@ fn all_defined(levels: &[u8], n: usize) -> Option<bool> {
         }
     }
     Some(seen == n)
+}
+
+/// Appends a string column chunk of dictionary-encoded pages (no nulls) straight to the
+/// builder's codes for it ([`FrameBuilder::code_sink`]): the dictionary page's strings merged
+/// into the column's dictionary once, then each run of the indices' RLE encoding appended as a
+/// run of codes and each bit-packed stretch unpacked into a reused buffer and mapped. No
+/// per-row keys array is made (polars' decoder makes one of 4 bytes per row, which the builder
+/// then maps: fresh memory a cold load pays for). `None`, with nothing appended, for anything
+/// else (nulls, plain pages, an index past the dictionary): the caller decodes it as usual.
+fn append_dictionary_codes(
+    builder: &mut FrameBuilder,
+    name: &str,
+    column: &ColumnChunkMetadata,
+    data: &Buffer<u8>,
+    rows: usize,
+) -> Option<ChunkColumn> {
+    if column.physical_type() != PhysicalType::ByteArray || column.descriptor().descriptor.max_rep_level > 0 {
+        return None;
+    }
+    let mut pages = page_reader(column, data.clone());
+    let dict_page = pages.read_dict_page().ok()??;
+    // PLAIN byte arrays: each a 4-byte little-endian length, then the bytes.
+    let mut values: Vec<&str> = Vec::with_capacity(dict_page.num_values);
+    let mut rest: &[u8] = &dict_page.buffer;
+    for _ in 0..dict_page.num_values {
+        let (len, tail) = rest.split_first_chunk::<4>()?;
+        let len = u32::from_le_bytes(*len) as usize;
+        values.push(std::str::from_utf8(tail.get(..len)?).ok()?);
+        rest = &tail[len..];
+    }
+    let mut sink = builder.code_sink(name, values.iter().map(|&v| Some(v)), rows)?;
+    let before = sink.len();
+    let appended = (|| {
+        let mut indices: Vec<u32> = Vec::new();
+        while let Some(item) = pages.next() {
+            let page = item.ok()?.decompress(&mut pages).ok()?;
+            if !page.header().is_dictionary_encoded() {
+                return None;
+            }
+            let n = page.num_values();
+            let split = split_buffer(&page).ok()?;
+            if page.descriptor.max_def_level > 0 && !all_defined(split.def, n)? {
+                return None;
+            }
+            let (&bit_width, encoded) = split.values.split_first()?;
+            if bit_width > 32 {
+                return None;
+            }
+            let mut runs = HybridRleDecoder::new(encoded, u32::from(bit_width), n);
+            let mut seen = 0;
+            while let Some(chunk) = runs.next_chunk().ok()? {
+                seen += chunk.len();
+                let ok = match chunk {
+                    HybridRleChunk::Rle(i, len) => sink.push_run(i, len),
+                    HybridRleChunk::Bitpacked(unpack) => {
+                        indices.clear();
+                        unpack.collect_into(&mut indices);
+                        sink.extend(&indices)
+                    }
+                };
+                if !ok {
+                    return None;
+                }
+            }
+            if seen != n {
+                return None;
+            }
+            pages.reuse_page_buffer(page);
+        }
+        Some(sink.len() - before)
+    })();
+    if appended.is_none() {
+        sink.truncate(before);
+    }
+    appended.map(ChunkColumn::Appended)
 }
 
 /// Decodes a string column chunk to dictionary indices, or `None` when some data page is not
