@@ -609,8 +609,69 @@ fn decode_i64_runs(
         }
     }
     let (mut indices, mut ends): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
+    for_each_index_chunk(&mut pages, |chunk| {
+        match chunk {
+            HybridRleChunk::Rle(i, len) => push(&mut out, &mut last, with_values, key(i)?, len),
+            HybridRleChunk::Bitpacked(unpack) => {
+                indices.clear();
+                unpack.collect_into(&mut indices);
+                let n = indices.len();
+                if n == 0 {
+                    return Some(());
+                }
+                // Every index within the dictionary (keyed by index there is none to check).
+                if !by_index && indices.iter().copied().max().is_none_or(|i| key(i).is_none()) {
+                    return None;
+                }
+                // Where the index changes, found branch-free (short runs would mispredict).
+                // (Through slices: with the vectors themselves, their lengths were reloaded
+                // from memory after every store, ~9 cycles a row: `perf annotate`.)
+                ends.clear();
+                ends.resize(n, 0);
+                let (found, idx) = (&mut ends[..], &indices[..n]);
+                let (mut m, mut descending) = (0, false);
+                for k in 1..n {
+                    let (a, b) = (idx[k - 1], idx[k]);
+                    found[m] = k as u32;
+                    m += usize::from(a != b);
+                    descending |= b < a;
+                }
+                // Keyed by index, the keys increase with the indices; by id, checked below.
+                out.increasing &= !(by_index && descending);
+                // The first run may continue the last one; the others start at a changed
+                // index, so they are new runs (as long as the dictionary's values are
+                // distinct, as writers make them; the frame builder merges any others).
+                // Extended from iterators: no capacity check or spilled length per run.
+                let starts = &ends[..m];
+                push(&mut out, &mut last, with_values, key(indices[0])?, starts.first().map_or(n, |&e| e as usize));
+                if let Some(&s) = starts.last() {
+                    last = key(indices[s as usize]);
+                }
+                if with_values {
+                    let v0 = out.values.len();
+                    out.values.extend(starts.iter().map(|&s| key(indices[s as usize]).unwrap_or_default()));
+                    if !by_index {
+                        out.increasing &= out.values[v0.saturating_sub(1)..].windows(2).all(|w| w[0] < w[1]);
+                    }
+                }
+                let lengths = &mut out.lengths;
+                lengths.extend(starts.windows(2).map(|w| w[1] - w[0]).chain(starts.last().map(|&s| n as u32 - s)));
+            }
+        }
+        Some(())
+    })?;
+    Some(out)
+}
+
+/// Calls `f` with each run-length or bit-packed chunk of the dictionary indices of every data
+/// page of a flat column chunk (its dictionary page already read or skipped). `None` when a page
+/// is not dictionary-encoded, has nulls, cannot be read, or `f` returns `None`.
+fn for_each_index_chunk(
+    pages: &mut BasicDecompressor,
+    mut f: impl FnMut(HybridRleChunk<'_>) -> Option<()>,
+) -> Option<()> {
     while let Some(item) = pages.next() {
-        let page = item.ok()?.decompress(&mut pages).ok()?;
+        let page = item.ok()?.decompress(pages).ok()?;
         if !page.header().is_dictionary_encoded() {
             return None;
         }
@@ -627,61 +688,14 @@ fn decode_i64_runs(
         let mut seen = 0;
         while let Some(chunk) = runs.next_chunk().ok()? {
             seen += chunk.len();
-            match chunk {
-                HybridRleChunk::Rle(i, len) => push(&mut out, &mut last, with_values, key(i)?, len),
-                HybridRleChunk::Bitpacked(unpack) => {
-                    indices.clear();
-                    unpack.collect_into(&mut indices);
-                    let n = indices.len();
-                    if n == 0 {
-                        continue;
-                    }
-                    // Every index within the dictionary (keyed by index there is none to check).
-                    if !by_index && indices.iter().copied().max().is_none_or(|i| key(i).is_none()) {
-                        return None;
-                    }
-                    // Where the index changes, found branch-free (short runs would mispredict).
-                    // (Through slices: with the vectors themselves, their lengths were reloaded
-                    // from memory after every store, ~9 cycles a row: `perf annotate`.)
-                    ends.clear();
-                    ends.resize(n, 0);
-                    let (found, idx) = (&mut ends[..], &indices[..n]);
-                    let (mut m, mut descending) = (0, false);
-                    for k in 1..n {
-                        let (a, b) = (idx[k - 1], idx[k]);
-                        found[m] = k as u32;
-                        m += usize::from(a != b);
-                        descending |= b < a;
-                    }
-                    // Keyed by index, the keys increase with the indices; by id, checked below.
-                    out.increasing &= !(by_index && descending);
-                    // The first run may continue the last one; the others start at a changed
-                    // index, so they are new runs (as long as the dictionary's values are
-                    // distinct, as writers make them; the frame builder merges any others).
-                    // Extended from iterators: no capacity check or spilled length per run.
-                    let starts = &ends[..m];
-                    push(&mut out, &mut last, with_values, key(indices[0])?, starts.first().map_or(n, |&e| e as usize));
-                    if let Some(&s) = starts.last() {
-                        last = key(indices[s as usize]);
-                    }
-                    if with_values {
-                        let v0 = out.values.len();
-                        out.values.extend(starts.iter().map(|&s| key(indices[s as usize]).unwrap_or_default()));
-                        if !by_index {
-                            out.increasing &= out.values[v0.saturating_sub(1)..].windows(2).all(|w| w[0] < w[1]);
-                        }
-                    }
-                    let lengths = &mut out.lengths;
-                    lengths.extend(starts.windows(2).map(|w| w[1] - w[0]).chain(starts.last().map(|&s| n as u32 - s)));
-                }
-            }
+            f(chunk)?;
         }
         if seen != n {
             return None;
         }
         pages.reuse_page_buffer(page);
     }
-    Some(out)
+    Some(())
 }
 
 /// Whether definition levels (max level 1, RLE/bit-packed) say every one of `n` values is
@@ -737,45 +751,19 @@ fn append_dictionary_codes(
     }
     let mut sink = builder.code_sink(name, values.iter().map(|&v| Some(v)), rows)?;
     let before = sink.len();
-    let appended = (|| {
-        let mut indices: Vec<u32> = Vec::new();
-        while let Some(item) = pages.next() {
-            let page = item.ok()?.decompress(&mut pages).ok()?;
-            if !page.header().is_dictionary_encoded() {
-                return None;
+    let mut indices: Vec<u32> = Vec::new();
+    let appended = for_each_index_chunk(&mut pages, |chunk| {
+        let ok = match chunk {
+            HybridRleChunk::Rle(i, len) => sink.push_run(i, len),
+            HybridRleChunk::Bitpacked(unpack) => {
+                indices.clear();
+                unpack.collect_into(&mut indices);
+                sink.extend(&indices)
             }
-            let n = page.num_values();
-            let split = split_buffer(&page).ok()?;
-            if page.descriptor.max_def_level > 0 && !all_defined(split.def, n)? {
-                return None;
-            }
-            let (&bit_width, encoded) = split.values.split_first()?;
-            if bit_width > 32 {
-                return None;
-            }
-            let mut runs = HybridRleDecoder::new(encoded, u32::from(bit_width), n);
-            let mut seen = 0;
-            while let Some(chunk) = runs.next_chunk().ok()? {
-                seen += chunk.len();
-                let ok = match chunk {
-                    HybridRleChunk::Rle(i, len) => sink.push_run(i, len),
-                    HybridRleChunk::Bitpacked(unpack) => {
-                        indices.clear();
-                        unpack.collect_into(&mut indices);
-                        sink.extend(&indices)
-                    }
-                };
-                if !ok {
-                    return None;
-                }
-            }
-            if seen != n {
-                return None;
-            }
-            pages.reuse_page_buffer(page);
-        }
-        Some(sink.len() - before)
-    })();
+        };
+        ok.then_some(())
+    })
+    .map(|()| sink.len() - before);
     if appended.is_none() {
         sink.truncate(before);
     }
