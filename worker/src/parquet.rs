@@ -299,9 +299,13 @@ pub fn read_frame_for_query(
     builder.finish().map_err(engine_err)
 }
 
-/// The min and max an INT64 column chunk's statistics record, when they record both.
+/// The min and max an INT64 column chunk's statistics record, when they record both and no
+/// null (a row group with a null timestamp is read, so that the part is refused as before).
 fn int_statistics(column: &ColumnChunkMetadata, meta: &FileMetadata) -> Option<(i64, i64)> {
     let Statistics::Int64(stats) = column.statistics(&meta.footer_buf)?.ok()? else { return None };
+    if stats.null_count != Some(0) {
+        return None;
+    }
     Some((stats.min_value?, stats.max_value?))
 }
 
@@ -1124,6 +1128,25 @@ pub(crate) mod tests {
         let r = engine::execute(&got, &q0, &opts).unwrap();
         assert_eq!((r.matching_groups, r.scanned_rows), (0, 0));
         assert_eq!(r, engine::execute(&whole, &q0, &opts).unwrap());
+
+        // A null timestamp in a row group the timeframe rules out: still read, and the part
+        // refused as without the timeframe.
+        let n = 300usize;
+        let mut nulls = DataFrame::new_infer_height(vec![
+            Column::new("u".into(), (0..n).map(|i| (i % 7) as i64).collect::<Vec<i64>>()),
+            Column::new("ts".into(), (0..n).map(|i| (i > 0).then_some(i as i64 * 10)).collect::<Vec<_>>()),
+            Column::new("ev".into(), (0..n).map(|i| ["view", "cart"][i % 2]).collect::<Vec<_>>()),
+        ])
+        .unwrap();
+        let path = write(dir.path(), "null_ts.parquet", &mut nulls, Some(100));
+        let late = TimeBounds::of(&timeframe(r#"{"from": 2500}"#)).unwrap();
+        let read = |within| read_frame_for_query(PartFile::Path(path.clone()), "u", Some("ts"), &columns, within);
+        assert!(matches!(read(None), Err(WorkerError::Engine { .. })), "{:?}", read(None).map(|f| f.n_rows()));
+        assert!(
+            matches!(read(Some(late)), Err(WorkerError::Engine { .. })),
+            "{:?}",
+            read(Some(late)).map(|f| f.n_rows())
+        );
     }
 
     #[test]
