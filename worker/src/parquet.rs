@@ -204,7 +204,7 @@ pub fn read_frame_for_query(
             }
             ts_rows.clear();
             let data = read_chunk(column, ts_name)?;
-            if decode_plain_8(column, data, &mut ts_rows) == Some(rg.num_rows()) {
+            if decode_plain_8(column, data, &mut ts_rows, None) == Some(rg.num_rows()) {
                 ts_decoded = true;
                 let runs = bounds.runs(&ts_rows);
                 let kept: usize = runs.iter().map(|&(_, n)| n as usize).sum();
@@ -241,18 +241,15 @@ pub fn read_frame_for_query(
             let fast = match how {
                 Fast::Plain8 => append_plain_8(&mut builder, name, &field.dtype, column, &data, keep),
                 _ if column.dictionary_page_offset().is_none() => None,
-                Fast::Indices => match keep {
-                    None => append_dictionary_codes(&mut builder, name, column, &data, rg.num_rows()),
-                    Some(_) => None,
-                }
-                .or_else(|| {
-                    decode_dictionary(column, data.clone(), name)
-                        .and_then(|arrays| match keep {
-                            None => Some(arrays),
-                            Some(runs) => keep_dictionary_rows(&arrays, runs),
-                        })
-                        .map(ChunkColumn::Dictionary)
-                }),
+                Fast::Indices => append_dictionary_codes(&mut builder, name, column, &data, rg.num_rows(), keep)
+                    .or_else(|| {
+                        decode_dictionary(column, data.clone(), name)
+                            .and_then(|arrays| match keep {
+                                None => Some(arrays),
+                                Some(runs) => keep_dictionary_rows(&arrays, runs),
+                            })
+                            .map(ChunkColumn::Dictionary)
+                    }),
                 Fast::Runs => {
                     let keys = if keyed_by_index { RunKeys::Index((rg_index as i64) << 32) } else { RunKeys::Id };
                     // Keyed by index and increasing, the runs are the groups: their lengths only.
@@ -326,29 +323,18 @@ fn gather<T: Copy>(values: &[T], keep: Option<&[(u32, u32)]>, out: &mut Vec<T>) 
 /// without keys): then so is the first vector returned.
 fn keep_run_rows(values: &[i64], lengths: &[u32], keep: &[(u32, u32)]) -> (Vec<i64>, Vec<u32>) {
     let (mut out_v, mut out_n) = (Vec::new(), Vec::new());
-    let mut k = keep.iter().copied().peekable();
-    let mut start = 0u32;
+    let mut k = Kept::new(keep);
+    let mut start = 0usize;
     for (i, &n) in lengths.iter().enumerate() {
-        let end = start + n;
-        let mut kept = 0u32;
-        // Kept runs overlapping [start, end): a kept run may span several value runs.
-        while let Some(&(s, len)) = k.peek() {
-            if s >= end {
-                break;
-            }
-            kept += (s + len).min(end) - s.max(start);
-            if s + len > end {
-                break;
-            }
-            k.next();
-        }
+        // (A kept run may span several value runs.)
+        let kept = k.count(start, n as usize) as u32;
+        start += n as usize;
         if kept > 0 {
             if let Some(&v) = values.get(i) {
                 out_v.push(v);
             }
             out_n.push(kept);
         }
-        start = end;
     }
     (out_v, out_n)
 }
@@ -408,7 +394,7 @@ enum Fast {
 /// Appends a 64-bit number column chunk's values in place into the builder's buffer for it
 /// (one copy, from the decompressed page; polars' decoder would make an array first and the
 /// builder copy that), returning the chunk column that says so; with `keep`, only those rows
-/// (the chunk decoded into a scratch buffer first). `None`, with nothing appended, when the
+/// (gathered from each page). `None`, with nothing appended, when the
 /// chunk is anything but PLAIN pages without nulls: the caller decodes it as usual.
 fn append_plain_8(
     builder: &mut FrameBuilder,
@@ -425,19 +411,10 @@ fn append_plain_8(
         keep: Option<&[(u32, u32)]>,
     ) -> Option<usize> {
         let before = out.len();
-        let Some(runs) = keep else {
-            let appended = decode_plain_8(column, data.clone(), out);
-            if appended.is_none() {
-                out.truncate(before);
-            }
-            return appended;
-        };
-        let mut all = Vec::new();
-        decode_plain_8(column, data.clone(), &mut all)?;
-        if runs.last().is_some_and(|&(s, n)| (s + n) as usize > all.len()) {
+        if decode_plain_8(column, data.clone(), out, keep).is_none() {
+            out.truncate(before);
             return None;
         }
-        gather(&all, Some(runs), out);
         Some(out.len() - before)
     }
     match (dtype, column.physical_type()) {
@@ -469,13 +446,20 @@ impl Plain8 for f64 {
 }
 
 /// Appends the values of a flat column chunk of PLAIN pages of 8-byte values without nulls to
-/// `out`; the number appended, or `None` (part of it possibly appended) for anything else.
-fn decode_plain_8<T: Plain8>(column: &ColumnChunkMetadata, data: Buffer<u8>, out: &mut Vec<T>) -> Option<usize> {
+/// `out` (with `keep`, only those rows, gathered from each page); the number of rows read, or
+/// `None` (part of it possibly appended) for anything else.
+fn decode_plain_8<T: Plain8>(
+    column: &ColumnChunkMetadata,
+    data: Buffer<u8>,
+    out: &mut Vec<T>,
+    keep: Option<&[(u32, u32)]>,
+) -> Option<usize> {
     if column.dictionary_page_offset().is_some() || column.descriptor().descriptor.max_rep_level > 0 {
         return None;
     }
     let mut pages = page_reader(column, data);
     let mut appended = 0;
+    let mut kept = keep.map(Kept::new);
     while let Some(item) = pages.next() {
         let page = item.ok()?.decompress(&mut pages).ok()?;
         if page.encoding() != Encoding::Plain {
@@ -489,11 +473,66 @@ fn decode_plain_8<T: Plain8>(column: &ColumnChunkMetadata, data: Buffer<u8>, out
         if split.values.len() != n * 8 {
             return None;
         }
-        out.extend(split.values.chunks_exact(8).map(|b| T::from_le(b.try_into().unwrap_or_default())));
+        let from_le = |b: &[u8]| T::from_le(b.try_into().unwrap_or_default());
+        match kept.as_mut() {
+            None => out.extend(split.values.chunks_exact(8).map(from_le)),
+            Some(kept) => {
+                kept.within(appended, n, |a, b| out.extend(split.values[a * 8..b * 8].chunks_exact(8).map(from_le)))
+            }
+        }
         appended += n;
         pages.reuse_page_buffer(page);
     }
+    if kept.is_some_and(|k| !k.done()) {
+        return None;
+    }
     Some(appended)
+}
+
+/// A walk over the kept rows' runs (`(first row, rows)`, in order, disjoint) alongside
+/// consecutive stretches of a row group's rows (pages, runs, bit-packed chunks).
+struct Kept<'a> {
+    runs: &'a [(u32, u32)],
+    at: usize,
+}
+
+impl<'a> Kept<'a> {
+    fn new(runs: &'a [(u32, u32)]) -> Self {
+        Kept { runs, at: 0 }
+    }
+
+    /// Calls `f(a, b)` for each kept stretch of rows `start..start + len`, as offsets from
+    /// `start` (`a < b`); stretches must be asked for in row order.
+    #[inline]
+    fn within(&mut self, start: usize, len: usize, mut f: impl FnMut(usize, usize)) {
+        let end = start + len;
+        while let Some(&(s, n)) = self.runs.get(self.at) {
+            let (s, e) = (s as usize, (s + n) as usize);
+            if s >= end {
+                break;
+            }
+            let (a, b) = (s.max(start), e.min(end));
+            if a < b {
+                f(a - start, b - start);
+            }
+            if e > end {
+                break;
+            }
+            self.at += 1;
+        }
+    }
+
+    /// The kept rows among `start..start + len`.
+    fn count(&mut self, start: usize, len: usize) -> usize {
+        let mut k = 0;
+        self.within(start, len, |a, b| k += b - a);
+        k
+    }
+
+    /// Whether every kept run lies within the rows walked so far.
+    fn done(&self) -> bool {
+        self.at >= self.runs.len()
+    }
 }
 
 fn is_string(dtype: &ArrowDataType) -> bool {
@@ -738,6 +777,7 @@ fn append_dictionary_codes(
     column: &ColumnChunkMetadata,
     data: &Buffer<u8>,
     rows: usize,
+    keep: Option<&[(u32, u32)]>,
 ) -> Option<ChunkColumn> {
     if column.physical_type() != PhysicalType::ByteArray || column.descriptor().descriptor.max_rep_level > 0 {
         return None;
@@ -753,20 +793,34 @@ fn append_dictionary_codes(
         values.push(std::str::from_utf8(tail.get(..len)?).ok()?);
         rest = &tail[len..];
     }
-    let mut sink = builder.code_sink(name, values.iter().map(|&v| Some(v)), rows)?;
+    let kept_rows = keep.map_or(rows, |k| k.iter().map(|&(_, n)| n as usize).sum());
+    let mut sink = builder.code_sink(name, values.iter().map(|&v| Some(v)), kept_rows)?;
     let before = sink.len();
     let mut indices: Vec<u32> = Vec::new();
+    let mut kept = keep.map(Kept::new);
+    let mut row = 0;
     let appended = for_each_index_chunk(&mut pages, |chunk| {
-        let ok = match chunk {
-            HybridRleChunk::Rle(i, len) => sink.push_run(i, len),
-            HybridRleChunk::Bitpacked(unpack) => {
+        let len = chunk.len();
+        let ok = match (chunk, kept.as_mut()) {
+            (HybridRleChunk::Rle(i, len), None) => sink.push_run(i, len),
+            (HybridRleChunk::Rle(i, len), Some(kept)) => sink.push_run(i, kept.count(row, len)),
+            (HybridRleChunk::Bitpacked(unpack), kept) => {
                 indices.clear();
                 unpack.collect_into(&mut indices);
-                sink.extend(&indices)
+                match kept {
+                    None => sink.extend(&indices),
+                    Some(kept) => {
+                        let mut ok = true;
+                        kept.within(row, indices.len(), |a, b| ok &= sink.extend(&indices[a..b]));
+                        ok
+                    }
+                }
             }
         };
+        row += len;
         ok.then_some(())
     })
+    .filter(|()| kept.as_ref().is_none_or(Kept::done))
     .map(|()| sink.len() - before);
     if appended.is_none() {
         sink.truncate(before);
@@ -1175,16 +1229,26 @@ pub(crate) mod tests {
         for rg in 0..meta.row_groups.len() {
             let (c, data) = chunk(rg, "ts");
             assert!(c.dictionary_page_offset().is_none(), "ts is PLAIN here");
-            assert_eq!(decode_plain_8(c, data, &mut got_ts), Some(meta.row_groups[rg].num_rows()));
+            let rows = meta.row_groups[rg].num_rows();
+            // With kept rows: those gathered from the pages; a kept run past the rows: refused.
+            let keep = [(3u32, 5u32), (100, 1), (rows as u32 - 10, 10)];
+            let mut kept: Vec<i64> = Vec::new();
+            assert_eq!(decode_plain_8(c, data.clone(), &mut kept, Some(&keep)), Some(rows));
+            let offset = got_ts.len();
+            let want: Vec<i64> =
+                keep.iter().flat_map(|&(s, n)| ts[offset + s as usize..][..n as usize].to_vec()).collect();
+            assert_eq!(kept, want);
+            assert_eq!(decode_plain_8::<i64>(c, data.clone(), &mut Vec::new(), Some(&[(rows as u32 - 1, 2)])), None);
+            assert_eq!(decode_plain_8(c, data, &mut got_ts, None), Some(rows));
             let (c, data) = chunk(rg, "p");
             assert!(c.dictionary_page_offset().is_none(), "p is PLAIN here");
-            assert_eq!(decode_plain_8(c, data, &mut got_p), Some(meta.row_groups[rg].num_rows()));
+            assert_eq!(decode_plain_8(c, data, &mut got_p, None), Some(meta.row_groups[rg].num_rows()));
             // Declined: nulls (x), and a dictionary-encoded chunk (u).
             let (c, data) = chunk(rg, "x");
-            assert_eq!(decode_plain_8::<f64>(c, data, &mut Vec::new()), None);
+            assert_eq!(decode_plain_8::<f64>(c, data, &mut Vec::new(), None), None);
             let (c, data) = chunk(rg, "u");
             assert!(c.dictionary_page_offset().is_some());
-            assert_eq!(decode_plain_8::<i64>(c, data, &mut Vec::new()), None);
+            assert_eq!(decode_plain_8::<i64>(c, data, &mut Vec::new(), None), None);
         }
         assert_eq!(got_ts, ts);
         assert_eq!(
