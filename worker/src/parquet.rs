@@ -344,16 +344,12 @@ fn keep_run_rows(values: &[i64], lengths: &[u32], keep: &[(u32, u32)]) -> (Vec<i
 /// decodes the chunk as polars does).
 fn keep_dictionary_rows(arrays: &[DictionaryArray<u32>], keep: &[(u32, u32)]) -> Option<Vec<DictionaryArray<u32>>> {
     let mut out = Vec::with_capacity(arrays.len());
-    let mut at = 0u32;
+    let (mut kept_runs, mut at) = (Kept::new(keep), 0);
     for arr in arrays {
-        let end = at + arr.len() as u32;
         // The kept runs within this array, relative to it.
-        let first = keep.partition_point(|&(s, n)| s + n <= at);
-        let local: Vec<(u32, u32)> = keep[first..]
-            .iter()
-            .take_while(|&&(s, _)| s < end)
-            .map(|&(s, n)| (s.max(at) - at, (s + n).min(end) - s.max(at)))
-            .collect();
+        let mut local: Vec<(u32, u32)> = Vec::new();
+        kept_runs.within(at, arr.len(), |a, b| local.push((a as u32, (b - a) as u32)));
+        at += arr.len();
         let keys = arr.keys();
         let mut kept = Vec::with_capacity(local.iter().map(|&(_, n)| n as usize).sum());
         gather(keys.values(), Some(&local), &mut kept);
@@ -363,7 +359,6 @@ fn keep_dictionary_rows(arrays: &[DictionaryArray<u32>], keep: &[(u32, u32)]) ->
             .map(|v| local.iter().flat_map(|&(s, n)| (s..s + n).map(|i| v.get_bit(i as usize))).collect::<Bitmap>());
         let keys = PrimitiveArray::new(ArrowDataType::UInt32, kept.into(), validity);
         out.push(DictionaryArray::try_new(arr.dtype().clone(), keys, arr.values().clone()).ok()?);
-        at = end;
     }
     Some(out)
 }
