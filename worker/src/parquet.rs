@@ -126,6 +126,81 @@ pub fn read_frame_for_query(
     columns: &[String],
     within: Option<TimeBounds>,
 ) -> Result<Frame, WorkerError> {
+    let mut scratch = SCRATCH.take();
+    let frame = read_frame(part, group_column, timestamp_column, columns, within, &mut scratch);
+    scratch.trim();
+    SCRATCH.set(scratch);
+    frame
+}
+
+thread_local! {
+    /// The reading thread's [`Scratch`], kept from part to part.
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+}
+
+/// Working buffers a reading thread keeps from column chunk to column chunk and from part to
+/// part: the chunk's bytes, the decompressed page, a row group's timestamps, the group runs.
+/// Why: without a memory cache (cold and Parquet-resident queries) every part is read anew,
+/// and buffers allocated per chunk and grown by doubling are fresh memory each time — the
+/// kernel zeroes every page on first touch, and each doubling copies what was written (q9 on
+/// the bounce shape, 20 queries in one process: 16.6k page faults before, 2.8k with the
+/// scratch kept; docs/benchmarks.md). Invariant: nothing in it outlives the call that uses it
+/// (each user clears what it takes). Bounded: when its buffers together hold more than
+/// [`Scratch::KEEP_BYTES`] after a part (huge row groups or pages), they are dropped (a
+/// dataprep part's row groups need about 8 MB); an idle thread of the blocking pool ends, and
+/// its scratch with it.
+#[derive(Default)]
+struct Scratch {
+    /// A column chunk's bytes as read from the file.
+    chunk: Vec<u8>,
+    /// The decompressed page being decoded.
+    page: Vec<u8>,
+    /// A row group's timestamps, decoded before its other columns (timeframe pushdown).
+    ts: Vec<i64>,
+    /// The group column's runs (their vectors lent to the builder and taken back).
+    runs: I64Runs,
+    /// The dictionary indices of a bit-packed stretch, and where they change.
+    indices: Vec<u32>,
+    ends: Vec<u32>,
+}
+
+impl Scratch {
+    /// The most a thread's scratch keeps after a part.
+    const KEEP_BYTES: usize = 32 << 20;
+
+    /// Takes back a column chunk's bytes for the next chunk, when nothing else holds them.
+    fn reclaim_chunk(&mut self, data: Buffer<u8>) {
+        if let Some(bytes) = data.into_mut().right() {
+            self.chunk = bytes;
+        }
+    }
+
+    /// Drops every buffer if together they hold more than [`Scratch::KEEP_BYTES`].
+    fn trim(&mut self) {
+        fn bytes<T>(v: &Vec<T>) -> usize {
+            v.capacity() * size_of::<T>()
+        }
+        let held = bytes(&self.chunk)
+            + bytes(&self.page)
+            + bytes(&self.ts)
+            + bytes(&self.runs.values)
+            + bytes(&self.runs.lengths)
+            + bytes(&self.indices)
+            + bytes(&self.ends);
+        if held > Self::KEEP_BYTES {
+            *self = Scratch::default();
+        }
+    }
+}
+
+fn read_frame(
+    part: PartFile,
+    group_column: &str,
+    timestamp_column: Option<&str>,
+    columns: &[String],
+    within: Option<TimeBounds>,
+    scratch: &mut Scratch,
+) -> Result<Frame, WorkerError> {
     let (mut file, path) = part.open()?;
     let corrupt = |message: String| WorkerError::CorruptPart { path: path.display().to_string(), message };
     let engine_err =
@@ -166,7 +241,6 @@ pub fn read_frame_for_query(
     let within = within.zip(timestamp_column).filter(|(_, ts)| {
         fields.iter().any(|(f, how)| f.name == *ts && *how == Fast::Plain8 && f.dtype == ArrowDataType::Int64)
     });
-    let mut ts_rows: Vec<i64> = Vec::new();
     let mut builder = FrameBuilder::new(group_column, timestamp_column, columns, meta.num_rows);
     let mut pushed = false;
     let n_groups = meta.row_groups.len();
@@ -179,21 +253,23 @@ pub fn read_frame_for_query(
                 _ => Err(corrupt(format!("column {name} has {} column chunks in a row group", chunks.len()))),
             }
         };
-        let mut read_chunk = |column: &ColumnChunkMetadata, name: &str| -> Result<Buffer<u8>, WorkerError> {
-            let range = column.byte_range();
-            let len = range.end - range.start;
-            // Read into spare capacity (no zeroing pass over memory about to be overwritten).
-            let mut bytes = Vec::with_capacity(len as usize);
-            file.seek(SeekFrom::Start(range.start))
-                .and_then(|_| (&mut file).take(len).read_to_end(&mut bytes))
-                .map_err(|e| corrupt(format!("reading column {name}: {e}")))?;
-            if bytes.len() as u64 != len {
-                return Err(corrupt(format!("column {name}: {} of its {len} bytes in the file", bytes.len())));
-            }
-            Ok(Buffer::from(bytes))
-        };
+        let mut read_chunk =
+            |column: &ColumnChunkMetadata, name: &str, mut bytes: Vec<u8>| -> Result<Buffer<u8>, WorkerError> {
+                let range = column.byte_range();
+                let len = range.end - range.start;
+                // Read into spare capacity (no zeroing pass over memory about to be overwritten).
+                bytes.clear();
+                bytes.reserve(len as usize);
+                file.seek(SeekFrom::Start(range.start))
+                    .and_then(|_| (&mut file).take(len).read_to_end(&mut bytes))
+                    .map_err(|e| corrupt(format!("reading column {name}: {e}")))?;
+                if bytes.len() as u64 != len {
+                    return Err(corrupt(format!("column {name}: {} of its {len} bytes in the file", bytes.len())));
+                }
+                Ok(Buffer::from(bytes))
+            };
         // The rows of this row group to keep (`None`: all) and whether its timestamps are
-        // already decoded in `ts_rows`. A row group with no row to keep is skipped, unless it
+        // already decoded in `scratch.ts`. A row group with no row to keep is skipped, unless it
         // is the last and nothing was kept before: the frame still gets its (empty) columns.
         let (mut keep, mut ts_decoded) = (None, false);
         if let Some((bounds, ts_name)) = within {
@@ -202,16 +278,18 @@ pub fn read_frame_for_query(
             if may_skip && int_statistics(column, &meta).is_some_and(|(min, max)| !bounds.overlaps(min, max)) {
                 continue;
             }
-            ts_rows.clear();
-            let data = read_chunk(column, ts_name)?;
-            if decode_plain_8(column, data, &mut ts_rows, None) == Some(rg.num_rows()) {
+            scratch.ts.clear();
+            let data = read_chunk(column, ts_name, std::mem::take(&mut scratch.chunk))?;
+            let decoded = decode_plain_8(column, &data, &mut scratch.ts, None, &mut scratch.page);
+            scratch.reclaim_chunk(data);
+            if decoded == Some(rg.num_rows()) {
                 ts_decoded = true;
-                let runs = bounds.runs(&ts_rows);
+                let runs = bounds.runs(&scratch.ts);
                 let kept: usize = runs.iter().map(|&(_, n)| n as usize).sum();
                 if kept == 0 && may_skip {
                     continue;
                 }
-                if kept < ts_rows.len() {
+                if kept < scratch.ts.len() {
                     keep = Some(runs);
                 }
             }
@@ -224,12 +302,12 @@ pub fn read_frame_for_query(
                 let col = match builder.int_sink(name) {
                     Some(sink) => {
                         let before = sink.len();
-                        gather(&ts_rows, keep, sink);
+                        gather(&scratch.ts, keep, sink);
                         ChunkColumn::Appended(sink.len() - before)
                     }
                     None => {
                         let mut kept = Vec::new();
-                        gather(&ts_rows, keep, &mut kept);
+                        gather(&scratch.ts, keep, &mut kept);
                         ChunkColumn::Series(Series::new(field.name.clone(), kept))
                     }
                 };
@@ -237,46 +315,51 @@ pub fn read_frame_for_query(
                 continue;
             }
             let column = column_of(name)?;
-            let data = read_chunk(column, name)?;
+            let data = read_chunk(column, name, std::mem::take(&mut scratch.chunk))?;
             let fast = match how {
-                Fast::Plain8 => append_plain_8(&mut builder, name, &field.dtype, column, &data, keep),
+                Fast::Plain8 => append_plain_8(&mut builder, name, &field.dtype, column, &data, keep, scratch),
                 _ if column.dictionary_page_offset().is_none() => None,
-                Fast::Indices => append_dictionary_codes(&mut builder, name, column, &data, rg.num_rows(), keep)
-                    .or_else(|| {
-                        decode_dictionary(column, data.clone(), name)
-                            .and_then(|arrays| match keep {
-                                None => Some(arrays),
-                                Some(runs) => keep_dictionary_rows(&arrays, runs),
-                            })
-                            .map(ChunkColumn::Dictionary)
-                    }),
+                Fast::Indices => {
+                    append_dictionary_codes(&mut builder, name, column, &data, rg.num_rows(), keep, scratch).or_else(
+                        || {
+                            decode_dictionary(column, data.clone(), name)
+                                .and_then(|arrays| match keep {
+                                    None => Some(arrays),
+                                    Some(runs) => keep_dictionary_rows(&arrays, runs),
+                                })
+                                .map(ChunkColumn::Dictionary)
+                        },
+                    )
+                }
                 Fast::Runs => {
                     let keys = if keyed_by_index { RunKeys::Index((rg_index as i64) << 32) } else { RunKeys::Id };
                     // Keyed by index and increasing, the runs are the groups: their lengths only.
                     // Else (a row group not sorted within) the keys, decoded again.
-                    let runs = decode_i64_runs(column, data.clone(), keys, false).and_then(|r| {
-                        if keyed_by_index && !r.increasing {
-                            decode_i64_runs(column, data.clone(), keys, true)
-                        } else {
-                            Some(r)
+                    let mut decoded = decode_i64_runs(column, &data, keys, false, scratch);
+                    if decoded.is_some() && keyed_by_index && !scratch.runs.increasing {
+                        decoded = decode_i64_runs(column, &data, keys, true, scratch);
+                    }
+                    decoded.map(|()| {
+                        let runs = &mut scratch.runs;
+                        if let Some(rows) = keep {
+                            keep_run_rows(runs, rows);
                         }
-                    });
-                    runs.map(|r| {
-                        let (values, lengths) = match keep {
-                            None => (r.values, r.lengths),
-                            Some(rows) => keep_run_rows(&r.values, &r.lengths, rows),
-                        };
-                        if keyed_by_index && r.increasing {
+                        // (Lent to the builder, taken back after the push.)
+                        let lengths = std::mem::take(&mut runs.lengths);
+                        if keyed_by_index && runs.increasing {
                             ChunkColumn::Groups(lengths)
                         } else {
-                            ChunkColumn::Runs { values, lengths }
+                            ChunkColumn::Runs { values: std::mem::take(&mut runs.values), lengths }
                         }
                     })
                 }
                 Fast::No => None,
             };
             let col = match fast {
-                Some(col) => col,
+                Some(col) => {
+                    scratch.reclaim_chunk(data);
+                    col
+                }
                 None => {
                     let arrays = decode(column, data, field.clone()).map_err(|e| corrupt(e.to_string()))?;
                     let series = Series::try_from((field, arrays)).map_err(|e| corrupt(e.to_string()))?;
@@ -291,6 +374,15 @@ pub fn read_frame_for_query(
             chunk.push((name, col));
         }
         builder.push_columns(&chunk).map_err(engine_err)?;
+        for (_, col) in chunk {
+            match col {
+                ChunkColumn::Groups(lengths) => scratch.runs.lengths = lengths,
+                ChunkColumn::Runs { values, lengths } => {
+                    (scratch.runs.values, scratch.runs.lengths) = (values, lengths)
+                }
+                _ => {}
+            }
+        }
         pushed = true;
     }
     builder.finish().map_err(engine_err)
@@ -318,25 +410,28 @@ fn gather<T: Copy>(values: &[T], keep: Option<&[(u32, u32)]>, out: &mut Vec<T>) 
     }
 }
 
-/// The rows in `keep` of a column given as `(value, length)` runs: each run's length becomes
-/// the number of its rows kept (runs left with none are dropped). `values` may be empty (runs
-/// without keys): then so is the first vector returned.
-fn keep_run_rows(values: &[i64], lengths: &[u32], keep: &[(u32, u32)]) -> (Vec<i64>, Vec<u32>) {
-    let (mut out_v, mut out_n) = (Vec::new(), Vec::new());
+/// Keeps the rows in `keep` of a column given as runs, in place: each run's length becomes
+/// the number of its rows kept (runs left with none are dropped, with their keys when the runs
+/// have keys).
+fn keep_run_rows(runs: &mut I64Runs, keep: &[(u32, u32)]) {
+    let with_values = runs.values.len() == runs.lengths.len();
     let mut k = Kept::new(keep);
-    let mut start = 0usize;
-    for (i, &n) in lengths.iter().enumerate() {
+    let (mut start, mut j) = (0usize, 0usize);
+    for i in 0..runs.lengths.len() {
         // (A kept run may span several value runs.)
-        let kept = k.count(start, n as usize) as u32;
-        start += n as usize;
+        let n = runs.lengths[i] as usize;
+        let kept = k.count(start, n) as u32;
+        start += n;
         if kept > 0 {
-            if let Some(&v) = values.get(i) {
-                out_v.push(v);
+            if with_values {
+                runs.values[j] = runs.values[i];
             }
-            out_n.push(kept);
+            runs.lengths[j] = kept;
+            j += 1;
         }
     }
-    (out_v, out_n)
+    runs.lengths.truncate(j);
+    runs.values.truncate(if with_values { j } else { 0 });
 }
 
 /// The rows in `keep` of dictionary arrays covering consecutive rows: the same dictionary,
@@ -398,15 +493,17 @@ fn append_plain_8(
     column: &ColumnChunkMetadata,
     data: &Buffer<u8>,
     keep: Option<&[(u32, u32)]>,
+    scratch: &mut Scratch,
 ) -> Option<ChunkColumn> {
     fn append<T: Plain8 + Copy>(
         out: &mut Vec<T>,
         column: &ColumnChunkMetadata,
         data: &Buffer<u8>,
         keep: Option<&[(u32, u32)]>,
+        page: &mut Vec<u8>,
     ) -> Option<usize> {
         let before = out.len();
-        if decode_plain_8(column, data.clone(), out, keep).is_none() {
+        if decode_plain_8(column, data, out, keep, page).is_none() {
             out.truncate(before);
             return None;
         }
@@ -414,10 +511,10 @@ fn append_plain_8(
     }
     match (dtype, column.physical_type()) {
         (ArrowDataType::Int64, PhysicalType::Int64) => {
-            append(builder.int_sink(name)?, column, data, keep).map(ChunkColumn::Appended)
+            append(builder.int_sink(name)?, column, data, keep, &mut scratch.page).map(ChunkColumn::Appended)
         }
         (ArrowDataType::Float64, PhysicalType::Double) => {
-            append(builder.float_sink(name)?, column, data, keep).map(ChunkColumn::Appended)
+            append(builder.float_sink(name)?, column, data, keep, &mut scratch.page).map(ChunkColumn::Appended)
         }
         _ => None,
     }
@@ -442,17 +539,21 @@ impl Plain8 for f64 {
 
 /// Appends the values of a flat column chunk of PLAIN pages of 8-byte values without nulls to
 /// `out` (with `keep`, only those rows, gathered from each page); the number of rows read, or
-/// `None` (part of it possibly appended) for anything else.
+/// `None` (part of it possibly appended) for anything else. Pages are decompressed into
+/// `page` (a reused buffer: [`Scratch`]).
 fn decode_plain_8<T: Plain8>(
     column: &ColumnChunkMetadata,
-    data: Buffer<u8>,
+    data: &Buffer<u8>,
     out: &mut Vec<T>,
     keep: Option<&[(u32, u32)]>,
+    page: &mut Vec<u8>,
 ) -> Option<usize> {
     if column.dictionary_page_offset().is_some() || column.descriptor().descriptor.max_rep_level > 0 {
         return None;
     }
-    let mut pages = page_reader(column, data);
+    // Room for every row up front: no doubling copies (a no-op for the builder's sinks).
+    out.reserve(keep.map_or(column.num_values() as usize, |k| k.iter().map(|&(_, n)| n as usize).sum()));
+    let mut pages = page_reader(column, data.clone(), std::mem::take(page));
     let mut appended = 0;
     let mut kept = keep.map(Kept::new);
     while let Some(item) = pages.next() {
@@ -478,6 +579,7 @@ fn decode_plain_8<T: Plain8>(
         appended += n;
         pages.reuse_page_buffer(page);
     }
+    *page = pages.into_inner();
     if kept.is_some_and(|k| !k.done()) {
         return None;
     }
@@ -534,15 +636,16 @@ fn is_string(dtype: &ArrowDataType) -> bool {
     matches!(dtype, ArrowDataType::Utf8View | ArrowDataType::Utf8 | ArrowDataType::LargeUtf8)
 }
 
-/// The decompressed pages of a column chunk's bytes.
-fn page_reader(column: &ColumnChunkMetadata, data: Buffer<u8>) -> BasicDecompressor {
-    BasicDecompressor::new(PageReader::new(Cursor::new(data), column, vec![], usize::MAX), vec![])
+/// The decompressed pages of a column chunk's bytes, decompressed into `page` (a buffer to
+/// reuse: [`BasicDecompressor::into_inner`] gives it back).
+fn page_reader(column: &ColumnChunkMetadata, data: Buffer<u8>, page: Vec<u8>) -> BasicDecompressor {
+    BasicDecompressor::new(PageReader::new(Cursor::new(data), column, vec![], usize::MAX), page)
 }
 
 /// Decodes one column chunk to Arrow arrays of `field`'s type.
 fn decode(column: &ColumnChunkMetadata, data: Buffer<u8>, field: Field) -> Result<Vec<Box<dyn Array>>, PolarsError> {
     let types = vec![&column.descriptor().descriptor.primitive_type];
-    Ok(column_iter_to_arrays(vec![page_reader(column, data)], types, field, None)?.0)
+    Ok(column_iter_to_arrays(vec![page_reader(column, data, Vec::new())], types, field, None)?.0)
 }
 
 /// Whether the part's row groups are ordered by the INT64 column `name` with no value in two
@@ -575,7 +678,7 @@ enum RunKeys {
 
 /// The runs of equal values of an INT64 column chunk stored as a Parquet dictionary, as
 /// [`decode_i64_runs`] gives them.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct I64Runs {
     /// Each run's key (empty when not asked for: keyed by index, each run is a group).
     values: Vec<i64>,
@@ -592,22 +695,25 @@ struct I64Runs {
 /// only kept with `with_values` (the frame needs none when they increase: each run is then a
 /// group, [`ChunkColumn::Groups`]). A sorted group column is mostly runs in the indices' RLE
 /// encoding, so this costs nothing per row there and little elsewhere (bit-packed stretches are
-/// unpacked a block at a time). `None` for anything but flat, dictionary-encoded pages without
-/// nulls (the caller decodes such a chunk as usual).
+/// unpacked a block at a time). The runs are written to `scratch.runs` (cleared first). `None`
+/// for anything but flat, dictionary-encoded pages without nulls (the caller decodes such a
+/// chunk as usual).
 fn decode_i64_runs(
     column: &ColumnChunkMetadata,
-    data: Buffer<u8>,
+    data: &Buffer<u8>,
     keys: RunKeys,
     with_values: bool,
-) -> Option<I64Runs> {
+    scratch: &mut Scratch,
+) -> Option<()> {
     if column.physical_type() != PhysicalType::Int64 || column.descriptor().descriptor.max_rep_level > 0 {
         return None;
     }
-    let mut reader = PageReader::new(Cursor::new(data), column, vec![], usize::MAX);
+    let mut reader = PageReader::new(Cursor::new(data.clone()), column, vec![], usize::MAX);
+    let page = std::mem::take(&mut scratch.page);
     // The dictionary's ids, or none when keyed by index.
     let (dict, base, mut pages): (Vec<i64>, i64, BasicDecompressor) = match keys {
         RunKeys::Id => {
-            let mut pages = BasicDecompressor::new(reader, vec![]);
+            let mut pages = BasicDecompressor::new(reader, page);
             let dict_page = pages.read_dict_page().ok()??;
             let dict: Vec<i64> = dict_page
                 .buffer
@@ -622,14 +728,17 @@ fn decode_i64_runs(
         RunKeys::Index(base) => {
             // Skipped compressed: its header read, its body not decompressed.
             reader.read_dict().ok()??;
-            (Vec::new(), base, BasicDecompressor::new(reader, vec![]))
+            (Vec::new(), base, BasicDecompressor::new(reader, page))
         }
     };
     let by_index = matches!(keys, RunKeys::Index(_));
     let key =
         |i: u32| -> Option<i64> { if by_index { Some(base + i64::from(i)) } else { dict.get(i as usize).copied() } };
     let with_values = with_values || !by_index;
-    let mut out = I64Runs { increasing: true, ..I64Runs::default() };
+    let out = &mut scratch.runs;
+    out.values.clear();
+    out.lengths.clear();
+    out.increasing = true;
     // The last run's key: a run merged into it when it has the same key (a run of indices
     // continuing across chunks or pages).
     let mut last: Option<i64> = None;
@@ -646,13 +755,13 @@ fn decode_i64_runs(
             }
         }
     }
-    let (mut indices, mut ends): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
+    let (indices, ends) = (&mut scratch.indices, &mut scratch.ends);
     for_each_index_chunk(&mut pages, |chunk| {
         match chunk {
-            HybridRleChunk::Rle(i, len) => push(&mut out, &mut last, with_values, key(i)?, len),
+            HybridRleChunk::Rle(i, len) => push(out, &mut last, with_values, key(i)?, len),
             HybridRleChunk::Bitpacked(unpack) => {
                 indices.clear();
-                unpack.collect_into(&mut indices);
+                unpack.collect_into(indices);
                 let n = indices.len();
                 if n == 0 {
                     return Some(());
@@ -681,7 +790,7 @@ fn decode_i64_runs(
                 // distinct, as writers make them; the frame builder merges any others).
                 // Extended from iterators: no capacity check or spilled length per run.
                 let starts = &ends[..m];
-                push(&mut out, &mut last, with_values, key(indices[0])?, starts.first().map_or(n, |&e| e as usize));
+                push(out, &mut last, with_values, key(indices[0])?, starts.first().map_or(n, |&e| e as usize));
                 if let Some(&s) = starts.last() {
                     last = key(indices[s as usize]);
                 }
@@ -698,7 +807,8 @@ fn decode_i64_runs(
         }
         Some(())
     })?;
-    Some(out)
+    scratch.page = pages.into_inner();
+    Some(())
 }
 
 /// Calls `f` with each run-length or bit-packed chunk of the dictionary indices of every data
@@ -773,11 +883,12 @@ fn append_dictionary_codes(
     data: &Buffer<u8>,
     rows: usize,
     keep: Option<&[(u32, u32)]>,
+    scratch: &mut Scratch,
 ) -> Option<ChunkColumn> {
     if column.physical_type() != PhysicalType::ByteArray || column.descriptor().descriptor.max_rep_level > 0 {
         return None;
     }
-    let mut pages = page_reader(column, data.clone());
+    let mut pages = page_reader(column, data.clone(), std::mem::take(&mut scratch.page));
     let dict_page = pages.read_dict_page().ok()??;
     // PLAIN byte arrays: each a 4-byte little-endian length, then the bytes.
     let mut values: Vec<&str> = Vec::with_capacity(dict_page.num_values);
@@ -791,7 +902,7 @@ fn append_dictionary_codes(
     let kept_rows = keep.map_or(rows, |k| k.iter().map(|&(_, n)| n as usize).sum());
     let mut sink = builder.code_sink(name, values.iter().map(|&v| Some(v)), kept_rows)?;
     let before = sink.len();
-    let mut indices: Vec<u32> = Vec::new();
+    let indices = &mut scratch.indices;
     let mut kept = keep.map(Kept::new);
     let mut row = 0;
     let appended = for_each_index_chunk(&mut pages, |chunk| {
@@ -801,9 +912,9 @@ fn append_dictionary_codes(
             (HybridRleChunk::Rle(i, len), Some(kept)) => sink.push_run(i, kept.count(row, len)),
             (HybridRleChunk::Bitpacked(unpack), kept) => {
                 indices.clear();
-                unpack.collect_into(&mut indices);
+                unpack.collect_into(indices);
                 match kept {
-                    None => sink.extend(&indices),
+                    None => sink.extend(indices),
                     Some(kept) => {
                         let mut ok = true;
                         kept.within(row, indices.len(), |a, b| ok &= sink.extend(&indices[a..b]));
@@ -820,6 +931,7 @@ fn append_dictionary_codes(
     if appended.is_none() {
         sink.truncate(before);
     }
+    scratch.page = pages.into_inner();
     appended.map(ChunkColumn::Appended)
 }
 

@@ -153,11 +153,73 @@ fn dictionary_plain_categorical_and_multi_row_group_columns_read_as_the_datafram
     }
 }
 
+/// The runs [`decode_i64_runs`] leaves in `scratch`.
+fn runs_of(
+    column: &ColumnChunkMetadata,
+    data: &Buffer<u8>,
+    keys: RunKeys,
+    with_values: bool,
+    scratch: &mut Scratch,
+) -> Option<I64Runs> {
+    decode_i64_runs(column, data, keys, with_values, scratch)?;
+    Some(scratch.runs.clone())
+}
+
+#[test]
+fn keep_run_rows_keeps_the_kept_rows_of_each_run_in_place() {
+    // Every split of 12 rows into runs (each composition, by its 11 cut bits) against every
+    // set of kept rows among them as runs (the 4096 subsets), keyed and not: brute force over
+    // the rows themselves.
+    for cuts in 0u32..1 << 11 {
+        let mut lengths = vec![1u32];
+        for b in 0..11 {
+            if cuts >> b & 1 == 1 {
+                lengths.push(1);
+            } else {
+                *lengths.last_mut().unwrap() += 1;
+            }
+        }
+        let values: Vec<i64> = (0..lengths.len() as i64).map(|v| v * 10).collect();
+        for kept in (0u32..1 << 12).step_by(7) {
+            let keep: Vec<(u32, u32)> =
+                (0..12u32).filter(|&r| kept >> r & 1 == 1).fold(Vec::new(), |mut runs: Vec<(u32, u32)>, r| {
+                    match runs.last_mut() {
+                        Some((s, n)) if *s + *n == r => *n += 1,
+                        _ => runs.push((r, 1)),
+                    }
+                    runs
+                });
+            // Brute force: each row's run key, the kept rows' keys, counted run by run.
+            let rows: Vec<i64> =
+                values.iter().zip(&lengths).flat_map(|(&v, &n)| std::iter::repeat_n(v, n as usize)).collect();
+            let mut want: (Vec<i64>, Vec<u32>) = (Vec::new(), Vec::new());
+            for (r, &v) in rows.iter().enumerate() {
+                if kept >> r & 1 == 1 {
+                    if want.0.last() == Some(&v) {
+                        *want.1.last_mut().unwrap() += 1;
+                    } else {
+                        want.0.push(v);
+                        want.1.push(1);
+                    }
+                }
+            }
+            let mut runs = I64Runs { values: values.clone(), lengths: lengths.clone(), increasing: true };
+            keep_run_rows(&mut runs, &keep);
+            assert_eq!((&runs.values, &runs.lengths), (&want.0, &want.1), "{lengths:?} {keep:?}");
+            let mut bare = I64Runs { values: Vec::new(), lengths: lengths.clone(), increasing: true };
+            keep_run_rows(&mut bare, &keep);
+            assert_eq!((bare.values.len(), &bare.lengths), (0, &want.1));
+        }
+    }
+}
+
 #[test]
 fn a_dictionary_encoded_int64_chunk_reads_as_the_runs_of_its_values() {
     let dir = tempfile::tempdir().unwrap();
     let mut df = frame_df(false).sort(["u", "ts"], Default::default()).unwrap();
     // Unsorted too: runs are runs of equal adjacent values, whatever the order.
+    // One scratch for every chunk, as a reading thread reuses it (so leftovers would show).
+    let mut scratch = Scratch::default();
     for (name, df) in [("sorted.parquet", &mut df), ("unsorted.parquet", &mut frame_df(false))] {
         let path = write(dir.path(), name, df, Some(1000));
         let u: Vec<i64> = df.column("u").unwrap().i64().unwrap().into_no_null_iter().collect();
@@ -169,7 +231,7 @@ fn a_dictionary_encoded_int64_chunk_reads_as_the_runs_of_its_values() {
             let r = column.byte_range();
             let data = Buffer::from(bytes[r.start as usize..r.end as usize].to_vec());
             let I64Runs { values, lengths, increasing } =
-                decode_i64_runs(column, data.clone(), RunKeys::Id, false).expect("dictionary-encoded INT64");
+                runs_of(column, &data, RunKeys::Id, false, &mut scratch).expect("dictionary-encoded INT64");
             assert_eq!(increasing, values.windows(2).all(|w| w[0] < w[1]), "{name}");
             assert_eq!(increasing, name == "sorted.parquet", "{name}");
             let expanded: Vec<i64> =
@@ -179,9 +241,9 @@ fn a_dictionary_encoded_int64_chunk_reads_as_the_runs_of_its_values() {
             // Keyed by index, the dictionary unread: the same runs, and equal keys exactly
             // where the ids are equal (so the same groups), every key at or above the base.
             let base = 7 << 32;
-            let bare = decode_i64_runs(column, data.clone(), RunKeys::Index(base), false).expect("keyed by index");
+            let bare = runs_of(column, &data, RunKeys::Index(base), false, &mut scratch).expect("keyed by index");
             let I64Runs { values: keys, lengths: by_index, increasing: keys_increase } =
-                decode_i64_runs(column, data, RunKeys::Index(base), true).expect("keyed by index");
+                runs_of(column, &data, RunKeys::Index(base), true, &mut scratch).expect("keyed by index");
             assert_eq!(by_index, lengths, "{name}");
             assert_eq!((&bare.lengths, bare.increasing), (&lengths, keys_increase), "{name}");
             assert!(bare.values.is_empty(), "no keys unless asked for");
@@ -374,6 +436,8 @@ fn plain_8_byte_columns_are_appended_in_place_and_anything_else_is_declined() {
     let ts: Vec<i64> = df.column("ts").unwrap().i64().unwrap().into_no_null_iter().collect();
     let p: Vec<f64> = df.column("p").unwrap().f64().unwrap().into_no_null_iter().collect();
     let (mut got_ts, mut got_p): (Vec<i64>, Vec<f64>) = (Vec::new(), Vec::new());
+    // One page buffer for every call, as a reading thread reuses it.
+    let mut page = Vec::new();
     for rg in 0..meta.row_groups.len() {
         let (c, data) = chunk(rg, "ts");
         assert!(c.dictionary_page_offset().is_none(), "ts is PLAIN here");
@@ -381,21 +445,21 @@ fn plain_8_byte_columns_are_appended_in_place_and_anything_else_is_declined() {
         // With kept rows: those gathered from the pages; a kept run past the rows: refused.
         let keep = [(3u32, 5u32), (100, 1), (rows as u32 - 10, 10)];
         let mut kept: Vec<i64> = Vec::new();
-        assert_eq!(decode_plain_8(c, data.clone(), &mut kept, Some(&keep)), Some(rows));
+        assert_eq!(decode_plain_8(c, &data, &mut kept, Some(&keep), &mut page), Some(rows));
         let offset = got_ts.len();
         let want: Vec<i64> = keep.iter().flat_map(|&(s, n)| ts[offset + s as usize..][..n as usize].to_vec()).collect();
         assert_eq!(kept, want);
-        assert_eq!(decode_plain_8::<i64>(c, data.clone(), &mut Vec::new(), Some(&[(rows as u32 - 1, 2)])), None);
-        assert_eq!(decode_plain_8(c, data, &mut got_ts, None), Some(rows));
+        assert_eq!(decode_plain_8::<i64>(c, &data, &mut Vec::new(), Some(&[(rows as u32 - 1, 2)]), &mut page), None);
+        assert_eq!(decode_plain_8(c, &data, &mut got_ts, None, &mut page), Some(rows));
         let (c, data) = chunk(rg, "p");
         assert!(c.dictionary_page_offset().is_none(), "p is PLAIN here");
-        assert_eq!(decode_plain_8(c, data, &mut got_p, None), Some(meta.row_groups[rg].num_rows()));
+        assert_eq!(decode_plain_8(c, &data, &mut got_p, None, &mut page), Some(meta.row_groups[rg].num_rows()));
         // Declined: nulls (x), and a dictionary-encoded chunk (u).
         let (c, data) = chunk(rg, "x");
-        assert_eq!(decode_plain_8::<f64>(c, data, &mut Vec::new(), None), None);
+        assert_eq!(decode_plain_8::<f64>(c, &data, &mut Vec::new(), None, &mut page), None);
         let (c, data) = chunk(rg, "u");
         assert!(c.dictionary_page_offset().is_some());
-        assert_eq!(decode_plain_8::<i64>(c, data, &mut Vec::new(), None), None);
+        assert_eq!(decode_plain_8::<i64>(c, &data, &mut Vec::new(), None, &mut page), None);
     }
     assert_eq!(got_ts, ts);
     assert_eq!(
@@ -406,13 +470,13 @@ fn plain_8_byte_columns_are_appended_in_place_and_anything_else_is_declined() {
     // Arrow type's, nulls), the values appended and the chunk column saying so otherwise.
     let mut b = FrameBuilder::new("u", Some("ts"), &["x".to_string(), "p".to_string()], ts.len());
     let (c, data) = chunk(0, "x");
-    assert!(append_plain_8(&mut b, "x", &ArrowDataType::Float64, c, &data, None).is_none());
+    assert!(append_plain_8(&mut b, "x", &ArrowDataType::Float64, c, &data, None, &mut Scratch::default()).is_none());
     assert!(b.float_sink("x").unwrap().is_empty(), "a declined chunk leaves nothing behind");
     let (c, data) = chunk(0, "ts");
-    assert!(append_plain_8(&mut b, "ts", &ArrowDataType::Float64, c, &data, None).is_none());
+    assert!(append_plain_8(&mut b, "ts", &ArrowDataType::Float64, c, &data, None, &mut Scratch::default()).is_none());
     let n = meta.row_groups[0].num_rows();
     assert!(
-        matches!(append_plain_8(&mut b, "ts", &ArrowDataType::Int64, c, &data, None), Some(ChunkColumn::Appended(k)) if k == n)
+        matches!(append_plain_8(&mut b, "ts", &ArrowDataType::Int64, c, &data, None, &mut Scratch::default()), Some(ChunkColumn::Appended(k)) if k == n)
     );
     assert_eq!(b.int_sink("ts").unwrap()[..], ts[..n]);
     // A whole part read this way answers as the frame prepared from polars' DataFrame.
@@ -468,4 +532,14 @@ fn missing_columns_and_corrupt_files_are_errors_naming_them() {
         Err(WorkerError::Storage { context, .. }) => assert!(context.contains("absent.parquet"), "{context}"),
         other => panic!("{:?}", other.map(|_| ())),
     }
+}
+
+#[test]
+fn a_threads_scratch_is_dropped_when_it_holds_too_much() {
+    let mut s = Scratch { ts: Vec::with_capacity(1 << 20), page: Vec::with_capacity(1 << 20), ..Scratch::default() };
+    s.trim();
+    assert!(s.ts.capacity() >= 1 << 20 && s.page.capacity() >= 1 << 20, "8 MB + 1 MB kept");
+    s.chunk = Vec::with_capacity(Scratch::KEEP_BYTES);
+    s.trim();
+    assert_eq!((s.chunk.capacity(), s.ts.capacity(), s.page.capacity()), (0, 0, 0), "over the bound: all dropped");
 }
