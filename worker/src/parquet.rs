@@ -551,8 +551,11 @@ fn decode_plain_8<T: Plain8>(
     if column.dictionary_page_offset().is_some() || column.descriptor().descriptor.max_rep_level > 0 {
         return None;
     }
-    // Room for every row up front: no doubling copies (a no-op for the builder's sinks).
-    out.reserve(keep.map_or(column.num_values() as usize, |k| k.iter().map(|&(_, n)| n as usize).sum()));
+    // Room for every row up front: no doubling copies (a no-op for the builder's sinks). The
+    // count is the file's word, so only tried (a corrupt one fails the decoding, not the process).
+    let rows =
+        keep.map_or(usize::try_from(column.num_values()).unwrap_or(0), |k| k.iter().map(|&(_, n)| n as usize).sum());
+    let _ = out.try_reserve(rows);
     let mut pages = page_reader(column, data.clone(), std::mem::take(page));
     let mut appended = 0;
     let mut kept = keep.map(Kept::new);
