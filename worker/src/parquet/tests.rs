@@ -543,3 +543,37 @@ fn a_threads_scratch_is_dropped_when_it_holds_too_much() {
     s.trim();
     assert_eq!((s.chunk.capacity(), s.ts.capacity(), s.page.capacity()), (0, 0, 0), "over the bound: all dropped");
 }
+
+#[test]
+fn keep_dictionary_rows_keeps_the_kept_rows_keys_and_validity() {
+    // Three arrays over consecutive rows (10, 0 and 7 rows), one dictionary, nulls in two of
+    // them; every set of kept rows among the 17 taken every 5th: brute force over the rows.
+    let dict = polars_arrow::array::Utf8ViewArray::from_slice_values(["a", "b", "c"]).boxed();
+    let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Utf8View), false);
+    let array = |keys: &[Option<u32>]| {
+        let keys = PrimitiveArray::<u32>::from(keys.to_vec());
+        DictionaryArray::try_new(dtype.clone(), keys, dict.clone()).unwrap()
+    };
+    let parts: [Vec<Option<u32>>; 3] = [
+        (0..10).map(|i| (i % 4 != 3).then_some(i % 3)).collect(),
+        Vec::new(),
+        (0..7).map(|i| Some((i + 1) % 3)).collect(),
+    ];
+    let arrays: Vec<DictionaryArray<u32>> = parts.iter().map(|k| array(k)).collect();
+    let rows: Vec<Option<u32>> = parts.concat();
+    for kept in (0u32..1 << 17).step_by(5) {
+        let keep: Vec<(u32, u32)> = (0..17u32).filter(|&r| kept >> r & 1 == 1).fold(Vec::new(), |mut runs, r| {
+            match runs.last_mut() {
+                Some((s, n)) if *s + *n == r => *n += 1,
+                _ => runs.push((r, 1)),
+            }
+            runs
+        });
+        let out = keep_dictionary_rows(&arrays, &keep).expect("rebuilt");
+        assert_eq!(out.len(), 3, "one array per array");
+        let got: Vec<Option<u32>> = out.iter().flat_map(|a| a.keys().iter().map(|k| k.copied())).collect();
+        let want: Vec<Option<u32>> = (0..17).filter(|&r| kept >> r & 1 == 1).map(|r| rows[r]).collect();
+        assert_eq!(got, want, "{keep:?}");
+        assert!(out.iter().all(|a| a.values().len() == 3), "the dictionary kept");
+    }
+}
