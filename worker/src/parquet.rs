@@ -285,7 +285,7 @@ fn read_frame(
             if decoded == Some(rg.num_rows()) {
                 ts_decoded = true;
                 let runs = bounds.runs(&scratch.ts);
-                let kept: usize = runs.iter().map(|&(_, n)| n as usize).sum();
+                let kept = kept_rows(&runs);
                 if kept == 0 && may_skip {
                     continue;
                 }
@@ -398,6 +398,11 @@ fn int_statistics(column: &ColumnChunkMetadata, meta: &FileMetadata) -> Option<(
     Some((stats.min_value?, stats.max_value?))
 }
 
+/// The rows in kept runs (`(first row, rows)`).
+fn kept_rows(keep: &[(u32, u32)]) -> usize {
+    keep.iter().map(|&(_, n)| n as usize).sum()
+}
+
 /// Appends `values`' rows in `keep` (runs of `(first row, rows)`; `None`: every row) to `out`.
 fn gather<T: Copy>(values: &[T], keep: Option<&[(u32, u32)]>, out: &mut Vec<T>) {
     match keep {
@@ -446,7 +451,7 @@ fn keep_dictionary_rows(arrays: &[DictionaryArray<u32>], keep: &[(u32, u32)]) ->
         kept_runs.within(at, arr.len(), |a, b| local.push((a as u32, (b - a) as u32)));
         at += arr.len();
         let keys = arr.keys();
-        let mut kept = Vec::with_capacity(local.iter().map(|&(_, n)| n as usize).sum());
+        let mut kept = Vec::with_capacity(kept_rows(&local));
         gather(keys.values(), Some(&local), &mut kept);
         let validity = keys
             .validity()
@@ -553,8 +558,7 @@ fn decode_plain_8<T: Plain8>(
     }
     // Room for every row up front: no doubling copies (a no-op for the builder's sinks). The
     // count is the file's word, so only tried (a corrupt one fails the decoding, not the process).
-    let rows =
-        keep.map_or(usize::try_from(column.num_values()).unwrap_or(0), |k| k.iter().map(|&(_, n)| n as usize).sum());
+    let rows = keep.map_or(usize::try_from(column.num_values()).unwrap_or(0), kept_rows);
     let _ = out.try_reserve(rows);
     let mut pages = page_reader(column, data.clone(), std::mem::take(page));
     let mut appended = 0;
@@ -902,8 +906,7 @@ fn append_dictionary_codes(
         values.push(std::str::from_utf8(tail.get(..len)?).ok()?);
         rest = &tail[len..];
     }
-    let kept_rows = keep.map_or(rows, |k| k.iter().map(|&(_, n)| n as usize).sum());
-    let mut sink = builder.code_sink(name, values.iter().map(|&v| Some(v)), kept_rows)?;
+    let mut sink = builder.code_sink(name, values.iter().map(|&v| Some(v)), keep.map_or(rows, kept_rows))?;
     let before = sink.len();
     let indices = &mut scratch.indices;
     let mut kept = keep.map(Kept::new);

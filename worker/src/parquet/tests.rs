@@ -165,6 +165,18 @@ fn runs_of(
     Some(scratch.runs.clone())
 }
 
+/// The set bits among the first `rows` of `bits`, as kept runs (`(first row, rows)`).
+fn runs_of_bits(bits: u32, rows: u32) -> Vec<(u32, u32)> {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for r in (0..rows).filter(|&r| bits >> r & 1 == 1) {
+        match runs.last_mut() {
+            Some((s, n)) if *s + *n == r => *n += 1,
+            _ => runs.push((r, 1)),
+        }
+    }
+    runs
+}
+
 #[test]
 fn keep_run_rows_keeps_the_kept_rows_of_each_run_in_place() {
     // Every split of 12 rows into runs (each composition, by its 11 cut bits) against every
@@ -181,14 +193,7 @@ fn keep_run_rows_keeps_the_kept_rows_of_each_run_in_place() {
         }
         let values: Vec<i64> = (0..lengths.len() as i64).map(|v| v * 10).collect();
         for kept in (0u32..1 << 12).step_by(7) {
-            let keep: Vec<(u32, u32)> =
-                (0..12u32).filter(|&r| kept >> r & 1 == 1).fold(Vec::new(), |mut runs: Vec<(u32, u32)>, r| {
-                    match runs.last_mut() {
-                        Some((s, n)) if *s + *n == r => *n += 1,
-                        _ => runs.push((r, 1)),
-                    }
-                    runs
-                });
+            let keep = runs_of_bits(kept, 12);
             // Brute force: each row's run key, the kept rows' keys, counted run by run.
             let rows: Vec<i64> =
                 values.iter().zip(&lengths).flat_map(|(&v, &n)| std::iter::repeat_n(v, n as usize)).collect();
@@ -562,13 +567,7 @@ fn keep_dictionary_rows_keeps_the_kept_rows_keys_and_validity() {
     let arrays: Vec<DictionaryArray<u32>> = parts.iter().map(|k| array(k)).collect();
     let rows: Vec<Option<u32>> = parts.concat();
     for kept in (0u32..1 << 17).step_by(5) {
-        let keep: Vec<(u32, u32)> = (0..17u32).filter(|&r| kept >> r & 1 == 1).fold(Vec::new(), |mut runs, r| {
-            match runs.last_mut() {
-                Some((s, n)) if *s + *n == r => *n += 1,
-                _ => runs.push((r, 1)),
-            }
-            runs
-        });
+        let keep = runs_of_bits(kept, 17);
         let out = keep_dictionary_rows(&arrays, &keep).expect("rebuilt");
         assert_eq!(out.len(), 3, "one array per array");
         let got: Vec<Option<u32>> = out.iter().flat_map(|a| a.keys().iter().map(|k| k.copied())).collect();
