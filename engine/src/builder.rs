@@ -409,9 +409,9 @@ impl FrameBuilder {
     /// The prepared frame: rows ordered by (group, timestamp), group runs found.
     pub fn finish(self) -> Result<Frame, EngineError> {
         let group_column = self.group_column;
-        let ts = match (&self.timestamp_column, self.ts) {
-            (None, _) => Timestamps::Absent,
-            (Some(_), None) => Timestamps::Int(Vec::new()),
+        let (ts, ts_span) = match (&self.timestamp_column, self.ts) {
+            (None, _) => (Timestamps::Absent, None),
+            (Some(_), None) => (Timestamps::Int(Vec::new()), None),
             // Narrowed first, so that the order check below reads half the bytes.
             (Some(name), Some(col)) => to_timestamps(name, col)?.narrowed(),
         };
@@ -432,6 +432,7 @@ impl FrameBuilder {
                         groups,
                         group_index: Default::default(),
                         ts,
+                        ts_span,
                         columns,
                         was_sorted: true,
                     });
@@ -460,8 +461,15 @@ impl FrameBuilder {
             });
         }
         let columns = collect_columns(self.cols);
-        let mut frame =
-            Frame { n_rows, groups: Vec::new(), group_index: Default::default(), ts, columns, was_sorted: true };
+        let mut frame = Frame {
+            n_rows,
+            groups: Vec::new(),
+            group_index: Default::default(),
+            ts,
+            ts_span,
+            columns,
+            was_sorted: true,
+        };
         let sorted = match &keys {
             GroupKeys::Int(k) => frame.is_sorted_by(k),
             // First-appearance codes are non-decreasing exactly when groups are contiguous.

@@ -24,13 +24,16 @@ pub struct EngineOptions {
 
 /// Runs a validated query on a prepared frame and returns the part's partial result.
 pub fn execute(frame: &Frame, query: &Query, opts: &EngineOptions) -> Result<PartialResult, EngineError> {
+    // A timeframe admitting every row selects the frame as it is (no pass over the timestamps):
+    // a frame read with only the timeframe's rows (the reader's timeframe pushdown) is one.
+    let timeframe = query.timeframe.as_ref().filter(|tf| !frame.within(tf));
     match &frame.ts {
-        Timestamps::Int(ts) => run(frame, ts, query.timeframe.as_ref(), query, opts),
+        Timestamps::Int(ts) => run(frame, ts, timeframe, query, opts),
         Timestamps::Offsets { base, offsets } => {
-            let tf = query.timeframe.as_ref().map(|t| offset_timeframe(t, *base));
+            let tf = timeframe.map(|t| offset_timeframe(t, *base));
             run(frame, offsets, tf.as_ref(), query, opts)
         }
-        Timestamps::Float(ts) => run(frame, ts, query.timeframe.as_ref(), query, opts),
+        Timestamps::Float(ts) => run(frame, ts, timeframe, query, opts),
         Timestamps::Absent if query.needs_timestamps() => {
             Err(EngineError::Internal("the part was prepared without timestamps, but the query needs them".into()))
         }
@@ -198,6 +201,26 @@ mod tests {
     /// 40 groups of 1..9 rows with timestamps around 1.4e9 (narrow: stored as offsets), and the
     /// same frame with its timestamps as plain i64s.
     fn frames() -> (Frame, Frame) {
+        let (u, ts, ev) = rows();
+        let narrow = frame_of(&u, &ts, &ev);
+        assert!(matches!(narrow.ts, Timestamps::Offsets { .. }), "a narrow span is stored as offsets");
+        let mut wide = narrow.clone();
+        wide.ts = Timestamps::Int(narrow.ts.as_i64().unwrap());
+        (narrow, wide)
+    }
+
+    fn frame_of(u: &[i64], ts: &[i64], ev: &[&str]) -> Frame {
+        let df = DataFrame::new_infer_height(vec![
+            Column::new("u".into(), u),
+            Column::new("ts".into(), ts),
+            Column::new("ev".into(), ev),
+        ])
+        .unwrap();
+        Frame::prepare(&df, "u", "ts", &["ev".to_string()]).unwrap()
+    }
+
+    /// The rows of [`frames`]: (group, timestamp, event).
+    fn rows() -> (Vec<i64>, Vec<i64>, Vec<&'static str>) {
         let (mut u, mut ts, mut ev) = (Vec::new(), Vec::new(), Vec::new());
         let mut x = 7u64;
         for g in 0..40i64 {
@@ -212,25 +235,13 @@ mod tests {
                 ev.push(if x.is_multiple_of(3) { "a" } else { "b" });
             }
         }
-        let df = DataFrame::new_infer_height(vec![
-            Column::new("u".into(), u),
-            Column::new("ts".into(), ts),
-            Column::new("ev".into(), ev),
-        ])
-        .unwrap();
-        let narrow = Frame::prepare(&df, "u", "ts", &["ev".to_string()]).unwrap();
-        assert!(matches!(narrow.ts, Timestamps::Offsets { .. }), "a narrow span is stored as offsets");
-        let mut wide = narrow.clone();
-        wide.ts = Timestamps::Int(narrow.ts.as_i64().unwrap());
-        (narrow, wide)
+        (u, ts, ev)
     }
 
-    #[test]
-    fn offsets_answer_as_i64_timestamps() {
-        let (narrow, wide) = frames();
-        // Actual timestamps, and halfway to their neighbours (a float bound next to a row's
-        // timestamp is where rounding it the wrong way would show).
-        let t = narrow.ts.as_i64().unwrap();
+    /// The timeframe bounds the tests try: actual timestamps, halfway to their neighbours (a
+    /// float bound next to a row's timestamp is where rounding it the wrong way would show),
+    /// and bounds far outside, in every JSON number form.
+    fn bounds(t: &[i64]) -> Vec<Value> {
         let mut bounds: Vec<Value> = [t[0], t[7], t[40], t[t.len() - 1]]
             .iter()
             .flat_map(|&v| [json!(v), json!(v as f64 - 0.5), json!(v as f64 + 0.5)])
@@ -244,7 +255,13 @@ mod tests {
             json!(9_223_372_036_854_775_807i64),
             json!(18_446_744_073_709_551_615u64),
         ]);
-        let mut checked = 0;
+        bounds
+    }
+
+    /// Every timeframe over [`bounds`] (`None`: unbounded), as JSON.
+    fn timeframes(t: &[i64]) -> Vec<(Option<f64>, Option<f64>, Value)> {
+        let bounds = bounds(t);
+        let mut out = Vec::new();
         for from in bounds.iter().map(Some).chain([None]) {
             for to in bounds.iter().map(Some).chain([None]) {
                 let mut tf = json!({});
@@ -254,22 +271,86 @@ mod tests {
                 if let Some(t) = to {
                     tf["to"] = t.clone();
                 }
-                for body in [
-                    json!({"query": {"conditions": [{"filter": ["ev", "==", "a"], "target": ["count", ">=", 1]}]}}),
-                    json!({"query": {"conditions": [{"sequence": [{"filter": ["ev", "==", "b"]}, {"filter": ["ev", "==", "a"]}],
-                        "maxDuration": 60}]}}),
-                    json!({"funnel": {"sequence": [{"filter": ["ev", "==", "b"]}, {"filter": ["ev", "==", "a"]}],
-                        "maxDuration": 90.5, "stepTimings": {}}}),
-                ] {
-                    let mut q = body;
-                    q["timeframe"] = tf.clone();
-                    // (`to` must be above `from`: about half the pairs are rejected.)
-                    let Ok(v) = validate_query_value(&q, None) else { continue };
-                    let opts = EngineOptions::default();
-                    let (a, b) = (execute(&narrow, &v.query, &opts).unwrap(), execute(&wide, &v.query, &opts).unwrap());
-                    assert_eq!(a, b, "{q}");
-                    checked += 1;
-                }
+                out.push((from.map(|v| v.as_f64().unwrap()), to.map(|v| v.as_f64().unwrap()), tf));
+            }
+        }
+        out
+    }
+
+    fn bodies() -> [Value; 3] {
+        [
+            json!({"query": {"conditions": [{"filter": ["ev", "==", "a"], "target": ["count", ">=", 1]}]}}),
+            json!({"query": {"conditions": [{"sequence": [{"filter": ["ev", "==", "b"]}, {"filter": ["ev", "==", "a"]}],
+                "maxDuration": 60}]}}),
+            json!({"funnel": {"sequence": [{"filter": ["ev", "==", "b"]}, {"filter": ["ev", "==", "a"]}],
+                "maxDuration": 90.5, "stepTimings": {}}}),
+        ]
+    }
+
+    /// A frame of only the rows a timeframe admits (as the reader's timeframe pushdown builds
+    /// it) answers the query with that timeframe as the whole frame does: the engine skips a
+    /// timeframe admitting every row of a frame, and that must select the same rows. Reference:
+    /// the admitted rows chosen here by comparing in f64 (exact: these timestamps are below
+    /// 2^53), the query then run on them without a timeframe.
+    #[test]
+    fn a_timeframe_admitting_every_row_is_skipped_with_the_same_answer() {
+        let (u, ts, ev) = rows();
+        let (whole, _) = frames();
+        let (mut checked, mut partial) = (0, 0);
+        for (from, to, tf) in timeframes(&ts) {
+            let inside = |t: i64| from.is_none_or(|f| t as f64 >= f) && to.is_none_or(|x| (t as f64) < x);
+            let keep: Vec<usize> = (0..ts.len()).filter(|&i| inside(ts[i])).collect();
+            if keep.is_empty() {
+                continue;
+            }
+            let pick = |i: &usize| (u[*i], ts[*i], ev[*i]);
+            let (ku, (kts, kev)): (Vec<i64>, (Vec<i64>, Vec<&str>)) =
+                keep.iter().map(pick).map(|(a, b, c)| (a, (b, c))).unzip();
+            let part = frame_of(&ku, &kts, &kev);
+            for body in bodies() {
+                let mut q = body;
+                q["timeframe"] = tf.clone();
+                let Ok(v) = validate_query_value(&q, None) else { continue };
+                let Ok(plain) = validate_query_value(
+                    &{
+                        q.as_object_mut().unwrap().remove("timeframe");
+                        q
+                    },
+                    None,
+                ) else {
+                    panic!("a query without its timeframe is valid")
+                };
+                let opts = EngineOptions::default();
+                let tf = v.query.timeframe.as_ref().unwrap();
+                assert!(part.within(tf), "{tf:?} admits every row it kept");
+                assert_eq!(whole.within(tf), keep.len() == ts.len(), "{tf:?}");
+                partial += usize::from(!whole.within(tf));
+                let reference = execute(&part, &plain.query, &opts).unwrap();
+                assert_eq!(execute(&part, &v.query, &opts).unwrap(), reference, "{tf:?}");
+                assert_eq!(execute(&whole, &v.query, &opts).unwrap(), reference, "{tf:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 300 && partial > 100, "valid pairs, some admitting only some rows ({checked}, {partial})");
+    }
+
+    #[test]
+    fn offsets_answer_as_i64_timestamps() {
+        let (narrow, wide) = frames();
+        // Actual timestamps, and halfway to their neighbours (a float bound next to a row's
+        // timestamp is where rounding it the wrong way would show).
+        let t = narrow.ts.as_i64().unwrap();
+        let mut checked = 0;
+        for (_, _, tf) in timeframes(&t) {
+            for body in bodies() {
+                let mut q = body;
+                q["timeframe"] = tf.clone();
+                // (`to` must be above `from`: about half the pairs are rejected.)
+                let Ok(v) = validate_query_value(&q, None) else { continue };
+                let opts = EngineOptions::default();
+                let (a, b) = (execute(&narrow, &v.query, &opts).unwrap(), execute(&wide, &v.query, &opts).unwrap());
+                assert_eq!(a, b, "{q}");
+                checked += 1;
             }
         }
         assert!(checked > 600, "the valid pairs, every body ({checked})");
@@ -292,11 +373,14 @@ mod tests {
     #[test]
     fn timestamps_narrow_only_below_u32_span() {
         let span = |d: i64| Timestamps::Int(vec![-3, -3 + d, 0]).narrowed();
-        assert!(matches!(span(i64::from(u32::MAX) - 1), Timestamps::Offsets { base: -3, .. }));
-        assert!(matches!(span(i64::from(u32::MAX)), Timestamps::Int(_)));
-        assert!(matches!(Timestamps::Int(vec![]).narrowed(), Timestamps::Int(_)));
-        assert!(matches!(Timestamps::Int(vec![i64::MIN, i64::MAX]).narrowed(), Timestamps::Int(_)));
-        let Timestamps::Offsets { base, offsets } = Timestamps::Int(vec![7, 5, 9]).narrowed() else { panic!() };
-        assert_eq!((base, offsets), (5, vec![2, 0, 4]));
+        let near = i64::from(u32::MAX) - 1;
+        assert!(matches!(span(near), (Timestamps::Offsets { base: -3, .. }, Some((-3, m))) if m == near - 3));
+        assert!(matches!(span(near + 1), (Timestamps::Int(_), Some((-3, m))) if m == near - 2));
+        assert!(matches!(Timestamps::Int(vec![]).narrowed(), (Timestamps::Int(_), None)));
+        let wide = Timestamps::Int(vec![i64::MIN, i64::MAX]).narrowed();
+        assert!(matches!(wide, (Timestamps::Int(_), Some((i64::MIN, i64::MAX)))));
+        assert!(matches!(Timestamps::Float(vec![1.0]).narrowed(), (Timestamps::Float(_), None)));
+        let (Timestamps::Offsets { base, offsets }, span) = Timestamps::Int(vec![7, 5, 9]).narrowed() else { panic!() };
+        assert_eq!((base, offsets, span), (5, vec![2, 0, 4], Some((5, 9))));
     }
 }

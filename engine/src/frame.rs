@@ -3,6 +3,7 @@
 
 use crate::EngineError;
 use crate::codes::{Code, Codes, with_codes};
+use crate::timeframe::TimeBounds;
 use hashbrown::HashMap;
 use polars::prelude::*;
 use polars_arrow::array::Array as _;
@@ -123,19 +124,21 @@ pub enum Timestamps {
 
 impl Timestamps {
     /// Integer timestamps as 32-bit offsets from their minimum when their span allows it
-    /// (below `u32::MAX`, so that one past the largest offset is still a `u32`).
-    pub(crate) fn narrowed(self) -> Timestamps {
-        let Timestamps::Int(t) = self else { return self };
+    /// (below `u32::MAX`, so that one past the largest offset is still a `u32`), with their
+    /// least and greatest value ([`Frame::ts_span`]; `None` for no rows or other kinds).
+    pub(crate) fn narrowed(self) -> (Timestamps, Option<(i64, i64)>) {
+        let Timestamps::Int(t) = self else { return (self, None) };
         if t.is_empty() {
-            return Timestamps::Int(t);
+            return (Timestamps::Int(t), None);
         }
         // Minimum and maximum in one pass (a pass over the part's 8-byte timestamps is what
         // this costs: docs/benchmarks.md).
         let (min, max) = t.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         if i128::from(max) - i128::from(min) >= i128::from(u32::MAX) {
-            return Timestamps::Int(t);
+            return (Timestamps::Int(t), Some((min, max)));
         }
-        Timestamps::Offsets { base: min, offsets: t.iter().map(|&v| v.wrapping_sub(min) as u32).collect() }
+        let offsets = t.iter().map(|&v| v.wrapping_sub(min) as u32).collect();
+        (Timestamps::Offsets { base: min, offsets }, Some((min, max)))
     }
 
     /// Integer timestamps as they are in the part, whatever their representation.
@@ -167,6 +170,11 @@ pub struct Frame {
     /// Row → group in O(1), built on first use ([`Frame::group_index`]).
     pub(crate) group_index: std::sync::OnceLock<GroupIndex>,
     pub(crate) ts: Timestamps,
+    /// The least and greatest integer timestamp (`None`: no rows, or timestamps absent or
+    /// floats). A timeframe admitting both admits every row, and the engine skips it
+    /// ([`Frame::within`]): a frame the reader built with only a query's timeframe's rows
+    /// (worker/src/parquet.rs, timeframe pushdown) is not filtered by it a second time.
+    pub(crate) ts_span: Option<(i64, i64)>,
     pub(crate) columns: HashMap<String, Col>,
     /// Whether the input was already ordered by (group, timestamp).
     pub(crate) was_sorted: bool,
@@ -425,6 +433,20 @@ impl Frame {
 
     pub fn n_rows(&self) -> usize {
         self.n_rows
+    }
+    /// Whether `tf` admits every row of the frame: its integer timestamps' least and greatest
+    /// both inside it, as [`TimeBounds::of`] decides (exactly the rows the engine's comparison
+    /// puts inside `[from, to)`), or it has no bound. `false` when that cannot be told (no
+    /// rows, float timestamps, a bound that is not a number): the engine then applies the
+    /// timeframe row by row.
+    pub fn within(&self, tf: &protocol::Timeframe) -> bool {
+        if tf.from.is_none() && tf.to.is_none() {
+            return true;
+        }
+        match (self.ts_span, TimeBounds::of(tf)) {
+            (Some((min, max)), Some(bounds)) => bounds.contains(min) && bounds.contains(max),
+            _ => false,
+        }
     }
     pub fn n_groups(&self) -> usize {
         self.groups.len()
