@@ -1,6 +1,8 @@
 //! Loading a 1M-row part for a query: from Parquet (local file, decode + prepare) vs a hit in
 //! the in-memory cache of prepared frames, and from Parquet keeping only a 10% timeframe's rows
-//! (the timeframe pushdown without a memory cache). Run: `cargo bench -p worker --bench loader`.
+//! (the timeframe pushdown without a memory cache), also on a bounce-heavy part (most users
+//! with 1–3 events: the group column's kept rows read one by one from its packed indices).
+//! Run: `cargo bench -p worker --bench loader`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use protocol::dataset::DatasetId;
@@ -35,6 +37,13 @@ fn bench(c: &mut Criterion) {
     let tf = protocol::validate_query_value(&serde_json::from_str(q).unwrap(), None).unwrap().query.timeframe.unwrap();
     g.bench_function("parquet_decode_timeframe_10pct", |b| {
         b.iter(|| rt.block_on(cold.load_frame(&part, "visitorid", "timestamp", &cols, true, Some(&tf))).unwrap())
+    });
+    let mut bounce = dataprep::synth::SynthConfig::new(1_000_000, 1);
+    bounce.shape = dataprep::synth::Shape::Bounce;
+    let summary = dataprep::synth::generate_dataset(&bounce, &dir.path().join("bounce"), false).unwrap();
+    let bounce_part = DatasetPartId { path: summary.files[0].display().to_string(), ..part.clone() };
+    g.bench_function("parquet_decode_timeframe_10pct_bounce", |b| {
+        b.iter(|| rt.block_on(cold.load_frame(&bounce_part, "visitorid", "timestamp", &cols, true, Some(&tf))).unwrap())
     });
     g.bench_function("memory_cache_hit", |b| {
         b.iter(|| rt.block_on(warm.load_frame(&part, "visitorid", "timestamp", &cols, true, None)).unwrap())

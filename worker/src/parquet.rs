@@ -41,8 +41,11 @@
 //! **Timeframe pushdown** (a frame built for one query, `within`): per row group the timestamp
 //! column is decoded first (INT64 PLAIN pages, else every row is kept), the rows the query's
 //! timeframe admits found as runs ([`TimeBounds::runs`]), and every column keeps only those
-//! rows: the group runs' lengths recounted, string codes and 8-byte values gathered inside the
-//! page loops (`Kept`), other columns filtered by polars. A row group whose timestamp statistics lie outside the timeframe
+//! rows: the group column's runs made of the kept rows' indices alone (where a bit-packed
+//! stretch keeps under a quarter of its rows, each kept index is read straight from the packed
+//! bits, the rest never unpacked: `kept_indices`), string codes and 8-byte values gathered
+//! inside the page loops (`Kept`), other columns filtered by polars. The frame then holds only
+//! rows the timeframe admits, and the engine does not apply it again (`Frame::within`). A row group whose timestamp statistics lie outside the timeframe
 //! is not read at all, nor is one with no admitted row decoded past its timestamps (unless it is
 //! the last and nothing was kept: the frame still gets its columns, empty). Invariant: the
 //! query's answer equals its answer on every row (tests: every layout above, under timeframes
@@ -335,15 +338,13 @@ fn read_frame(
                     let keys = if keyed_by_index { RunKeys::Index((rg_index as i64) << 32) } else { RunKeys::Id };
                     // Keyed by index and increasing, the runs are the groups: their lengths only.
                     // Else (a row group not sorted within) the keys, decoded again.
-                    let mut decoded = decode_i64_runs(column, &data, keys, false, scratch);
+                    // (With a timeframe's rows, the runs of the kept rows only.)
+                    let mut decoded = decode_i64_runs(column, &data, keys, false, keep, scratch);
                     if decoded.is_some() && keyed_by_index && !scratch.runs.increasing {
-                        decoded = decode_i64_runs(column, &data, keys, true, scratch);
+                        decoded = decode_i64_runs(column, &data, keys, true, keep, scratch);
                     }
                     decoded.map(|()| {
                         let runs = &mut scratch.runs;
-                        if let Some(rows) = keep {
-                            keep_run_rows(runs, rows);
-                        }
                         // (Lent to the builder, taken back after the push.)
                         let lengths = std::mem::take(&mut runs.lengths);
                         if keyed_by_index && runs.increasing {
@@ -415,30 +416,6 @@ fn gather<T: Copy>(values: &[T], keep: Option<&[(u32, u32)]>, out: &mut Vec<T>) 
     }
 }
 
-/// Keeps the rows in `keep` of a column given as runs, in place: each run's length becomes
-/// the number of its rows kept (runs left with none are dropped, with their keys when the runs
-/// have keys).
-fn keep_run_rows(runs: &mut I64Runs, keep: &[(u32, u32)]) {
-    let with_values = runs.values.len() == runs.lengths.len();
-    let mut k = Kept::new(keep);
-    let (mut start, mut j) = (0usize, 0usize);
-    for i in 0..runs.lengths.len() {
-        // (A kept run may span several value runs.)
-        let n = runs.lengths[i] as usize;
-        let kept = k.count(start, n) as u32;
-        start += n;
-        if kept > 0 {
-            if with_values {
-                runs.values[j] = runs.values[i];
-            }
-            runs.lengths[j] = kept;
-            j += 1;
-        }
-    }
-    runs.lengths.truncate(j);
-    runs.values.truncate(if with_values { j } else { 0 });
-}
-
 /// The rows in `keep` of dictionary arrays covering consecutive rows: the same dictionary,
 /// the kept keys (and their validity). `None` if an array cannot be rebuilt (the caller then
 /// decodes the chunk as polars does).
@@ -466,8 +443,10 @@ fn keep_dictionary_rows(arrays: &[DictionaryArray<u32>], keep: &[(u32, u32)]) ->
 /// `keep`'s runs as a boolean mask over `n` rows (for polars' `filter`).
 fn keep_mask(keep: &[(u32, u32)], n: usize) -> BooleanChunked {
     let mut mask = vec![false; n];
+    // (Clamped: a column shorter than its row group keeps fewer rows, and the frame builder
+    // then refuses the chunk's unequal columns.)
     for &(s, len) in keep {
-        mask[s as usize..(s + len) as usize].fill(true);
+        mask[(s as usize).min(n)..((s + len) as usize).min(n)].fill(true);
     }
     BooleanChunked::from_slice(PlSmallStr::EMPTY, &mask)
 }
@@ -595,6 +574,7 @@ fn decode_plain_8<T: Plain8>(
 
 /// A walk over the kept rows' runs (`(first row, rows)`, in order, disjoint) alongside
 /// consecutive stretches of a row group's rows (pages, runs, bit-packed chunks).
+#[derive(Clone)]
 struct Kept<'a> {
     runs: &'a [(u32, u32)],
     at: usize,
@@ -710,6 +690,7 @@ fn decode_i64_runs(
     data: &Buffer<u8>,
     keys: RunKeys,
     with_values: bool,
+    keep: Option<&[(u32, u32)]>,
     scratch: &mut Scratch,
 ) -> Option<()> {
     if column.physical_type() != PhysicalType::Int64 || column.descriptor().descriptor.max_rep_level > 0 {
@@ -763,12 +744,25 @@ fn decode_i64_runs(
         }
     }
     let (indices, ends) = (&mut scratch.indices, &mut scratch.ends);
+    // With `keep`: the row at the start of the next chunk, and the walk over the kept rows.
+    let (mut at, mut kept) = (0usize, keep.map(Kept::new));
     for_each_index_chunk(&mut pages, |chunk| {
+        let rows = chunk.len();
+        let start = at;
+        at += rows;
         match chunk {
-            HybridRleChunk::Rle(i, len) => push(out, &mut last, with_values, key(i)?, len),
+            HybridRleChunk::Rle(i, len) => {
+                let len = kept.as_mut().map_or(len, |k| k.count(start, len));
+                if len > 0 {
+                    push(out, &mut last, with_values, key(i)?, len);
+                }
+            }
             HybridRleChunk::Bitpacked(unpack) => {
                 indices.clear();
-                unpack.collect_into(indices);
+                match kept.as_mut() {
+                    None => unpack.collect_into(indices),
+                    Some(k) => kept_indices(unpack, start, k, indices)?,
+                }
                 let n = indices.len();
                 if n == 0 {
                     return Some(());
@@ -815,12 +809,64 @@ fn decode_i64_runs(
         Some(())
     })?;
     scratch.page = pages.into_inner();
+    // (Kept rows past the chunk's last row: the chunk is shorter than its row group.)
+    if kept.is_some_and(|k| !k.done()) {
+        return None;
+    }
     Some(())
 }
 
 /// Calls `f` with each run-length or bit-packed chunk of the dictionary indices of every data
 /// page of a flat column chunk (its dictionary page already read or skipped). `None` when a page
 /// is not dictionary-encoded, has nulls, cannot be read, or `f` returns `None`.
+/// The dictionary indices of a bit-packed stretch's kept rows (the stretch starts at row
+/// `start`), appended to `out` in row order. Few kept rows (under a quarter): each read
+/// straight from the packed bits (a timeframe keeping a tenth of a bounce-heavy part's rows
+/// leaves 90% of its group column's indices unpacked; docs/benchmarks.md); else the stretch
+/// unpacked a block at a time and the kept rows moved to the front.
+fn kept_indices(
+    unpack: polars_parquet::parquet::encoding::bitpacked::Decoder<'_, u32>,
+    start: usize,
+    kept: &mut Kept<'_>,
+    out: &mut Vec<u32>,
+) -> Option<()> {
+    let n = unpack.len();
+    let rows = kept.clone().count(start, n);
+    if rows * 4 < n {
+        let (bits, packed) = (unpack.num_bits(), unpack.as_slice());
+        // (The decoder checked that `packed` holds `n * bits` bits.)
+        if bits > 32 || packed.len() * 8 < n * bits {
+            return None;
+        }
+        out.reserve(rows);
+        kept.within(start, n, |a, b| out.extend((a..b).map(|i| bit_packed_at(packed, bits, i))));
+    } else {
+        unpack.collect_into(out);
+        let mut to = 0;
+        kept.within(start, n, |a, b| {
+            out.copy_within(a..b, to);
+            to += b - a;
+        });
+        out.truncate(to);
+    }
+    Some(())
+}
+
+/// The `i`-th value of `bits` bits (at most 32) packed least significant bit first, as
+/// Parquet bit-packs (the caller checks that `packed` holds it).
+#[inline]
+fn bit_packed_at(packed: &[u8], bits: usize, i: usize) -> u32 {
+    let first = i * bits;
+    let byte = first / 8;
+    // Up to 8 bytes from `byte` (fewer at the end of the stretch): the value lies within them
+    // (at most 7 + 32 bits).
+    let mut word = [0u8; 8];
+    let avail = packed.len().saturating_sub(byte).min(8);
+    word[..avail].copy_from_slice(&packed[byte..byte + avail]);
+    let v = u64::from_le_bytes(word) >> (first % 8);
+    (v & ((1u64 << bits) - 1)) as u32
+}
+
 fn for_each_index_chunk(
     pages: &mut BasicDecompressor,
     mut f: impl FnMut(HybridRleChunk<'_>) -> Option<()>,

@@ -161,7 +161,7 @@ fn runs_of(
     with_values: bool,
     scratch: &mut Scratch,
 ) -> Option<I64Runs> {
-    decode_i64_runs(column, data, keys, with_values, scratch)?;
+    decode_i64_runs(column, data, keys, with_values, None, scratch)?;
     Some(scratch.runs.clone())
 }
 
@@ -178,43 +178,108 @@ fn runs_of_bits(bits: u32, rows: u32) -> Vec<(u32, u32)> {
 }
 
 #[test]
-fn keep_run_rows_keeps_the_kept_rows_of_each_run_in_place() {
-    // Every split of 12 rows into runs (each composition, by its 11 cut bits) against every
-    // set of kept rows among them as runs (the 4096 subsets), keyed and not: brute force over
-    // the rows themselves.
-    for cuts in 0u32..1 << 11 {
-        let mut lengths = vec![1u32];
-        for b in 0..11 {
-            if cuts >> b & 1 == 1 {
-                lengths.push(1);
+fn a_bit_packed_value_is_read_straight_from_its_bits_as_the_unpacker_reads_it() {
+    // Pseudo-random bytes read as values of every width, against polars' block unpacker.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let bytes: Vec<u8> = (0..4099)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    for bits in 1..=32usize {
+        // Lengths ending mid-block and at the last byte (where fewer than 8 bytes remain).
+        for n in [1, 31, 33, 1000, bytes.len() * 8 / bits] {
+            let packed = &bytes[..(n * bits).div_ceil(8)];
+            let mut want = Vec::new();
+            polars_parquet::parquet::encoding::bitpacked::Decoder::<u32>::try_new(packed, bits, n)
+                .unwrap()
+                .collect_into(&mut want);
+            let got: Vec<u32> = (0..n).map(|i| bit_packed_at(packed, bits, i)).collect();
+            assert_eq!(got, want, "{bits} bits, {n} values");
+        }
+    }
+}
+
+/// `keep`'s rows of `u`, as runs of equal adjacent ids (brute force).
+fn kept_runs(u: &[i64], keep: &[(u32, u32)]) -> (Vec<i64>, Vec<u32>) {
+    let mut want: (Vec<i64>, Vec<u32>) = (Vec::new(), Vec::new());
+    for &(s, n) in keep {
+        for &v in &u[s as usize..(s + n) as usize] {
+            if want.0.last() == Some(&v) {
+                *want.1.last_mut().unwrap() += 1;
             } else {
-                *lengths.last_mut().unwrap() += 1;
+                want.0.push(v);
+                want.1.push(1);
             }
         }
-        let values: Vec<i64> = (0..lengths.len() as i64).map(|v| v * 10).collect();
-        for kept in (0u32..1 << 12).step_by(7) {
-            let keep = runs_of_bits(kept, 12);
-            // Brute force: each row's run key, the kept rows' keys, counted run by run.
-            let rows: Vec<i64> =
-                values.iter().zip(&lengths).flat_map(|(&v, &n)| std::iter::repeat_n(v, n as usize)).collect();
-            let mut want: (Vec<i64>, Vec<u32>) = (Vec::new(), Vec::new());
-            for (r, &v) in rows.iter().enumerate() {
-                if kept >> r & 1 == 1 {
-                    if want.0.last() == Some(&v) {
-                        *want.1.last_mut().unwrap() += 1;
-                    } else {
-                        want.0.push(v);
-                        want.1.push(1);
+    }
+    want
+}
+
+#[test]
+fn a_group_chunk_read_for_some_rows_gives_the_runs_of_those_rows() {
+    // Sorted (RLE runs) and unsorted (bit-packed stretches) parts, under kept rows sparse
+    // enough to read single values from the packed bits and dense enough to unpack blocks:
+    // the runs of the kept rows' ids, keyed by id and by index, against brute force.
+    let dir = tempfile::tempdir().unwrap();
+    let mut sorted = frame_df(false).sort(["u", "ts"], Default::default()).unwrap();
+    let mut scratch = Scratch::default();
+    let mut x = 12345u64;
+    for (name, df) in [("sorted.parquet", &mut sorted), ("unsorted.parquet", &mut frame_df(false))] {
+        let path = write(dir.path(), name, df, Some(1000));
+        let u: Vec<i64> = df.column("u").unwrap().i64().unwrap().into_no_null_iter().collect();
+        let meta = read_metadata(&mut std::fs::File::open(&path).unwrap()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let mut offset = 0;
+        for rg in &meta.row_groups {
+            let rows = rg.num_rows();
+            let column = rg.columns_under_root_iter("u").unwrap().next().unwrap();
+            let r = column.byte_range();
+            let data = Buffer::from(bytes[r.start as usize..r.end as usize].to_vec());
+            let u = &u[offset..offset + rows];
+            for density in [0u64, 3, 10, 24, 40, 90, 100] {
+                // Runs of 1..8 rows, each kept with probability `density`%.
+                let mut keep: Vec<(u32, u32)> = Vec::new();
+                let mut at = 0u32;
+                while (at as usize) < rows {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let len = (1 + x % 8).min(rows as u64 - u64::from(at)) as u32;
+                    if (x >> 8) % 100 < density {
+                        match keep.last_mut() {
+                            Some((s, n)) if *s + *n == at => *n += len,
+                            _ => keep.push((at, len)),
+                        }
+                    }
+                    at += len;
+                }
+                let want = kept_runs(u, &keep);
+                decode_i64_runs(column, &data, RunKeys::Id, false, Some(&keep), &mut scratch).expect("by id");
+                let got = scratch.runs.clone();
+                assert_eq!((&got.values, &got.lengths), (&want.0, &want.1), "{name} {density}%");
+                assert_eq!(got.increasing, want.0.windows(2).all(|w| w[0] < w[1]), "{name} {density}%");
+                // Keyed by index: the same lengths, equal keys where the ids are equal.
+                let base = 3 << 32;
+                decode_i64_runs(column, &data, RunKeys::Index(base), true, Some(&keep), &mut scratch)
+                    .expect("by index");
+                let by_index = scratch.runs.clone();
+                assert_eq!(by_index.lengths, want.1, "{name} {density}%");
+                for i in 0..want.0.len() {
+                    for j in 0..want.0.len() {
+                        assert_eq!(by_index.values[i] == by_index.values[j], want.0[i] == want.0[j]);
                     }
                 }
             }
-            let mut runs = I64Runs { values: values.clone(), lengths: lengths.clone(), increasing: true };
-            keep_run_rows(&mut runs, &keep);
-            assert_eq!((&runs.values, &runs.lengths), (&want.0, &want.1), "{lengths:?} {keep:?}");
-            let mut bare = I64Runs { values: Vec::new(), lengths: lengths.clone(), increasing: true };
-            keep_run_rows(&mut bare, &keep);
-            assert_eq!((bare.values.len(), &bare.lengths), (0, &want.1));
+            // Kept rows past the chunk's last row: refused (the caller decodes it as usual).
+            let past = [(0, rows as u32 + 1)];
+            assert!(decode_i64_runs(column, &data, RunKeys::Id, false, Some(&past), &mut scratch).is_none());
+            offset += rows;
         }
+        assert_eq!(offset, u.len());
     }
 }
 
