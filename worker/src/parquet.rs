@@ -682,9 +682,11 @@ struct I64Runs {
 /// only kept with `with_values` (the frame needs none when they increase: each run is then a
 /// group, [`ChunkColumn::Groups`]). A sorted group column is mostly runs in the indices' RLE
 /// encoding, so this costs nothing per row there and little elsewhere (bit-packed stretches are
-/// unpacked a block at a time). The runs are written to `scratch.runs` (cleared first). `None`
-/// for anything but flat, dictionary-encoded pages without nulls (the caller decodes such a
-/// chunk as usual).
+/// unpacked a block at a time). With `keep` (a timeframe's rows: runs of `(first row, rows)`),
+/// the runs of those rows alone, as if the others were not there ([`kept_indices`]; keyed by
+/// id, only the kept rows' indices are checked against the dictionary). The runs are written
+/// to `scratch.runs` (cleared first). `None` for anything but flat, dictionary-encoded pages
+/// without nulls, or kept rows past the chunk's end (the caller decodes such a chunk as usual).
 fn decode_i64_runs(
     column: &ColumnChunkMetadata,
     data: &Buffer<u8>,
@@ -816,9 +818,6 @@ fn decode_i64_runs(
     Some(())
 }
 
-/// Calls `f` with each run-length or bit-packed chunk of the dictionary indices of every data
-/// page of a flat column chunk (its dictionary page already read or skipped). `None` when a page
-/// is not dictionary-encoded, has nulls, cannot be read, or `f` returns `None`.
 /// The dictionary indices of a bit-packed stretch's kept rows (the stretch starts at row
 /// `start`), appended to `out` in row order. Few kept rows (under a quarter): each read
 /// straight from the packed bits (a timeframe keeping a tenth of a bounce-heavy part's rows
@@ -867,6 +866,9 @@ fn bit_packed_at(packed: &[u8], bits: usize, i: usize) -> u32 {
     (v & ((1u64 << bits) - 1)) as u32
 }
 
+/// Calls `f` with each run-length or bit-packed chunk of the dictionary indices of every data
+/// page of a flat column chunk (its dictionary page already read or skipped). `None` when a page
+/// is not dictionary-encoded, has nulls, cannot be read, or `f` returns `None`.
 fn for_each_index_chunk(
     pages: &mut BasicDecompressor,
     mut f: impl FnMut(HybridRleChunk<'_>) -> Option<()>,
