@@ -203,6 +203,28 @@ fn a_bit_packed_value_is_read_straight_from_its_bits_as_the_unpacker_reads_it() 
     }
 }
 
+/// Calls `f(part name, the row group's ids, its "u" column chunk, the chunk's bytes)` for each
+/// row group of a part sorted by (u, ts) and of the same rows unsorted, 1000-row row groups.
+fn for_each_group_chunk(mut f: impl FnMut(&str, &[i64], &ColumnChunkMetadata, &Buffer<u8>)) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sorted = frame_df(false).sort(["u", "ts"], Default::default()).unwrap();
+    for (name, df) in [("sorted.parquet", &mut sorted), ("unsorted.parquet", &mut frame_df(false))] {
+        let path = write(dir.path(), name, df, Some(1000));
+        let u: Vec<i64> = df.column("u").unwrap().i64().unwrap().into_no_null_iter().collect();
+        let meta = read_metadata(&mut std::fs::File::open(&path).unwrap()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let mut offset = 0;
+        for rg in &meta.row_groups {
+            let column = rg.columns_under_root_iter("u").unwrap().next().unwrap();
+            let r = column.byte_range();
+            let data = Buffer::from(bytes[r.start as usize..r.end as usize].to_vec());
+            f(name, &u[offset..offset + rg.num_rows()], column, &data);
+            offset += rg.num_rows();
+        }
+        assert_eq!(offset, u.len());
+    }
+}
+
 /// `keep`'s rows of `u`, as runs of equal adjacent ids (brute force).
 fn kept_runs(u: &[i64], keep: &[(u32, u32)]) -> (Vec<i64>, Vec<u32>) {
     let mut want: (Vec<i64>, Vec<u32>) = (Vec::new(), Vec::new());
@@ -224,112 +246,82 @@ fn a_group_chunk_read_for_some_rows_gives_the_runs_of_those_rows() {
     // Sorted (RLE runs) and unsorted (bit-packed stretches) parts, under kept rows sparse
     // enough to read single values from the packed bits and dense enough to unpack blocks:
     // the runs of the kept rows' ids, keyed by id and by index, against brute force.
-    let dir = tempfile::tempdir().unwrap();
-    let mut sorted = frame_df(false).sort(["u", "ts"], Default::default()).unwrap();
     let mut scratch = Scratch::default();
     let mut x = 12345u64;
-    for (name, df) in [("sorted.parquet", &mut sorted), ("unsorted.parquet", &mut frame_df(false))] {
-        let path = write(dir.path(), name, df, Some(1000));
-        let u: Vec<i64> = df.column("u").unwrap().i64().unwrap().into_no_null_iter().collect();
-        let meta = read_metadata(&mut std::fs::File::open(&path).unwrap()).unwrap();
-        let bytes = std::fs::read(&path).unwrap();
-        let mut offset = 0;
-        for rg in &meta.row_groups {
-            let rows = rg.num_rows();
-            let column = rg.columns_under_root_iter("u").unwrap().next().unwrap();
-            let r = column.byte_range();
-            let data = Buffer::from(bytes[r.start as usize..r.end as usize].to_vec());
-            let u = &u[offset..offset + rows];
-            for density in [0u64, 3, 10, 24, 40, 90, 100] {
-                // Runs of 1..8 rows, each kept with probability `density`%.
-                let mut keep: Vec<(u32, u32)> = Vec::new();
-                let mut at = 0u32;
-                while (at as usize) < rows {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    let len = (1 + x % 8).min(rows as u64 - u64::from(at)) as u32;
-                    if (x >> 8) % 100 < density {
-                        match keep.last_mut() {
-                            Some((s, n)) if *s + *n == at => *n += len,
-                            _ => keep.push((at, len)),
-                        }
+    for_each_group_chunk(|name, u, column, data| {
+        let rows = u.len();
+        for density in [0u64, 3, 10, 24, 40, 90, 100] {
+            // Runs of 1..8 rows, each kept with probability `density`%.
+            let mut keep: Vec<(u32, u32)> = Vec::new();
+            let mut at = 0u32;
+            while (at as usize) < rows {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let len = (1 + x % 8).min(rows as u64 - u64::from(at)) as u32;
+                if (x >> 8) % 100 < density {
+                    match keep.last_mut() {
+                        Some((s, n)) if *s + *n == at => *n += len,
+                        _ => keep.push((at, len)),
                     }
-                    at += len;
                 }
-                let want = kept_runs(u, &keep);
-                decode_i64_runs(column, &data, RunKeys::Id, false, Some(&keep), &mut scratch).expect("by id");
-                let got = scratch.runs.clone();
-                assert_eq!((&got.values, &got.lengths), (&want.0, &want.1), "{name} {density}%");
-                assert_eq!(got.increasing, want.0.windows(2).all(|w| w[0] < w[1]), "{name} {density}%");
-                // Keyed by index: the same lengths, equal keys where the ids are equal.
-                let base = 3 << 32;
-                decode_i64_runs(column, &data, RunKeys::Index(base), true, Some(&keep), &mut scratch)
-                    .expect("by index");
-                let by_index = scratch.runs.clone();
-                assert_eq!(by_index.lengths, want.1, "{name} {density}%");
-                for i in 0..want.0.len() {
-                    for j in 0..want.0.len() {
-                        assert_eq!(by_index.values[i] == by_index.values[j], want.0[i] == want.0[j]);
-                    }
+                at += len;
+            }
+            let want = kept_runs(u, &keep);
+            decode_i64_runs(column, data, RunKeys::Id, false, Some(&keep), &mut scratch).expect("by id");
+            let got = scratch.runs.clone();
+            assert_eq!((&got.values, &got.lengths), (&want.0, &want.1), "{name} {density}%");
+            assert_eq!(got.increasing, want.0.windows(2).all(|w| w[0] < w[1]), "{name} {density}%");
+            // Keyed by index: the same lengths, equal keys where the ids are equal.
+            let base = 3 << 32;
+            decode_i64_runs(column, data, RunKeys::Index(base), true, Some(&keep), &mut scratch).expect("by index");
+            let by_index = scratch.runs.clone();
+            assert_eq!(by_index.lengths, want.1, "{name} {density}%");
+            for i in 0..want.0.len() {
+                for j in 0..want.0.len() {
+                    assert_eq!(by_index.values[i] == by_index.values[j], want.0[i] == want.0[j]);
                 }
             }
-            // Kept rows past the chunk's last row: refused (the caller decodes it as usual).
-            let past = [(0, rows as u32 + 1)];
-            assert!(decode_i64_runs(column, &data, RunKeys::Id, false, Some(&past), &mut scratch).is_none());
-            offset += rows;
         }
-        assert_eq!(offset, u.len());
-    }
+        // Kept rows past the chunk's last row: refused (the caller decodes it as usual).
+        let past = [(0, rows as u32 + 1)];
+        assert!(decode_i64_runs(column, data, RunKeys::Id, false, Some(&past), &mut scratch).is_none());
+    });
 }
 
 #[test]
 fn a_dictionary_encoded_int64_chunk_reads_as_the_runs_of_its_values() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut df = frame_df(false).sort(["u", "ts"], Default::default()).unwrap();
     // Unsorted too: runs are runs of equal adjacent values, whatever the order.
     // One scratch for every chunk, as a reading thread reuses it (so leftovers would show).
     let mut scratch = Scratch::default();
-    for (name, df) in [("sorted.parquet", &mut df), ("unsorted.parquet", &mut frame_df(false))] {
-        let path = write(dir.path(), name, df, Some(1000));
-        let u: Vec<i64> = df.column("u").unwrap().i64().unwrap().into_no_null_iter().collect();
-        let meta = read_metadata(&mut std::fs::File::open(&path).unwrap()).unwrap();
-        let bytes = std::fs::read(&path).unwrap();
-        let mut offset = 0;
-        for rg in &meta.row_groups {
-            let column = rg.columns_under_root_iter("u").unwrap().next().unwrap();
-            let r = column.byte_range();
-            let data = Buffer::from(bytes[r.start as usize..r.end as usize].to_vec());
-            let I64Runs { values, lengths, increasing } =
-                runs_of(column, &data, RunKeys::Id, false, &mut scratch).expect("dictionary-encoded INT64");
-            assert_eq!(increasing, values.windows(2).all(|w| w[0] < w[1]), "{name}");
-            assert_eq!(increasing, name == "sorted.parquet", "{name}");
-            let expanded: Vec<i64> =
-                values.iter().zip(&lengths).flat_map(|(&v, &n)| std::iter::repeat_n(v, n as usize)).collect();
-            assert_eq!(expanded, u[offset..offset + rg.num_rows()], "{name}");
-            assert!(values.windows(2).all(|w| w[0] != w[1]), "adjacent runs are merged");
-            // Keyed by index, the dictionary unread: the same runs, and equal keys exactly
-            // where the ids are equal (so the same groups), every key at or above the base.
-            let base = 7 << 32;
-            let bare = runs_of(column, &data, RunKeys::Index(base), false, &mut scratch).expect("keyed by index");
-            let I64Runs { values: keys, lengths: by_index, increasing: keys_increase } =
-                runs_of(column, &data, RunKeys::Index(base), true, &mut scratch).expect("keyed by index");
-            assert_eq!(by_index, lengths, "{name}");
-            assert_eq!((&bare.lengths, bare.increasing), (&lengths, keys_increase), "{name}");
-            assert!(bare.values.is_empty(), "no keys unless asked for");
-            // Indices in first-appearance order: they increase exactly when the ids do.
-            assert_eq!(keys_increase, increasing, "{name}");
-            assert_eq!(keys_increase, keys.windows(2).all(|w| w[0] < w[1]), "{name}");
-            assert!(keys.iter().all(|&k| k >= base));
-            for i in 0..keys.len() {
-                for j in 0..keys.len() {
-                    assert_eq!(keys[i] == keys[j], values[i] == values[j], "{name} runs {i} {j}");
-                }
+    for_each_group_chunk(|name, u, column, data| {
+        let I64Runs { values, lengths, increasing } =
+            runs_of(column, data, RunKeys::Id, false, &mut scratch).expect("dictionary-encoded INT64");
+        assert_eq!(increasing, values.windows(2).all(|w| w[0] < w[1]), "{name}");
+        assert_eq!(increasing, name == "sorted.parquet", "{name}");
+        let expanded: Vec<i64> =
+            values.iter().zip(&lengths).flat_map(|(&v, &n)| std::iter::repeat_n(v, n as usize)).collect();
+        assert_eq!(expanded, u, "{name}");
+        assert!(values.windows(2).all(|w| w[0] != w[1]), "adjacent runs are merged");
+        // Keyed by index, the dictionary unread: the same runs, and equal keys exactly
+        // where the ids are equal (so the same groups), every key at or above the base.
+        let base = 7 << 32;
+        let bare = runs_of(column, data, RunKeys::Index(base), false, &mut scratch).expect("keyed by index");
+        let I64Runs { values: keys, lengths: by_index, increasing: keys_increase } =
+            runs_of(column, data, RunKeys::Index(base), true, &mut scratch).expect("keyed by index");
+        assert_eq!(by_index, lengths, "{name}");
+        assert_eq!((&bare.lengths, bare.increasing), (&lengths, keys_increase), "{name}");
+        assert!(bare.values.is_empty(), "no keys unless asked for");
+        // Indices in first-appearance order: they increase exactly when the ids do.
+        assert_eq!(keys_increase, increasing, "{name}");
+        assert_eq!(keys_increase, keys.windows(2).all(|w| w[0] < w[1]), "{name}");
+        assert!(keys.iter().all(|&k| k >= base));
+        for i in 0..keys.len() {
+            for j in 0..keys.len() {
+                assert_eq!(keys[i] == keys[j], values[i] == values[j], "{name} runs {i} {j}");
             }
-            offset += rg.num_rows();
         }
-        assert_eq!(offset, u.len());
-    }
+    });
 }
 
 /// Writes `df` with a row group ending at each of `ends` (row counts, increasing).
