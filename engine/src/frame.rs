@@ -3,7 +3,6 @@
 
 use crate::EngineError;
 use crate::codes::{Code, Codes, with_codes};
-use crate::timeframe::TimeBounds;
 use hashbrown::HashMap;
 use polars::prelude::*;
 use polars_arrow::array::Array as _;
@@ -433,20 +432,6 @@ impl Frame {
 
     pub fn n_rows(&self) -> usize {
         self.n_rows
-    }
-    /// Whether `tf` admits every row of the frame: its integer timestamps' least and greatest
-    /// both inside it, as [`TimeBounds::of`] decides (exactly the rows the engine's comparison
-    /// puts inside `[from, to)`), or it has no bound. `false` when that cannot be told (no
-    /// rows, float timestamps, a bound that is not a number): the engine then applies the
-    /// timeframe row by row.
-    pub fn within(&self, tf: &protocol::Timeframe) -> bool {
-        if tf.from.is_none() && tf.to.is_none() {
-            return true;
-        }
-        match (self.ts_span, TimeBounds::of(tf)) {
-            (Some((min, max)), Some(bounds)) => bounds.contains(min) && bounds.contains(max),
-            _ => false,
-        }
     }
     pub fn n_groups(&self) -> usize {
         self.groups.len()

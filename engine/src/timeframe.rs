@@ -18,6 +18,7 @@
 //! timestamps ordered within each group (the frame's invariant), and still well defined if
 //! they were not (tests check both against a brute-force reference).
 
+use crate::frame::Frame;
 #[cfg(doc)]
 use crate::frame::GroupIndex;
 
@@ -214,6 +215,23 @@ fn next_clear(words: &[u64], from: usize) -> usize {
         match words.get(w) {
             Some(&x) => bits = !x,
             None => return w * 64,
+        }
+    }
+}
+
+impl Frame {
+    /// Whether `tf` admits every row of the frame: its integer timestamps' least and greatest
+    /// both inside it, as [`TimeBounds::of`] decides (exactly the rows the engine's comparison
+    /// puts inside `[from, to)`), or it has no bound. `false` when that cannot be told (no
+    /// rows, float timestamps, a bound that is not a number): the engine then applies the
+    /// timeframe row by row.
+    pub fn within(&self, tf: &protocol::Timeframe) -> bool {
+        if tf.from.is_none() && tf.to.is_none() {
+            return true;
+        }
+        match (self.ts_span, TimeBounds::of(tf)) {
+            (Some((min, max)), Some(bounds)) => bounds.contains(min) && bounds.contains(max),
+            _ => false,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Tests of the Parquet reader (`super`): every layout read as `ParquetReader`'s DataFrame
 //! path reads it, the fast paths' edge cases, the timeframe pushdown, and errors.
 
+use super::kept::bit_packed_at;
 use super::*;
 use polars::prelude::{Column, DataFrame, DataType, ParquetReader, ParquetWriter, SerReader};
+use polars_arrow::array::PrimitiveArray;
 use std::path::{Path, PathBuf};
 
 /// 3,000 rows of 40 users, unsorted: `ev` low-cardinality strings with nulls (dictionary
