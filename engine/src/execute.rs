@@ -295,7 +295,7 @@ mod tests {
     #[test]
     fn a_timeframe_admitting_every_row_is_skipped_with_the_same_answer() {
         let (u, ts, ev) = rows();
-        let (whole, _) = frames();
+        let whole = frame_of(&u, &ts, &ev);
         let (mut checked, mut partial) = (0, 0);
         for (from, to, tf) in timeframes(&ts) {
             let inside = |t: i64| from.is_none_or(|f| t as f64 >= f) && to.is_none_or(|x| (t as f64) < x);

@@ -180,6 +180,21 @@ fn runs_of_bits(bits: u32, rows: u32) -> Vec<(u32, u32)> {
 }
 
 #[test]
+fn a_keep_mask_marks_the_kept_rows_and_stops_at_the_columns_end() {
+    let mask = |keep: &[(u32, u32)], n: usize| {
+        let m = keep_mask(keep, n);
+        assert_eq!(m.len(), n);
+        (0..n).map(|r| m.get(r) == Some(true)).collect::<Vec<bool>>()
+    };
+    let at = |rows: &[usize], n| (0..n).map(|r| rows.contains(&r)).collect::<Vec<bool>>();
+    assert_eq!(mask(&[(2, 3), (8, 2)], 10), at(&[2, 3, 4, 8, 9], 10));
+    // Kept rows past a column shorter than its row group: only its own rows are marked (the
+    // builder then refuses the chunk's unequal columns), no panic.
+    assert_eq!(mask(&[(2, 3), (8, 5)], 10), at(&[2, 3, 4, 8, 9], 10));
+    assert_eq!(mask(&[(12, 3)], 10), at(&[], 10));
+}
+
+#[test]
 fn a_bit_packed_value_is_read_straight_from_its_bits_as_the_unpacker_reads_it() {
     // Pseudo-random bytes read as values of every width, against polars' block unpacker.
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
