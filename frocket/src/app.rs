@@ -41,6 +41,8 @@ impl App {
                 cache_dir: Some(config.cache_dir()),
                 disk_cache_bytes: config.disk_cache_bytes,
                 memory_cache_bytes: config.memory_cache_bytes,
+                // Embedded: as many threads as tasks run at once (a queue worker runs one).
+                threads: config.workers,
             },
         )
         .context("set up the part loader")?;

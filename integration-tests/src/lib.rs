@@ -158,6 +158,7 @@ impl Stack {
             cache_dir: Some(home.join("cache")),
             disk_cache_bytes: 256 << 20,
             memory_cache_bytes: 0,
+            threads: 0,
         })
     }
 

@@ -13,6 +13,7 @@ pub mod parquet;
 pub mod queue;
 pub mod shell;
 pub mod tasks;
+pub mod threads;
 
 pub use error::WorkerError;
 pub use loader::{LoaderConfig, PartLoader};

@@ -15,6 +15,7 @@
 use crate::WorkerError;
 use crate::cache::{DiskCache, cache_key};
 use crate::parquet::{PartFile, read_frame_for_query};
+use crate::threads::TaskThreads;
 use engine::{Frame, TimeBounds};
 use protocol::Timeframe;
 use protocol::task::{DatasetPartId, LoadSource};
@@ -31,11 +32,14 @@ pub struct LoaderConfig {
     pub disk_cache_bytes: u64,
     /// Bytes of prepared frames kept in memory (0 disables the memory cache).
     pub memory_cache_bytes: u64,
+    /// Threads for the tasks' blocking work, as many as tasks run at once (0: one per core;
+    /// see `threads.rs`).
+    pub threads: usize,
 }
 
 impl Default for LoaderConfig {
     fn default() -> Self {
-        LoaderConfig { cache_dir: None, disk_cache_bytes: 256 << 20, memory_cache_bytes: 0 }
+        LoaderConfig { cache_dir: None, disk_cache_bytes: 256 << 20, memory_cache_bytes: 0, threads: 0 }
     }
 }
 
@@ -60,6 +64,7 @@ pub struct PartLoader {
     disk: Option<DiskCache>,
     memory_capacity: usize,
     frames: Mutex<FrameCache>,
+    threads: TaskThreads,
 }
 
 impl PartLoader {
@@ -68,7 +73,19 @@ impl PartLoader {
             Some(d) => Some(DiskCache::open(d, cfg.disk_cache_bytes)?),
             None => None,
         };
-        Ok(PartLoader { stores, disk, memory_capacity: cfg.memory_cache_bytes as usize, frames: Mutex::default() })
+        Ok(PartLoader {
+            stores,
+            disk,
+            memory_capacity: cfg.memory_cache_bytes as usize,
+            frames: Mutex::default(),
+            threads: TaskThreads::new(cfg.threads)?,
+        })
+    }
+
+    /// Where the tasks' blocking work runs: reading parts here, the engine and registration in
+    /// `tasks.rs`.
+    pub fn threads(&self) -> &TaskThreads {
+        &self.threads
     }
 
     pub fn stores(&self) -> &Stores {
@@ -184,11 +201,11 @@ impl PartLoader {
         let (path, source, download_seconds) = self.local_file(part).await?;
         let (g, ts, cols) = (group_column.to_string(), timestamp_column.to_string(), columns.to_vec());
         let within = timeframe.filter(|_| needs_timestamps && self.memory_capacity == 0).and_then(TimeBounds::of);
-        let frame = tokio::task::spawn_blocking(move || -> Result<Frame, WorkerError> {
-            read_frame_for_query(path, &g, needs_timestamps.then_some(ts.as_str()), &cols, within)
-        })
-        .await
-        .map_err(|e| WorkerError::Internal(format!("load task panicked: {e}")))??;
+        let what = format!("load part {}", part.path);
+        let frame = self
+            .threads
+            .run(&what, move || read_frame_for_query(path, &g, needs_timestamps.then_some(ts.as_str()), &cols, within))
+            .await??;
         let frame = Arc::new(frame);
         if self.memory_capacity > 0 {
             self.remember_frame(key, frame.clone());

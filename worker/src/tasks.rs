@@ -49,9 +49,11 @@ impl Worker {
         let opts = self.engine;
         let frame = loaded.frame;
         let path = h.part.path.clone();
-        let result = tokio::task::spawn_blocking(move || execute(&frame, &q.query, &opts))
-            .await
-            .map_err(|e| WorkerError::Panicked(format!("query of part {}: {e}", h.part.path)))?
+        let result = self
+            .loader
+            .threads()
+            .run(&format!("query of part {}", h.part.path), move || execute(&frame, &q.query, &opts))
+            .await?
             .map_err(|e| WorkerError::Engine { context: format!("query part {path}"), source: e })?;
         m.task_run_query_seconds = t.elapsed().as_secs_f64();
         m.scanned_rows = result.scanned_rows;
@@ -92,13 +94,16 @@ impl Worker {
             self.describe,
         );
         let part_path = req.header.part.path.clone();
-        let d = tokio::task::spawn_blocking(move || -> Result<_, WorkerError> {
-            let df = read_parquet(path, None)?;
-            describe_part(&df, &g, &ts, ids, &opts)
-                .map_err(|e| WorkerError::Engine { context: format!("part {part_path}"), source: e })
-        })
-        .await
-        .map_err(|e| WorkerError::Panicked(format!("describe part {}: {e}", req.header.part.path)))??;
+        let what = format!("describe part {}", req.header.part.path);
+        let d = self
+            .loader
+            .threads()
+            .run(&what, move || -> Result<_, WorkerError> {
+                let df = read_parquet(path, None)?;
+                describe_part(&df, &g, &ts, ids, &opts)
+                    .map_err(|e| WorkerError::Engine { context: format!("part {part_path}"), source: e })
+            })
+            .await??;
         m.task_total_load_seconds = t.elapsed().as_secs_f64();
         m.scanned_rows = d.rows;
         Ok(d)

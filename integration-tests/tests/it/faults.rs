@@ -22,6 +22,7 @@ async fn setup(error: StorageError) -> (S3Server, Arc<FaultyStore>, Stack, tempf
         // downloads the other two parts again.
         disk_cache_bytes: 0,
         memory_cache_bytes: 0,
+        threads: 0,
     });
     st.register(&RegisterArgs::new("d", "s3://fault-data/ds", "visitorid", "timestamp")).await.unwrap();
     (s3, faulty, st, data)

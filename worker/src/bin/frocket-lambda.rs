@@ -56,6 +56,8 @@ async fn init(env: LambdaEnv, started: Instant) -> Result<Arc<LambdaWorker>, Err
             cache_dir: Some(config.cache_dir()),
             disk_cache_bytes: config.disk_cache_bytes,
             memory_cache_bytes: config.memory_cache_bytes,
+            // An instance runs one task at a time: one thread keeps its working memory warm.
+            threads: 1,
         },
     )?;
     let instance = var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_else(|| std::process::id().to_string());
