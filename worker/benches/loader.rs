@@ -1,6 +1,7 @@
 //! Loading a 1M-row part for a query: from Parquet (local file, decode + prepare) vs a hit in
 //! the in-memory cache of prepared frames, and from Parquet keeping only a 10% timeframe's rows
-//! (the timeframe pushdown without a memory cache), also on a bounce-heavy part (most users
+//! (the timeframe pushdown without a memory cache: string columns' codes and the group runs made
+//! of the kept rows' indices alone), also on a bounce-heavy part (most users
 //! with 1–3 events: the group column's kept rows read one by one from its packed indices).
 //! Run: `cargo bench -p worker --bench loader`.
 

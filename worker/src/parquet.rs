@@ -41,10 +41,10 @@
 //! **Timeframe pushdown** (a frame built for one query, `within`): per row group the timestamp
 //! column is decoded first (INT64 PLAIN pages, else every row is kept), the rows the query's
 //! timeframe admits found as runs ([`TimeBounds::runs`]), and every column keeps only those
-//! rows: the group column's runs made of the kept rows' indices alone (where a bit-packed
-//! stretch keeps under a quarter of its rows, each kept index is read straight from the packed
-//! bits, the rest never unpacked: `kept_indices`), string codes and 8-byte values gathered
-//! inside the page loops (`Kept`), other columns filtered by polars. The frame then holds only
+//! rows: the group column's runs and a string column's codes made of the kept rows' indices
+//! alone (where a bit-packed stretch keeps under a quarter of its rows, each kept index is read
+//! straight from the packed bits, the rest never unpacked: `kept_indices`), 8-byte values
+//! gathered inside the page loops (`Kept`), other columns filtered by polars. The frame then holds only
 //! rows the timeframe admits, and the engine does not apply it again (`Frame::within`). A row group whose timestamp statistics lie outside the timeframe
 //! is not read at all, nor is one with no admitted row decoded past its timestamps (unless it is
 //! the last and nothing was kept: the frame still gets its columns, empty). Invariant: the
@@ -778,7 +778,8 @@ fn all_defined(levels: &[u8], n: usize) -> Option<bool> {
 /// Appends a string column chunk of dictionary-encoded pages (no nulls) straight to the
 /// builder's codes for it ([`FrameBuilder::code_sink`]): the dictionary page's strings merged
 /// into the column's dictionary once, then each run of the indices' RLE encoding appended as a
-/// run of codes and each bit-packed stretch unpacked into a reused buffer and mapped. No
+/// run of codes and each bit-packed stretch unpacked into a reused buffer and mapped (with a
+/// timeframe, only its kept rows' indices: `kept_indices`). No
 /// per-row keys array is made (polars' decoder makes one of 4 bytes per row, which the builder
 /// then maps: fresh memory a cold load pays for). `None`, with nothing appended, for anything
 /// else (nulls, plain pages, an index past the dictionary): the caller decodes it as usual.
@@ -815,17 +816,15 @@ fn append_dictionary_codes(
         let ok = match (chunk, kept.as_mut()) {
             (HybridRleChunk::Rle(i, len), None) => sink.push_run(i, len),
             (HybridRleChunk::Rle(i, len), Some(kept)) => sink.push_run(i, kept.count(row, len)),
-            (HybridRleChunk::Bitpacked(unpack), kept) => {
+            (HybridRleChunk::Bitpacked(unpack), None) => {
                 indices.clear();
                 unpack.collect_into(indices);
-                match kept {
-                    None => sink.extend(indices),
-                    Some(kept) => {
-                        let mut ok = true;
-                        kept.within(row, indices.len(), |a, b| ok &= sink.extend(&indices[a..b]));
-                        ok
-                    }
-                }
+                sink.extend(indices)
+            }
+            // Only the kept rows' indices (few: read from the packed bits, the rest unpacked).
+            (HybridRleChunk::Bitpacked(unpack), Some(kept)) => {
+                indices.clear();
+                kept_indices(unpack, row, kept, indices).is_some() && sink.extend(indices)
             }
         };
         row += len;
