@@ -16,7 +16,12 @@
 //! closure that panics is reported to its caller as [`WorkerError::Panicked`] and its thread
 //! goes on serving; a caller that stops waiting (its future dropped) does not stop a closure
 //! already queued or running — it runs to the end and its result is dropped, as with
-//! `spawn_blocking`.
+//! `spawn_blocking`. One subtlety of rayon: a closure that waits on *another* rayon pool
+//! (polars' own, inside a polars operation) keeps its thread busy meanwhile, and the thread
+//! may start another queued closure before the wait ends. Each closure's state is its own and
+//! the reader's per-thread scratch is taken out of its slot while in use (a nested read finds
+//! it empty and makes its own), so that is safe; it only means two parts' working memory on one
+//! thread for a while.
 
 use crate::WorkerError;
 use std::panic::{AssertUnwindSafe, catch_unwind};
