@@ -44,9 +44,10 @@
 //! rows: the group column's runs and a string column's codes made of the kept rows' indices
 //! alone (where a bit-packed stretch keeps under a quarter of its rows, each kept index is read
 //! straight from the packed bits, the rest never unpacked: `kept_indices`), 8-byte values
-//! gathered inside the page loops (`Kept`), other columns filtered by polars. The frame then holds only
-//! rows the timeframe admits, and the engine does not apply it again (`Frame::within`). A row group whose timestamp statistics lie outside the timeframe
-//! is not read at all, nor is one with no admitted row decoded past its timestamps (unless it is
+//! gathered inside the page loops (`Kept`), other columns filtered by polars. The frame then
+//! holds only rows the timeframe admits, and the engine does not apply it again
+//! (`Frame::within`). A row group whose timestamp statistics lie outside the timeframe is not
+//! read at all, nor is one with no admitted row decoded past its timestamps (unless it is
 //! the last and nothing was kept: the frame still gets its columns, empty). Invariant: the
 //! query's answer equals its answer on every row (tests: every layout above, under timeframes
 //! admitting none, some and all rows). The decompression is not saved (pages hold rows of
