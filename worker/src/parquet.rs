@@ -645,26 +645,15 @@ fn decode_i64_runs(
             }
         }
     }
-    let (indices, ends) = (&mut scratch.indices, &mut scratch.ends);
-    // With `keep`: the row at the start of the next chunk, and the walk over the kept rows.
-    let (mut at, mut kept) = (0usize, keep.map(Kept::new));
-    for_each_index_chunk(&mut pages, |chunk| {
-        let rows = chunk.len();
-        let start = at;
-        at += rows;
+    let ends = &mut scratch.ends;
+    let walked = for_each_kept_index_chunk(&mut pages, keep, &mut scratch.indices, |chunk| {
         match chunk {
-            HybridRleChunk::Rle(i, len) => {
-                let len = kept.as_mut().map_or(len, |k| k.count(start, len));
+            IndexChunk::Run(i, len) => {
                 if len > 0 {
                     push(out, &mut last, with_values, key(i)?, len);
                 }
             }
-            HybridRleChunk::Bitpacked(unpack) => {
-                indices.clear();
-                match kept.as_mut() {
-                    None => unpack.collect_into(indices),
-                    Some(k) => kept_indices(unpack, start, k, indices)?,
-                }
+            IndexChunk::Indices(indices) => {
                 let n = indices.len();
                 if n == 0 {
                     return Some(());
@@ -709,13 +698,49 @@ fn decode_i64_runs(
             }
         }
         Some(())
-    })?;
+    });
     scratch.page = pages.into_inner();
-    // (Kept rows past the chunk's last row: the chunk is shorter than its row group.)
-    if kept.is_some_and(|k| !k.done()) {
-        return None;
-    }
-    Some(())
+    walked
+}
+
+/// A chunk of a column chunk's dictionary indices, of the kept rows only
+/// ([`for_each_kept_index_chunk`]).
+enum IndexChunk<'a> {
+    /// An RLE run: its index and how many of its rows are kept (possibly none).
+    Run(u32, usize),
+    /// A bit-packed stretch's kept rows' indices (possibly none).
+    Indices(&'a [u32]),
+}
+
+/// As [`for_each_index_chunk`], of the rows in `keep` alone (runs of `(first row, rows)`;
+/// `None`: every row): an RLE run with its kept rows counted, a bit-packed stretch as its kept
+/// rows' indices unpacked into `indices` (few kept rows read straight from the packed bits:
+/// [`kept_indices`]). `None` also when kept rows lie past the last chunk (a column chunk
+/// shorter than its row group).
+fn for_each_kept_index_chunk(
+    pages: &mut BasicDecompressor,
+    keep: Option<&[(u32, u32)]>,
+    indices: &mut Vec<u32>,
+    mut f: impl FnMut(IndexChunk<'_>) -> Option<()>,
+) -> Option<()> {
+    // The row at the start of the next chunk, and the walk over the kept rows.
+    let (mut at, mut kept) = (0usize, keep.map(Kept::new));
+    for_each_index_chunk(pages, |chunk| {
+        let start = at;
+        at += chunk.len();
+        match chunk {
+            HybridRleChunk::Rle(i, len) => f(IndexChunk::Run(i, kept.as_mut().map_or(len, |k| k.count(start, len)))),
+            HybridRleChunk::Bitpacked(unpack) => {
+                indices.clear();
+                match kept.as_mut() {
+                    None => unpack.collect_into(indices),
+                    Some(k) => kept_indices(unpack, start, k, indices)?,
+                }
+                f(IndexChunk::Indices(indices))
+            }
+        }
+    })?;
+    kept.is_none_or(|k| k.done()).then_some(())
 }
 
 /// Calls `f` with each run-length or bit-packed chunk of the dictionary indices of every data
@@ -809,29 +834,13 @@ fn append_dictionary_codes(
     }
     let mut sink = builder.code_sink(name, values.iter().map(|&v| Some(v)), keep.map_or(rows, kept_rows))?;
     let before = sink.len();
-    let indices = &mut scratch.indices;
-    let mut kept = keep.map(Kept::new);
-    let mut row = 0;
-    let appended = for_each_index_chunk(&mut pages, |chunk| {
-        let len = chunk.len();
-        let ok = match (chunk, kept.as_mut()) {
-            (HybridRleChunk::Rle(i, len), None) => sink.push_run(i, len),
-            (HybridRleChunk::Rle(i, len), Some(kept)) => sink.push_run(i, kept.count(row, len)),
-            (HybridRleChunk::Bitpacked(unpack), None) => {
-                indices.clear();
-                unpack.collect_into(indices);
-                sink.extend(indices)
-            }
-            // Only the kept rows' indices (few: read from the packed bits, the rest unpacked).
-            (HybridRleChunk::Bitpacked(unpack), Some(kept)) => {
-                indices.clear();
-                kept_indices(unpack, row, kept, indices).is_some() && sink.extend(indices)
-            }
+    let appended = for_each_kept_index_chunk(&mut pages, keep, &mut scratch.indices, |chunk| {
+        let ok = match chunk {
+            IndexChunk::Run(i, len) => sink.push_run(i, len),
+            IndexChunk::Indices(indices) => sink.extend(indices),
         };
-        row += len;
         ok.then_some(())
     })
-    .filter(|()| kept.as_ref().is_none_or(Kept::done))
     .map(|()| sink.len() - before);
     if appended.is_none() {
         sink.truncate(before);
