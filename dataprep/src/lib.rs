@@ -4,6 +4,7 @@
 
 pub mod csv_input;
 pub mod error;
+pub mod part_writer;
 pub mod repartition;
 pub mod retailrocket;
 pub mod synth;

@@ -289,7 +289,13 @@ pub fn repartition(
                     .n_unique()
                     .map_err(pe(&out))? as u64;
                 let rows = df.height() as u64;
-                let bytes = crate::synth::write_parquet_grouped(&mut df, &out, cfg.row_group_rows, &cfg.group_column)?;
+                let bytes = crate::synth::write_parquet_grouped(
+                    &mut df,
+                    &out,
+                    cfg.row_group_rows,
+                    &cfg.group_column,
+                    cfg.timestamp_column.as_deref(),
+                )?;
                 progress("sort and write", done.fetch_add(1, Ordering::SeqCst) + 1, parts as u64);
                 Ok((rows, bytes, groups))
             })

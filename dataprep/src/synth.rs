@@ -19,6 +19,7 @@
 //! Rows are written sorted by (visitorid, timestamp).
 
 use crate::DataprepError;
+use crate::part_writer::PartWriter;
 use polars::prelude::*;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -282,19 +283,13 @@ fn write_part_streaming(
         path: tmp.clone(),
         source,
     })?;
-    let mut writer: Option<BatchedWriter<std::fs::File>> = None;
+    let mut writer: Option<PartWriter<std::fs::File>> = None;
     let mut file = Some(file);
     let written = generate_part_chunks(cfg, cat, part, CHUNK_ROWS, &mut |chunk| {
         let df = to_frame(chunk, cat).map_err(pe)?;
         if writer.is_none() {
             let f = file.take().ok_or_else(|| DataprepError::InvalidArguments("writer already finished".into()))?;
-            writer = Some(
-                ParquetWriter::new(f)
-                    .with_compression(ParquetCompression::Zstd(None))
-                    .with_row_group_size(Some(256 * 1024))
-                    .batched(df.schema())
-                    .map_err(pe)?,
-            );
+            writer = Some(PartWriter::new(f, df.schema(), Some("timestamp")).map_err(pe)?);
         }
         if let Some(w) = writer.as_mut() {
             w.write_batch(&df).map_err(pe)?;
@@ -364,19 +359,21 @@ pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path) -> Result<u64, Data
 
 /// As [`write_parquet_atomic`], with a row-group size (zstd, statistics on).
 pub fn write_parquet_with(df: &mut DataFrame, path: &Path, row_group_rows: usize) -> Result<u64, DataprepError> {
-    write_parquet_rows(df, path, RowGroups::Every(row_group_rows))
+    write_parquet_rows(df, path, RowGroups::Every(row_group_rows), None)
 }
 
 /// As [`write_parquet_with`] for a part sorted by `group_column`: each row group ends on a
 /// group boundary (the first one at or after `row_group_rows` rows), so that no group spans
 /// two row groups and a reader can tell so from the row groups' statistics alone (the worker
 /// then skips the group column's dictionary: worker/src/parquet.rs). A group of more than
-/// `row_group_rows` rows gets a row group of its own size.
+/// `row_group_rows` rows gets a row group of its own size. An INT64 `timestamp_column` is
+/// written delta-encoded, uncompressed ([`PartWriter`]).
 pub fn write_parquet_grouped(
     df: &mut DataFrame,
     path: &Path,
     row_group_rows: usize,
     group_column: &str,
+    timestamp_column: Option<&str>,
 ) -> Result<u64, DataprepError> {
     let pe = |e: PolarsError| DataprepError::Parquet { path: path.to_path_buf(), message: e.to_string() };
     let g = df.column(group_column).map_err(pe)?.as_materialized_series().rechunk();
@@ -395,7 +392,7 @@ pub fn write_parquet_grouped(
         }
     }
     ends.push(df.height());
-    write_parquet_rows(df, path, RowGroups::EndingAt(ends))
+    write_parquet_rows(df, path, RowGroups::EndingAt(ends), timestamp_column)
 }
 
 /// Where a written part's row groups end.
@@ -406,31 +403,37 @@ enum RowGroups {
     EndingAt(Vec<usize>),
 }
 
-fn write_parquet_rows(df: &mut DataFrame, path: &Path, groups: RowGroups) -> Result<u64, DataprepError> {
+fn write_parquet_rows(
+    df: &mut DataFrame,
+    path: &Path,
+    groups: RowGroups,
+    timestamp_column: Option<&str>,
+) -> Result<u64, DataprepError> {
     let io = |action: &'static str, p: &Path| {
         let p = p.to_path_buf();
         move |source| DataprepError::Io { action, path: p, source }
     };
     let tmp = path.with_extension("parquet.tmp");
     let file = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
-    let writer = ParquetWriter::new(file).with_compression(ParquetCompression::Zstd(None));
-    let written = match groups {
-        RowGroups::Every(rows) => writer.with_row_group_size(Some(rows)).finish(df).map(|_| ()),
-        RowGroups::EndingAt(ends) => {
-            df.rechunk_mut();
-            writer.batched(df.schema()).and_then(|mut w| {
-                let mut start = 0;
-                for end in ends {
-                    if end > start {
-                        w.write_batch(&df.slice(start as i64, end - start))?;
-                    }
-                    start = end;
-                }
-                w.finish().map(|_| ())
-            })
+    df.rechunk_mut();
+    let ends = match groups {
+        RowGroups::Every(rows) => {
+            (1..=df.height().div_ceil(rows.max(1))).map(|i| (i * rows).min(df.height())).collect()
         }
-    }
-    .map_err(|e| DataprepError::Parquet { path: tmp.clone(), message: e.to_string() });
+        RowGroups::EndingAt(ends) => ends,
+    };
+    let written = PartWriter::new(file, df.schema(), timestamp_column)
+        .and_then(|mut w| {
+            let mut start = 0;
+            for end in ends {
+                if end > start {
+                    w.write_batch(&df.slice(start as i64, end - start))?;
+                }
+                start = end;
+            }
+            w.finish().map(|_| ())
+        })
+        .map_err(|e| DataprepError::Parquet { path: tmp.clone(), message: e.to_string() });
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);

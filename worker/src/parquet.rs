@@ -36,12 +36,13 @@
 //! copied from each decompressed page straight into the frame's buffer for it
 //! ([`FrameBuilder::int_sink`]): polars' decoder would build an array first and the builder
 //! copy that, a second pass over fresh memory (criterion `load_1M_rows_3_columns`: 10–20%
-//! of loading a part).
+//! of loading a part). INT64 pages in DELTA_BINARY_PACKED (how `frocket dataprep` writes
+//! timestamps, uncompressed) are decoded straight into it the same way ([`delta`]).
 //!
 //! **Timeframe pushdown** (a frame built for one query, `within`): per row group the timestamp
-//! column is decoded first (INT64 PLAIN pages, else every row is kept), the rows the query's
-//! timeframe admits found as runs ([`TimeBounds::runs`]), and every column keeps only those
-//! rows: the group column's runs and a string column's codes made of the kept rows' indices
+//! column is decoded first (INT64 PLAIN or DELTA_BINARY_PACKED pages, else every row is kept),
+//! the rows the query's timeframe admits found as runs ([`TimeBounds::runs`]), and every
+//! column keeps only those rows: the group column's runs and a string column's codes made of the kept rows' indices
 //! alone (where a bit-packed stretch keeps under a quarter of its rows, each kept index is read
 //! straight from the packed bits, the rest never unpacked: `kept_indices`), 8-byte values
 //! gathered inside the page loops (`Kept`), other columns filtered by polars. The frame then
@@ -50,9 +51,9 @@
 //! read at all, nor is one with no admitted row decoded past its timestamps (unless it is
 //! the last and nothing was kept: the frame still gets its columns, empty). Invariant: the
 //! query's answer equals its answer on every row (tests: every layout above, under timeframes
-//! admitting none, some and all rows). The decompression is not saved (pages hold rows of
-//! every time on parts sorted by user); the frame's fresh memory, copies and group structures
-//! are, in proportion to the rows left out.
+//! admitting none, some and all rows). The timestamps' decoding is not saved (pages hold rows
+//! of every time on parts sorted by user; hence dataprep's uncompressed delta encoding); the
+//! frame's fresh memory, copies and group structures are, in proportion to the rows left out.
 //!
 //! Everything else is decoded exactly as `ParquetReader` decodes it (the same decoder, the
 //! same Arrow types from the Parquet schema, ignoring the writer's embedded Arrow schema). A
@@ -282,7 +283,7 @@ fn read_frame(
             }
             scratch.ts.clear();
             let data = read_chunk(column, ts_name, std::mem::take(&mut scratch.chunk))?;
-            let decoded = decode_plain_8(column, &data, &mut scratch.ts, None, &mut scratch.page);
+            let decoded = decode_8(column, &data, &mut scratch.ts, None, &mut scratch.page);
             scratch.reclaim_chunk(data);
             if decoded == Some(rg.num_rows()) {
                 ts_decoded = true;
@@ -434,7 +435,7 @@ fn append_plain_8(
         page: &mut Vec<u8>,
     ) -> Option<usize> {
         let before = out.len();
-        if decode_plain_8(column, data, out, keep, page).is_none() {
+        if decode_8(column, data, out, keep, page).is_none() {
             out.truncate(before);
             return None;
         }
@@ -451,14 +452,21 @@ fn append_plain_8(
     }
 }
 
-/// An 8-byte number as Parquet's PLAIN encoding stores it (little-endian).
-trait Plain8: Sized {
+/// An 8-byte number as Parquet's PLAIN encoding stores it (little-endian); INT64 also as
+/// DELTA_BINARY_PACKED ([`delta`]).
+trait Plain8: Sized + Copy {
     fn from_le(b: [u8; 8]) -> Self;
+    /// Appends a DELTA_BINARY_PACKED page's `n` values; `None` if the type has no such
+    /// encoding or the page is malformed.
+    fn append_delta(data: &[u8], n: usize, out: &mut Vec<Self>) -> Option<()>;
 }
 impl Plain8 for i64 {
     #[inline(always)]
     fn from_le(b: [u8; 8]) -> i64 {
         i64::from_le_bytes(b)
+    }
+    fn append_delta(data: &[u8], n: usize, out: &mut Vec<i64>) -> Option<()> {
+        delta::decode_delta_i64(data, n, out)
     }
 }
 impl Plain8 for f64 {
@@ -466,13 +474,17 @@ impl Plain8 for f64 {
     fn from_le(b: [u8; 8]) -> f64 {
         f64::from_le_bytes(b)
     }
+    fn append_delta(_: &[u8], _: usize, _: &mut Vec<f64>) -> Option<()> {
+        None
+    }
 }
 
-/// Appends the values of a flat column chunk of PLAIN pages of 8-byte values without nulls to
-/// `out` (with `keep`, only those rows, gathered from each page); the number of rows read, or
-/// `None` (part of it possibly appended) for anything else. Pages are decompressed into
-/// `page` (a reused buffer: [`Scratch`]).
-fn decode_plain_8<T: Plain8>(
+/// Appends the values of a flat column chunk of 8-byte values without nulls, in PLAIN pages
+/// (INT64 also DELTA_BINARY_PACKED pages, as `frocket dataprep` writes timestamps), to `out`
+/// (with `keep`, only those rows, gathered from each page); the number of rows read, or `None`
+/// (part of it possibly appended) for anything else. Pages are decompressed into `page` (a
+/// reused buffer: [`Scratch`]).
+fn decode_8<T: Plain8>(
     column: &ColumnChunkMetadata,
     data: &Buffer<u8>,
     out: &mut Vec<T>,
@@ -489,25 +501,37 @@ fn decode_plain_8<T: Plain8>(
     let mut pages = page_reader(column, data.clone(), std::mem::take(page));
     let mut appended = 0;
     let mut kept = keep.map(Kept::new);
+    // A delta-encoded page's values, when only some rows are kept.
+    let mut decoded: Vec<T> = Vec::new();
     while let Some(item) = pages.next() {
         let page = item.ok()?.decompress(&mut pages).ok()?;
-        if page.encoding() != Encoding::Plain {
-            return None;
-        }
         let n = page.num_values();
         let split = split_buffer(&page).ok()?;
         if page.descriptor.max_def_level > 0 && !all_defined(split.def, n)? {
             return None;
         }
-        if split.values.len() != n * 8 {
-            return None;
-        }
-        let from_le = |b: &[u8]| T::from_le(b.try_into().unwrap_or_default());
-        match kept.as_mut() {
-            None => out.extend(split.values.chunks_exact(8).map(from_le)),
-            Some(kept) => {
-                kept.within(appended, n, |a, b| out.extend(split.values[a * 8..b * 8].chunks_exact(8).map(from_le)))
+        match page.encoding() {
+            Encoding::Plain => {
+                if split.values.len() != n * 8 {
+                    return None;
+                }
+                let from_le = |b: &[u8]| T::from_le(b.try_into().unwrap_or_default());
+                match kept.as_mut() {
+                    None => out.extend(split.values.chunks_exact(8).map(from_le)),
+                    Some(kept) => kept.within(appended, n, |a, b| {
+                        out.extend(split.values[a * 8..b * 8].chunks_exact(8).map(from_le))
+                    }),
+                }
             }
+            Encoding::DeltaBinaryPacked => match kept.as_mut() {
+                None => T::append_delta(split.values, n, out)?,
+                Some(kept) => {
+                    decoded.clear();
+                    T::append_delta(split.values, n, &mut decoded)?;
+                    kept.within(appended, n, |a, b| out.extend_from_slice(&decoded[a..b]));
+                }
+            },
+            _ => return None,
         }
         appended += n;
         pages.reuse_page_buffer(page);
@@ -860,6 +884,7 @@ fn decode_dictionary(column: &ColumnChunkMetadata, data: Buffer<u8>, name: &str)
     arrays.into_iter().map(|a| a.as_any().downcast_ref::<DictionaryArray<u32>>().cloned()).collect()
 }
 
+mod delta;
 mod kept;
 
 #[cfg(test)]

@@ -524,21 +524,21 @@ fn plain_8_byte_columns_are_appended_in_place_and_anything_else_is_declined() {
         // With kept rows: those gathered from the pages; a kept run past the rows: refused.
         let keep = [(3u32, 5u32), (100, 1), (rows as u32 - 10, 10)];
         let mut kept: Vec<i64> = Vec::new();
-        assert_eq!(decode_plain_8(c, &data, &mut kept, Some(&keep), &mut page), Some(rows));
+        assert_eq!(decode_8(c, &data, &mut kept, Some(&keep), &mut page), Some(rows));
         let offset = got_ts.len();
         let want: Vec<i64> = keep.iter().flat_map(|&(s, n)| ts[offset + s as usize..][..n as usize].to_vec()).collect();
         assert_eq!(kept, want);
-        assert_eq!(decode_plain_8::<i64>(c, &data, &mut Vec::new(), Some(&[(rows as u32 - 1, 2)]), &mut page), None);
-        assert_eq!(decode_plain_8(c, &data, &mut got_ts, None, &mut page), Some(rows));
+        assert_eq!(decode_8::<i64>(c, &data, &mut Vec::new(), Some(&[(rows as u32 - 1, 2)]), &mut page), None);
+        assert_eq!(decode_8(c, &data, &mut got_ts, None, &mut page), Some(rows));
         let (c, data) = chunk(rg, "p");
         assert!(c.dictionary_page_offset().is_none(), "p is PLAIN here");
-        assert_eq!(decode_plain_8(c, &data, &mut got_p, None, &mut page), Some(meta.row_groups[rg].num_rows()));
+        assert_eq!(decode_8(c, &data, &mut got_p, None, &mut page), Some(meta.row_groups[rg].num_rows()));
         // Declined: nulls (x), and a dictionary-encoded chunk (u).
         let (c, data) = chunk(rg, "x");
-        assert_eq!(decode_plain_8::<f64>(c, &data, &mut Vec::new(), None, &mut page), None);
+        assert_eq!(decode_8::<f64>(c, &data, &mut Vec::new(), None, &mut page), None);
         let (c, data) = chunk(rg, "u");
         assert!(c.dictionary_page_offset().is_some());
-        assert_eq!(decode_plain_8::<i64>(c, &data, &mut Vec::new(), None, &mut page), None);
+        assert_eq!(decode_8::<i64>(c, &data, &mut Vec::new(), None, &mut page), None);
     }
     assert_eq!(got_ts, ts);
     assert_eq!(
@@ -648,5 +648,53 @@ fn keep_dictionary_rows_keeps_the_kept_rows_keys_and_validity() {
         let want: Vec<Option<u32>> = (0..17).filter(|&r| kept >> r & 1 == 1).map(|r| rows[r]).collect();
         assert_eq!(got, want, "{keep:?}");
         assert!(out.iter().all(|a| a.values().len() == 3), "the dictionary kept");
+    }
+}
+
+#[test]
+fn delta_encoded_timestamps_as_dataprep_writes_them_read_as_polars_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sorted, rows) in [("delta.parquet", false, 700usize), ("delta_sorted.parquet", true, 1000)] {
+        let mut df = frame_df(false);
+        if sorted {
+            df = df.sort(["u", "ts"], Default::default()).unwrap();
+        }
+        df.rechunk_mut();
+        let path = dir.path().join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        let mut w = dataprep::part_writer::PartWriter::new(file, df.schema(), Some("ts")).unwrap();
+        for start in (0..df.height()).step_by(rows) {
+            w.write_batch(&df.slice(start as i64, rows)).unwrap();
+        }
+        w.finish().unwrap();
+        // The timestamps: uncompressed, not dictionary-encoded, under 8 bytes a row (delta);
+        // decoded (and gathered for some rows) as polars decodes them.
+        let meta = read_metadata(&mut std::fs::File::open(&path).unwrap()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let ts: Vec<i64> = df.column("ts").unwrap().i64().unwrap().into_no_null_iter().collect();
+        let (mut got, mut page): (Vec<i64>, Vec<u8>) = (Vec::new(), Vec::new());
+        for rg in &meta.row_groups {
+            let c = rg.columns_under_root_iter("ts").unwrap().next().unwrap();
+            assert_eq!(c.compression(), polars_parquet::parquet::compression::Compression::Uncompressed);
+            assert!(c.dictionary_page_offset().is_none());
+            assert!((c.uncompressed_size() as usize) < 8 * rg.num_rows(), "{}", c.uncompressed_size());
+            let r = c.byte_range();
+            let data = Buffer::from(bytes[r.start as usize..r.end as usize].to_vec());
+            let keep = [(1u32, 3u32), (rg.num_rows() as u32 - 2, 2)];
+            let mut kept: Vec<i64> = Vec::new();
+            assert_eq!(decode_8(c, &data, &mut kept, Some(&keep), &mut page), Some(rg.num_rows()));
+            let at = got.len();
+            assert_eq!(kept, [&ts[at + 1..at + 4], &ts[at + rg.num_rows() - 2..at + rg.num_rows()]].concat());
+            assert_eq!(decode_8(c, &data, &mut got, None, &mut page), Some(rg.num_rows()));
+        }
+        assert_eq!(got, ts);
+        assert_reads_like_the_dataframe_path(&path, true);
+        assert_reads_like_the_dataframe_path(&path, false);
+        // The timeframe pushed down: only the admitted rows are kept.
+        let bounds = TimeBounds::of(&timeframe(r#"{"from": 1000, "to": 4000}"#)).unwrap();
+        let frame =
+            read_frame_for_query(PartFile::Path(path.clone()), "u", Some("ts"), &["ev".to_string()], Some(bounds))
+                .unwrap();
+        assert_eq!(frame.n_rows(), ts.iter().filter(|&&t| bounds.contains(t)).count());
     }
 }

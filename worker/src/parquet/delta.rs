@@ -1,0 +1,125 @@
+//! Parquet's DELTA_BINARY_PACKED encoding of INT64 values, decoded straight into the caller's
+//! buffer (how `frocket dataprep` writes timestamps: `dataprep/src/part_writer.rs`).
+//!
+//! Why not polars' decoder: its delta decoder is internal to `polars-parquet` (only reachable
+//! through its array decoding, which builds an array the reader would copy again), and the
+//! timestamps of a timeframe query are decoded for every row of a part (module docs of
+//! `super`). The format (parquet-format's Encodings.md): a header — block size in values,
+//! miniblocks per block, the total count, the first value (zigzag) — then blocks, each a
+//! minimum delta (zigzag), one bit width per miniblock and the miniblocks, each the block's
+//! share of deltas minus the minimum, bit-packed least significant bit first (a multiple of 32
+//! values, so every 32 values take exactly `4 × width` bytes). Sums wrap (two's complement), as
+//! the encoding specifies. The last block's miniblocks past the last value have widths (any
+//! value) but no bytes.
+//!
+//! Invariant: the values equal polars' decoding of the same page (tests: pages written by
+//! polars' encoder at every bit width 0–64, wrapping deltas, partial last blocks; and a
+//! hand-made page per the spec's example), and a malformed page gives `None`, never a panic or
+//! a read past its bytes (tests: every truncation of a page).
+
+/// Appends the values of a DELTA_BINARY_PACKED page holding `n` INT64 values (no nulls) to
+/// `out`; `None` (part of them possibly appended) when the page is malformed or its count is not
+/// `n`.
+pub(super) fn decode_delta_i64(mut data: &[u8], n: usize, out: &mut Vec<i64>) -> Option<()> {
+    let block = usize::try_from(uleb128(&mut data)?).ok()?;
+    let miniblocks = usize::try_from(uleb128(&mut data)?).ok()?;
+    let total = usize::try_from(uleb128(&mut data)?).ok()?;
+    let mut value = zigzag(&mut data)?;
+    if total != n || miniblocks == 0 || block == 0 || block % miniblocks != 0 || (block / miniblocks) % 32 != 0 {
+        return None;
+    }
+    if n == 0 {
+        return Some(());
+    }
+    let per_miniblock = block / miniblocks;
+    out.reserve(n);
+    out.push(value);
+    let mut left = n - 1;
+    while left > 0 {
+        let min_delta = zigzag(&mut data)?;
+        let (widths, rest) = data.split_at_checked(miniblocks)?;
+        data = rest;
+        for &width in widths {
+            if left == 0 {
+                break;
+            }
+            let width = usize::from(width);
+            if width > 64 {
+                return None;
+            }
+            let bytes = per_miniblock / 32 * 4 * width;
+            if data.len() < bytes {
+                return None;
+            }
+            let take = left.min(per_miniblock);
+            for g in (0..take).step_by(32) {
+                let values = (take - g).min(32);
+                value = unpack_32(&data[g / 32 * 4 * width..], width, values, min_delta, value, out);
+            }
+            data = &data[bytes..];
+            left -= take;
+        }
+    }
+    Some(())
+}
+
+/// Appends the running sums of up to 32 deltas (`min_delta` plus each `width`-bit value packed
+/// at the start of `packed`, which holds at least `4 × width` bytes) to `out`, starting from
+/// `value`; the last sum.
+#[inline]
+fn unpack_32(packed: &[u8], width: usize, values: usize, min_delta: i64, mut value: i64, out: &mut Vec<i64>) -> i64 {
+    let mut sums = [0i64; 32];
+    if width == 0 {
+        for s in &mut sums[..values] {
+            value = value.wrapping_add(min_delta);
+            *s = value;
+        }
+    } else {
+        // Each value is read from 16 bytes at its first byte: a window the packed bytes fill,
+        // zero-padded past them (the last values of a page's last miniblock).
+        const WINDOW: usize = 4 * 64 + 16;
+        let mut padded = [0u8; WINDOW];
+        let window: &[u8; WINDOW] = match packed.get(..WINDOW) {
+            Some(w) => w.try_into().unwrap_or(&padded),
+            None => {
+                let n = (4 * width).min(packed.len());
+                padded[..n].copy_from_slice(&packed[..n]);
+                &padded
+            }
+        };
+        let mask = u64::MAX >> (64 - width);
+        for (i, s) in sums[..values].iter_mut().enumerate() {
+            let bit = i * width;
+            let at = (bit / 8).min(WINDOW - 16);
+            let word = u128::from_le_bytes(window[at..at + 16].try_into().unwrap_or_default());
+            let delta = ((word >> (bit % 8)) as u64 & mask) as i64;
+            value = value.wrapping_add(min_delta).wrapping_add(delta);
+            *s = value;
+        }
+    }
+    out.extend_from_slice(&sums[..values]);
+    value
+}
+
+/// An unsigned LEB128 number (at most 10 bytes), advancing `data` past it.
+fn uleb128(data: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = data.split_first()?;
+        *data = rest;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// A zigzag-encoded LEB128 number.
+fn zigzag(data: &mut &[u8]) -> Option<i64> {
+    let u = uleb128(data)?;
+    Some((u >> 1) as i64 ^ -((u & 1) as i64))
+}
+
+#[cfg(test)]
+mod tests;
