@@ -83,3 +83,65 @@ impl<W: Write> PartWriter<W> {
         self.inner.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars_parquet::parquet::compression::Compression;
+    use polars_parquet::read::read_metadata;
+
+    fn frame(n: usize, ts_float: bool) -> DataFrame {
+        let ts: Vec<i64> = (0..n).map(|i| 1_435_000_000 + ((i * 7919) % 100_000) as i64).collect();
+        let ts = if ts_float {
+            Column::new("ts".into(), ts.iter().map(|&t| t as f64).collect::<Vec<f64>>())
+        } else {
+            Column::new("ts".into(), ts)
+        };
+        DataFrame::new_infer_height(vec![
+            Column::new("u".into(), (0..n).map(|i| (i / 7) as i64).collect::<Vec<i64>>()),
+            ts,
+            Column::new("ev".into(), (0..n).map(|i| ["view", "cart", "buy"][i % 3]).collect::<Vec<_>>()),
+            Column::new("p".into(), (0..n).map(|i| (i % 5 != 0).then_some(i as f64 * 0.25)).collect::<Vec<_>>()),
+        ])
+        .unwrap()
+    }
+
+    /// Writes `df` in row groups of `rows` rows; the file's bytes.
+    fn write(df: &DataFrame, rows: usize) -> Vec<u8> {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut w = PartWriter::new(file.reopen().unwrap(), df.schema(), Some("ts")).unwrap();
+        for start in (0..df.height()).step_by(rows) {
+            w.write_batch(&df.slice(start as i64, rows)).unwrap();
+        }
+        let size = w.finish().unwrap();
+        drop(w);
+        let bytes = std::fs::read(file.path()).unwrap();
+        assert_eq!(bytes.len() as u64, size);
+        bytes
+    }
+
+    #[test]
+    fn timestamps_are_delta_encoded_uncompressed_and_everything_reads_back_as_written() {
+        for (ts_float, rows) in [(false, 1000), (true, 4000)] {
+            let mut df = frame(5000, ts_float);
+            df.rechunk_mut();
+            let bytes = write(&df, rows);
+            let back = ParquetReader::new(std::io::Cursor::new(bytes.clone())).finish().unwrap();
+            assert!(back.equals_missing(&df), "{back} {df}");
+            let meta = read_metadata(&mut std::io::Cursor::new(bytes)).unwrap();
+            assert_eq!(meta.row_groups.len(), 5000usize.div_ceil(rows));
+            for rg in &meta.row_groups {
+                for name in ["u", "ts", "ev", "p"] {
+                    let c = rg.columns_under_root_iter(name).unwrap().next().unwrap();
+                    let delta = name == "ts" && !ts_float;
+                    let want = if delta { Compression::Uncompressed } else { Compression::Zstd };
+                    assert_eq!(c.compression(), want, "{name} (float timestamps: {ts_float})");
+                    if delta {
+                        // Delta-encoded: a few bytes a row, not PLAIN's 8.
+                        assert!((c.uncompressed_size() as usize) < 4 * rg.num_rows(), "{}", c.uncompressed_size());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -418,7 +418,8 @@ fn write_parquet_rows(
     df.rechunk_mut();
     let ends = match groups {
         RowGroups::Every(rows) => {
-            (1..=df.height().div_ceil(rows.max(1))).map(|i| (i * rows).min(df.height())).collect()
+            let rows = rows.max(1);
+            (1..=df.height().div_ceil(rows)).map(|i| (i * rows).min(df.height())).collect()
         }
         RowGroups::EndingAt(ends) => ends,
     };

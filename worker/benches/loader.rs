@@ -2,10 +2,13 @@
 //! the in-memory cache of prepared frames, and from Parquet keeping only a 10% timeframe's rows
 //! (the timeframe pushdown without a memory cache: string columns' codes and the group runs made
 //! of the kept rows' indices alone), also on a bounce-heavy part (most users
-//! with 1–3 events: the group column's kept rows read one by one from its packed indices).
+//! with 1–3 events: the group column's kept rows read one by one from its packed indices), and
+//! on the same part with its timestamps PLAIN and zstd'd instead of dataprep's uncompressed
+//! DELTA_BINARY_PACKED (the delta decoder against the copy of PLAIN pages).
 //! Run: `cargo bench -p worker --bench loader`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use polars::prelude::{ParquetReader, SerReader};
 use protocol::dataset::DatasetId;
 use protocol::task::DatasetPartId;
 use storage::Stores;
@@ -38,6 +41,15 @@ fn bench(c: &mut Criterion) {
     let tf = protocol::validate_query_value(&serde_json::from_str(q).unwrap(), None).unwrap().query.timeframe.unwrap();
     g.bench_function("parquet_decode_timeframe_10pct", |b| {
         b.iter(|| rt.block_on(cold.load_frame(&part, "visitorid", "timestamp", &cols, true, Some(&tf))).unwrap())
+    });
+    // The same part with its timestamps PLAIN and zstd'd (polars' own layout, and dataprep's
+    // before it wrote them delta-encoded and uncompressed): the delta decoder's guard.
+    let mut df = ParquetReader::new(std::fs::File::open(&summary.files[0]).unwrap()).finish().unwrap();
+    let plain = dir.path().join("plain-timestamps.parquet");
+    dataprep::synth::write_parquet_grouped(&mut df, &plain, 256 * 1024, "visitorid", None).unwrap();
+    let plain_part = DatasetPartId { path: plain.display().to_string(), ..part.clone() };
+    g.bench_function("parquet_decode_timeframe_10pct_plain_zstd_timestamps", |b| {
+        b.iter(|| rt.block_on(cold.load_frame(&plain_part, "visitorid", "timestamp", &cols, true, Some(&tf))).unwrap())
     });
     let mut bounce = dataprep::synth::SynthConfig::new(1_000_000, 1);
     bounce.shape = dataprep::synth::Shape::Bounce;
