@@ -9,8 +9,8 @@
 //! synth data that was ~60% of the CPU of a timeframe query (q9) in frocket and in polars alike
 //! (docs/benchmarks.md, "Round 2, eleventh session"). Measured on the 10M-row heavy-tailed
 //! parts (same rows, row groups and other columns): the timestamp column is ~1.5× the bytes of
-//! zstd'd PLAIN (+~15% for the whole part), zstd on top of the deltas saves only ~6% of them and
-//! costs readers its decompression again. Every reader of Parquet 2 encodings reads it (pyarrow,
+//! zstd'd PLAIN (the 10M-row datasets +13% heavy-tailed, +4% bounce-heavy); zstd on top of the
+//! deltas saves only ~7% of them and costs readers its decompression again. Every reader of Parquet 2 encodings reads it (pyarrow,
 //! polars, DuckDB, ClickHouse, Spark); frocket's worker decodes it without an intermediate
 //! array (`worker/src/parquet/delta.rs`).
 //!

@@ -12,10 +12,12 @@
 //! the encoding specifies. The last block's miniblocks past the last value have widths (any
 //! value) but no bytes.
 //!
-//! Invariant: the values equal polars' decoding of the same page (tests: pages written by
-//! polars' encoder at every bit width 0–64, wrapping deltas, partial last blocks; and a
-//! hand-made page per the spec's example), and a malformed page gives `None`, never a panic or
-//! a read past its bytes (tests: every truncation of a page).
+//! Invariant: the values are the page's, as any conforming reader decodes them (tests: pages of
+//! a reference encoder written from the spec, bit by bit, at every bit width 0–64, five block
+//! layouts, wrapping deltas, partial last blocks, arbitrary widths of unused miniblocks; the
+//! spec's example byte for byte; end to end, files of polars' encoder read as polars' own
+//! decoder reads them, `super::tests`), and a malformed page gives `None`, never a panic or a
+//! read past its bytes (tests: every truncation of a page, bad headers, a width past 64).
 
 /// Appends the values of a DELTA_BINARY_PACKED page holding `n` INT64 values (no nulls) to
 /// `out`; `None` (part of them possibly appended) when the page is malformed or its count is not
