@@ -42,10 +42,11 @@
 //! **Timeframe pushdown** (a frame built for one query, `within`): per row group the timestamp
 //! column is decoded first (INT64 PLAIN or DELTA_BINARY_PACKED pages, else every row is kept),
 //! the rows the query's timeframe admits found as runs ([`TimeBounds::runs`]), and every
-//! column keeps only those rows: the group column's runs and a string column's codes made of the kept rows' indices
-//! alone (where a bit-packed stretch keeps under a quarter of its rows, each kept index is read
-//! straight from the packed bits, the rest never unpacked: `kept_indices`), 8-byte values
-//! gathered inside the page loops (`Kept`), other columns filtered by polars. The frame then
+//! column keeps only those rows: the group column's runs and a string column's codes made of
+//! the kept rows' indices alone (where a bit-packed stretch keeps under a quarter of its rows,
+//! each kept index is read straight from the packed bits, the rest never unpacked:
+//! `kept_indices`), 8-byte values gathered inside the page loops (`Kept`), other columns
+//! filtered by polars. The frame then
 //! holds only rows the timeframe admits, and the engine does not apply it again
 //! (`Frame::within`). A row group whose timestamp statistics lie outside the timeframe is not
 //! read at all, nor is one with no admitted row decoded past its timestamps (unless it is
@@ -407,8 +408,9 @@ enum Fast {
     Indices,
     /// The INT64 group column: runs of equal ids from the run-length-encoded indices.
     Runs,
-    /// INT64 or DOUBLE values in PLAIN pages without nulls (timestamps, prices): copied from
-    /// each decompressed page straight into the frame's buffer.
+    /// INT64 or DOUBLE values in PLAIN pages without nulls (timestamps, prices; INT64 also in
+    /// DELTA_BINARY_PACKED pages): copied or decoded from each page straight into the frame's
+    /// buffer ([`decode_8`]).
     Plain8,
     No,
 }
@@ -416,8 +418,8 @@ enum Fast {
 /// Appends a 64-bit number column chunk's values in place into the builder's buffer for it
 /// (one copy, from the decompressed page; polars' decoder would make an array first and the
 /// builder copy that), returning the chunk column that says so; with `keep`, only those rows
-/// (gathered from each page). `None`, with nothing appended, when the
-/// chunk is anything but PLAIN pages without nulls: the caller decodes it as usual.
+/// (gathered from each page). `None`, with nothing appended, when the chunk is anything but
+/// PLAIN (or, INT64, DELTA_BINARY_PACKED) pages without nulls: the caller decodes it as usual.
 fn append_plain_8(
     builder: &mut FrameBuilder,
     name: &str,

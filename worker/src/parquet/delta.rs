@@ -69,37 +69,49 @@ pub(super) fn decode_delta_i64(mut data: &[u8], n: usize, out: &mut Vec<i64>) ->
 /// at the start of `packed`, which holds at least `4 × width` bytes) to `out`, starting from
 /// `value`; the last sum.
 #[inline]
-fn unpack_32(packed: &[u8], width: usize, values: usize, min_delta: i64, mut value: i64, out: &mut Vec<i64>) -> i64 {
+fn unpack_32(packed: &[u8], width: usize, values: usize, min_delta: i64, value: i64, out: &mut Vec<i64>) -> i64 {
     let mut sums = [0i64; 32];
-    if width == 0 {
+    let last = if width == 0 {
+        let mut v = value;
         for s in &mut sums[..values] {
-            value = value.wrapping_add(min_delta);
-            *s = value;
+            v = v.wrapping_add(min_delta);
+            *s = v;
         }
+        v
     } else {
-        // Each value is read from 16 bytes at its first byte: a window the packed bytes fill,
-        // zero-padded past them (the last values of a page's last miniblock).
-        const WINDOW: usize = 4 * 64 + 16;
-        let mut padded = [0u8; WINDOW];
-        let window: &[u8; WINDOW] = match packed.get(..WINDOW) {
-            Some(w) => w.try_into().unwrap_or(&padded),
+        match packed.get(..WINDOW).and_then(|w| <&[u8; WINDOW]>::try_from(w).ok()) {
+            Some(window) => sums_from(window, width, min_delta, value, &mut sums[..values]),
+            // The last values of a page's last miniblock: zero-padded past its bytes (only
+            // here, not for every 32 values).
             None => {
+                let mut padded = [0u8; WINDOW];
                 let n = (4 * width).min(packed.len());
                 padded[..n].copy_from_slice(&packed[..n]);
-                &padded
+                sums_from(&padded, width, min_delta, value, &mut sums[..values])
             }
-        };
-        let mask = u64::MAX >> (64 - width);
-        for (i, s) in sums[..values].iter_mut().enumerate() {
-            let bit = i * width;
-            let at = (bit / 8).min(WINDOW - 16);
-            let word = u128::from_le_bytes(window[at..at + 16].try_into().unwrap_or_default());
-            let delta = ((word >> (bit % 8)) as u64 & mask) as i64;
-            value = value.wrapping_add(min_delta).wrapping_add(delta);
-            *s = value;
         }
-    }
+    };
     out.extend_from_slice(&sums[..values]);
+    last
+}
+
+/// The bytes each value is read from: 16 at its first byte, so a window of a miniblock's 32
+/// values is its `4 × width` bytes (at most 256) and 16 more.
+const WINDOW: usize = 4 * 64 + 16;
+
+/// Fills `sums` with the running sums of `width`-bit deltas (1–64) packed in `window`, starting
+/// from `value`; the last sum.
+#[inline]
+fn sums_from(window: &[u8; WINDOW], width: usize, min_delta: i64, mut value: i64, sums: &mut [i64]) -> i64 {
+    let mask = u64::MAX >> (64 - width);
+    for (i, s) in sums.iter_mut().enumerate() {
+        let bit = i * width;
+        let at = (bit / 8).min(WINDOW - 16);
+        let word = u128::from_le_bytes(window[at..at + 16].try_into().unwrap_or_default());
+        let delta = ((word >> (bit % 8)) as u64 & mask) as i64;
+        value = value.wrapping_add(min_delta).wrapping_add(delta);
+        *s = value;
+    }
     value
 }
 
