@@ -1,6 +1,6 @@
 //! How `frocket dataprep` writes a part's Parquet: polars' writer (its schema, encodings,
 //! statistics and footer), except for the **timestamp column, written DELTA_BINARY_PACKED and
-//! not compressed**.
+//! not compressed**, and the **group column, compressed with LZ4 (LZ4_RAW) instead of zstd**.
 //!
 //! Why: a part is sorted by (group, timestamp), so consecutive timestamps are mostly a user's
 //! next event: small deltas, bit-packed in Parquet's delta encoding at a few bytes per row
@@ -13,6 +13,18 @@
 //! deltas saves only ~7% of them and costs readers its decompression again. Every reader of Parquet 2 encodings reads it (pyarrow,
 //! polars, DuckDB, ClickHouse, Spark); frocket's worker decodes it without an intermediate
 //! array (`worker/src/parquet/delta.rs`).
+//!
+//! The group column (user ids, dictionary-encoded: a part's sorted ids as runs of dictionary
+//! indices) is read by every query of every engine, so its decompression is a tax on each of
+//! them: zstd'd, it was ~10% of frocket's CPU on a timeframe query. LZ4 decompresses several
+//! times faster at a lower ratio. Measured on the 10M-row synth datasets (2026-12-07, AMD EPYC,
+//! frocket Parquet-resident medians of 11 warm runs, two rounds; docs/benchmarks.md, "Round 2,
+//! twelfth session"): heavy-tailed q9 63–64 → 55–58 ms (uncompressed 53–59 ms), bounce q1 85 → 75–76
+//! ms (uncompressed 71–76 ms); datasets 87 → 92 MB and 108 → 126 MB (uncompressed: 97 and 147
+//! MB, the bounce parts' dictionaries of ~700k ids each). The peers read the same files (DuckDB
+//! bounce q1 324 → 241 ms, polars heavy-tailed q9 unchanged). LZ4_RAW is the Parquet codec
+//! every current reader takes (pyarrow, polars, DuckDB, ClickHouse, Spark 3.4+); the older
+//! framed `LZ4` codec is deprecated by the format.
 //!
 //! Everything else is as polars' [`ParquetWriter`] writes it: zstd pages, dictionary encoding
 //! where polars chooses it, min/max statistics, the Arrow schema in the footer, one row group
@@ -31,13 +43,22 @@ pub struct PartWriter<W: Write> {
     inner: BatchedWriter<W>,
     /// The index of the timestamp column (when it is INT64: written DELTA_BINARY_PACKED).
     timestamp: Option<usize>,
+    /// The index of the group column (written with LZ4_RAW).
+    group: Option<usize>,
     options: WriteOptions,
 }
 
 impl<W: Write> PartWriter<W> {
-    /// A writer of frames of `schema`, whose column `timestamp_column` (if any, and if it is
-    /// an `Int64` column) is written delta-encoded and uncompressed.
-    pub fn new(writer: W, schema: &Schema, timestamp_column: Option<&str>) -> PolarsResult<Self> {
+    /// A writer of frames of `schema`, whose column `group_column` (if any) is compressed with
+    /// LZ4_RAW and whose column `timestamp_column` (if any, and if it is an `Int64` column) is
+    /// written delta-encoded and uncompressed.
+    pub fn new(
+        writer: W,
+        schema: &Schema,
+        group_column: Option<&str>,
+        timestamp_column: Option<&str>,
+    ) -> PolarsResult<Self> {
+        let group = group_column.and_then(|name| schema.index_of(name));
         let timestamp = timestamp_column
             .and_then(|name| schema.index_of(name))
             .filter(|&i| schema.get_at_index(i).is_some_and(|(_, dtype)| *dtype == DataType::Int64));
@@ -48,7 +69,7 @@ impl<W: Write> PartWriter<W> {
             compression: CompressionOptions::Zstd(None::<ZstdLevel>),
             data_page_size: None,
         };
-        Ok(PartWriter { inner, timestamp, options })
+        Ok(PartWriter { inner, timestamp, group, options })
     }
 
     /// Writes each chunk of `df` (of the writer's schema) as a row group.
@@ -63,6 +84,8 @@ impl<W: Write> PartWriter<W> {
                 let delta = Some(i) == self.timestamp;
                 let (encodings, compression) = if delta {
                     (vec![Encoding::DeltaBinaryPacked], CompressionOptions::Uncompressed)
+                } else if Some(i) == self.group {
+                    (get_dtype_encoding(array.dtype()), CompressionOptions::Lz4Raw)
                 } else {
                     (get_dtype_encoding(array.dtype()), self.options.compression)
                 };
@@ -109,7 +132,7 @@ mod tests {
     /// Writes `df` in row groups of `rows` rows; the file's bytes.
     fn write(df: &DataFrame, rows: usize) -> Vec<u8> {
         let file = tempfile::NamedTempFile::new().unwrap();
-        let mut w = PartWriter::new(file.reopen().unwrap(), df.schema(), Some("ts")).unwrap();
+        let mut w = PartWriter::new(file.reopen().unwrap(), df.schema(), Some("u"), Some("ts")).unwrap();
         for start in (0..df.height()).step_by(rows) {
             w.write_batch(&df.slice(start as i64, rows)).unwrap();
         }
@@ -121,7 +144,7 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_are_delta_encoded_uncompressed_and_everything_reads_back_as_written() {
+    fn timestamps_delta_encoded_uncompressed_group_lz4_and_everything_reads_back_as_written() {
         for (ts_float, rows) in [(false, 1000), (true, 4000)] {
             let mut df = frame(5000, ts_float);
             df.rechunk_mut();
@@ -134,7 +157,11 @@ mod tests {
                 for name in ["u", "ts", "ev", "p"] {
                     let c = rg.columns_under_root_iter(name).unwrap().next().unwrap();
                     let delta = name == "ts" && !ts_float;
-                    let want = if delta { Compression::Uncompressed } else { Compression::Zstd };
+                    let want = match name {
+                        _ if delta => Compression::Uncompressed,
+                        "u" => Compression::Lz4Raw,
+                        _ => Compression::Zstd,
+                    };
                     assert_eq!(c.compression(), want, "{name} (float timestamps: {ts_float})");
                     if delta {
                         // Delta-encoded: a few bytes a row, not PLAIN's 8.

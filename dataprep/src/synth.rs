@@ -289,7 +289,7 @@ fn write_part_streaming(
         let df = to_frame(chunk, cat).map_err(pe)?;
         if writer.is_none() {
             let f = file.take().ok_or_else(|| DataprepError::InvalidArguments("writer already finished".into()))?;
-            writer = Some(PartWriter::new(f, df.schema(), Some("timestamp")).map_err(pe)?);
+            writer = Some(PartWriter::new(f, df.schema(), Some("visitorid"), Some("timestamp")).map_err(pe)?);
         }
         if let Some(w) = writer.as_mut() {
             w.write_batch(&df).map_err(pe)?;
@@ -359,15 +359,15 @@ pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path) -> Result<u64, Data
 
 /// As [`write_parquet_atomic`], with a row-group size (zstd, statistics on).
 pub fn write_parquet_with(df: &mut DataFrame, path: &Path, row_group_rows: usize) -> Result<u64, DataprepError> {
-    write_parquet_rows(df, path, RowGroups::Every(row_group_rows), None)
+    write_parquet_rows(df, path, RowGroups::Every(row_group_rows), None, None)
 }
 
 /// As [`write_parquet_with`] for a part sorted by `group_column`: each row group ends on a
 /// group boundary (the first one at or after `row_group_rows` rows), so that no group spans
 /// two row groups and a reader can tell so from the row groups' statistics alone (the worker
 /// then skips the group column's dictionary: worker/src/parquet.rs). A group of more than
-/// `row_group_rows` rows gets a row group of its own size. An INT64 `timestamp_column` is
-/// written delta-encoded, uncompressed ([`PartWriter`]).
+/// `row_group_rows` rows gets a row group of its own size. The group column is compressed with
+/// LZ4_RAW and an INT64 `timestamp_column` written delta-encoded, uncompressed ([`PartWriter`]).
 pub fn write_parquet_grouped(
     df: &mut DataFrame,
     path: &Path,
@@ -392,7 +392,7 @@ pub fn write_parquet_grouped(
         }
     }
     ends.push(df.height());
-    write_parquet_rows(df, path, RowGroups::EndingAt(ends), timestamp_column)
+    write_parquet_rows(df, path, RowGroups::EndingAt(ends), Some(group_column), timestamp_column)
 }
 
 /// Where a written part's row groups end.
@@ -407,6 +407,7 @@ fn write_parquet_rows(
     df: &mut DataFrame,
     path: &Path,
     groups: RowGroups,
+    group_column: Option<&str>,
     timestamp_column: Option<&str>,
 ) -> Result<u64, DataprepError> {
     let io = |action: &'static str, p: &Path| {
@@ -423,7 +424,7 @@ fn write_parquet_rows(
         }
         RowGroups::EndingAt(ends) => ends,
     };
-    let written = PartWriter::new(file, df.schema(), timestamp_column)
+    let written = PartWriter::new(file, df.schema(), group_column, timestamp_column)
         .and_then(|mut w| {
             let mut start = 0;
             for end in ends {

@@ -662,7 +662,7 @@ fn delta_encoded_timestamps_as_dataprep_writes_them_read_as_polars_reads_them() 
         df.rechunk_mut();
         let path = dir.path().join(name);
         let file = std::fs::File::create(&path).unwrap();
-        let mut w = dataprep::part_writer::PartWriter::new(file, df.schema(), Some("ts")).unwrap();
+        let mut w = dataprep::part_writer::PartWriter::new(file, df.schema(), Some("u"), Some("ts")).unwrap();
         for start in (0..df.height()).step_by(rows) {
             w.write_batch(&df.slice(start as i64, rows)).unwrap();
         }
