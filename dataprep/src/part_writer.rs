@@ -19,12 +19,12 @@
 //! them: zstd'd, it was ~10% of frocket's CPU on a timeframe query. LZ4 decompresses several
 //! times faster at a lower ratio. Measured on the 10M-row synth datasets (2026-12-07, AMD EPYC,
 //! frocket Parquet-resident medians of 11 warm runs, two rounds; docs/benchmarks.md, "Round 2,
-//! twelfth session"): heavy-tailed q9 63–64 → 55–58 ms (uncompressed 53–59 ms), bounce q1 85 → 75–76
-//! ms (uncompressed 71–76 ms); datasets 87 → 92 MB and 108 → 126 MB (uncompressed: 97 and 147
-//! MB, the bounce parts' dictionaries of ~700k ids each). The peers read the same files (DuckDB
-//! bounce q1 324 → 241 ms, polars heavy-tailed q9 unchanged). LZ4_RAW is the Parquet codec
-//! every current reader takes (pyarrow, polars, DuckDB, ClickHouse, Spark 3.4+); the older
-//! framed `LZ4` codec is deprecated by the format.
+//! twelfth session"): heavy-tailed q9 58–64 → 55–58 ms (uncompressed 50–59 ms), bounce q1
+//! 85–88 → 75–76 ms (uncompressed 71–82 ms); datasets 87 → 92 MB and 108 → 126 MB
+//! (uncompressed: 97 and 147 MB, the bounce parts' dictionaries of ~700k ids each). The peers
+//! read the same files (DuckDB bounce q1 324 → 241 ms, polars heavy-tailed q9 unchanged).
+//! LZ4_RAW is the Parquet codec every current reader takes (pyarrow, polars, DuckDB,
+//! ClickHouse, Spark 3.4+); the older framed `LZ4` codec is deprecated by the format.
 //!
 //! Everything else is as polars' [`ParquetWriter`] writes it: zstd pages, dictionary encoding
 //! where polars chooses it, min/max statistics, the Arrow schema in the footer, one row group

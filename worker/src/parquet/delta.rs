@@ -109,8 +109,8 @@ fn unpack_32(packed: &[u8], width: usize, values: usize, min_delta: i64, value: 
 /// values is its `4 × width` bytes (at most 256) and 16 more.
 const WINDOW: usize = 4 * 64 + 16;
 
-/// Fills `sums` with the running sums of `width`-bit deltas (33–64; any of 1–64 decodes) packed in `window`, starting
-/// from `value`; the last sum.
+/// Fills `sums` with the running sums of `width`-bit deltas (used for 33–64; any of 1–64
+/// decodes) packed in `window`, starting from `value`; the last sum.
 #[inline]
 fn sums_from(window: &[u8; WINDOW], width: usize, min_delta: i64, mut value: i64, sums: &mut [i64]) -> i64 {
     let mask = u64::MAX >> (64 - width);
