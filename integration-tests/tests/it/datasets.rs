@@ -106,22 +106,26 @@ async fn s3_listing_paginates_past_1000_objects() {
     let s3 = S3Server::start();
     s3.create_bucket("many").await;
     let store = s3.store().await;
-    let mut puts = Vec::new();
-    for i in 0..1005 {
-        let c = store.client().clone();
-        puts.push(tokio::spawn(async move {
-            c.put_object()
-                .bucket("many")
-                .key(format!("p/f-{i:05}.txt"))
-                .body(aws_sdk_s3::primitives::ByteStream::from(vec![1u8]))
-                .send()
-                .await
-                .unwrap();
-        }));
-    }
-    for p in puts {
-        p.await.unwrap();
-    }
+    // At most 16 puts in flight: 1005 at once made the S3 server (a child process sharing the
+    // 2 cores with the rest of the test run) answer some after the client's 10 s read timeout.
+    use futures::StreamExt;
+    let client = store.client().clone();
+    futures::stream::iter(0..1005)
+        .map(|i| {
+            let c = client.clone();
+            async move {
+                c.put_object()
+                    .bucket("many")
+                    .key(format!("p/f-{i:05}.txt"))
+                    .body(aws_sdk_s3::primitives::ByteStream::from(vec![1u8]))
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("put f-{i:05}: {e:?}"));
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
     use storage::BlobStore;
     let listed = store.list(&storage::Location::parse("s3://many/p").unwrap()).await.unwrap();
     assert_eq!(listed.len(), 1005);
