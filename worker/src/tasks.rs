@@ -30,32 +30,32 @@ impl Worker {
         let h = &req.header;
         let q = validate_query_value(&req.query, None)
             .map_err(|e| WorkerError::InvalidRequest(format!("query of request {}: {e}", req.header.request_id)))?;
-        let columns = q.query.referenced_columns();
+        let (columns, needs_timestamps) = (q.query.referenced_columns(), q.query.needs_timestamps());
+        let timeframe = q.query.timeframe.clone();
+        let opts = self.engine;
+        let path = h.part.path.clone();
+        // Decoded and run in one closure on one task thread (`PartLoader::with_frame`).
         let loaded = self
             .loader
-            .load_frame(
+            .with_frame(
                 &h.part,
                 &h.group_id_column,
                 &h.timestamp_column,
                 &columns,
-                q.query.needs_timestamps(),
-                q.query.timeframe.as_ref(),
+                needs_timestamps,
+                timeframe.as_ref(),
+                move |frame| {
+                    let t = Instant::now();
+                    (execute(&frame, &q.query, &opts), t.elapsed().as_secs_f64())
+                },
             )
             .await?;
         m.task_download_seconds = loaded.download_seconds;
         m.task_total_load_seconds = loaded.load_seconds;
         m.load_from = Some(loaded.source);
-        let t = Instant::now();
-        let opts = self.engine;
-        let frame = loaded.frame;
-        let path = h.part.path.clone();
-        let result = self
-            .loader
-            .threads()
-            .run(&format!("query of part {}", h.part.path), move || execute(&frame, &q.query, &opts))
-            .await?
-            .map_err(|e| WorkerError::Engine { context: format!("query part {path}"), source: e })?;
-        m.task_run_query_seconds = t.elapsed().as_secs_f64();
+        let (result, run_seconds) = loaded.value;
+        let result = result.map_err(|e| WorkerError::Engine { context: format!("query part {path}"), source: e })?;
+        m.task_run_query_seconds = run_seconds;
         m.scanned_rows = result.scanned_rows;
         m.scanned_groups = result.scanned_groups;
         Ok(result)
