@@ -26,16 +26,67 @@
 //! LZ4_RAW is the Parquet codec every current reader takes (pyarrow, polars, DuckDB,
 //! ClickHouse, Spark 3.4+); the older framed `LZ4` codec is deprecated by the format.
 //!
+//! A **floating-point column is dictionary-encoded and not compressed** when its values repeat
+//! (at most a quarter of a row group's rows distinct, a dictionary of at most 1 MiB — pyarrow's
+//! default dictionary page limit; else polars' PLAIN zstd pages). polars' writer dictionary-encodes
+//! integers and strings but never floats (its cast of a float array to a dictionary fails and it
+//! falls back to PLAIN), so a price column went PLAIN and zstd'd: 8 bytes per row to decompress
+//! for every query that reads it — on the heavy-tailed synth parts ~45% of frocket's CPU on q4
+//! (sum of prices; perf, 2026-12-07, Intel Xeon). Prices repeat (a part's 1.25M rows hold ~70k
+//! distinct ones), so a dictionary page plus bit-packed keys is as small as the zstd'd PLAIN
+//! pages (3.4 against 2.9 MB a part uncompressed; 2.4 MB zstd'd) and reading it costs a bit
+//! unpack and a gather instead of a decompression. Measured on the heavy-tailed 10M-row parts
+//! rewritten that way (Parquet-resident, 8-query processes, three rounds, Intel Xeon;
+//! docs/benchmarks.md, "Round 2, thirteenth session"): frocket q4 142–158 → 82–96 ms; DuckDB
+//! q4 193–230 → 130–159 ms and polars 228–284 → 178–274 ms on the same files.
+//!
 //! Everything else is as polars' [`ParquetWriter`] writes it: zstd pages, dictionary encoding
 //! where polars chooses it, min/max statistics, the Arrow schema in the footer, one row group
 //! per chunk of the frames written.
 
 use polars::prelude::*;
+use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray};
+use polars_arrow::datatypes::{ArrowDataType, IntegerType};
 use polars_parquet::write::{
     CompressionOptions, Encoding, StatisticsOptions, Version, WriteOptions, ZstdLevel, array_to_columns, compress,
     get_dtype_encoding,
 };
 use std::io::Write;
+
+/// At most this share of a row group's rows may be distinct for a float column to be
+/// dictionary-encoded (module docs).
+const MAX_DICTIONARY_SHARE: f64 = 0.25;
+/// The largest dictionary page of a float column (pyarrow's default dictionary page limit).
+const MAX_DICTIONARY_BYTES: usize = 1 << 20;
+
+/// A `Float64` column's values as a dictionary — its distinct values (by bit pattern, so -0.0
+/// and every NaN are kept as written) in first-seen order, one key per row, a null row's key
+/// 0 — or `None` when the column is not `Float64` or the dictionary would not pay (module docs).
+fn float_dictionary(array: &dyn Array) -> Option<DictionaryArray<u32>> {
+    let floats = array.as_any().downcast_ref::<PrimitiveArray<f64>>()?;
+    let most = ((floats.len() as f64 * MAX_DICTIONARY_SHARE) as usize).min(MAX_DICTIONARY_BYTES / 8);
+    let mut index = hashbrown::HashMap::<u64, u32>::with_capacity(most.min(1 << 16));
+    let mut values = Vec::new();
+    let mut keys = Vec::with_capacity(floats.len());
+    for (i, &v) in floats.values().iter().enumerate() {
+        if !floats.is_valid(i) {
+            keys.push(0);
+            continue;
+        }
+        let next = values.len() as u32;
+        let key = *index.entry(v.to_bits()).or_insert(next);
+        if key == next {
+            if values.len() == most {
+                return None;
+            }
+            values.push(v);
+        }
+        keys.push(key);
+    }
+    let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), floats.validity().cloned());
+    let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Float64), false);
+    DictionaryArray::try_new(dtype, keys, PrimitiveArray::<f64>::from_vec(values).boxed()).ok()
+}
 
 /// A part's Parquet writer: [`write_batch`](Self::write_batch) frames (each of their chunks a
 /// row group), then [`finish`](Self::finish).
@@ -82,14 +133,20 @@ impl<W: Write> PartWriter<W> {
             let mut row_group = Vec::with_capacity(fields.len());
             for (i, (array, type_)) in batch.columns().iter().zip(&fields).enumerate() {
                 let delta = Some(i) == self.timestamp;
+                let group = Some(i) == self.group;
+                let dictionary =
+                    if delta || group { None } else { float_dictionary(array.as_ref()).map(|d| d.boxed()) };
                 let (encodings, compression) = if delta {
                     (vec![Encoding::DeltaBinaryPacked], CompressionOptions::Uncompressed)
-                } else if Some(i) == self.group {
+                } else if group {
                     (get_dtype_encoding(array.dtype()), CompressionOptions::Lz4Raw)
+                } else if dictionary.is_some() {
+                    (vec![Encoding::RleDictionary], CompressionOptions::Uncompressed)
                 } else {
                     (get_dtype_encoding(array.dtype()), self.options.compression)
                 };
-                for pages in array_to_columns(array, type_.clone(), self.options, &encodings)? {
+                let column = dictionary.as_ref().unwrap_or(array);
+                for pages in array_to_columns(column, type_.clone(), self.options, &encodings)? {
                     let pages = pages
                         .map(|page| compress(page?, vec![], compression).map_err(PolarsError::from))
                         .collect::<PolarsResult<Vec<_>>>()?;
@@ -125,8 +182,32 @@ mod tests {
             ts,
             Column::new("ev".into(), (0..n).map(|i| ["view", "cart", "buy"][i % 3]).collect::<Vec<_>>()),
             Column::new("p".into(), (0..n).map(|i| (i % 5 != 0).then_some(i as f64 * 0.25)).collect::<Vec<_>>()),
+            // Repeating prices (37 values, -0.0 among them), some null: dictionary-encoded.
+            Column::new(
+                "price".into(),
+                (0..n).map(|i| (i % 11 != 3).then_some(((i * 13) % 37) as f64 * -1.5)).collect::<Vec<_>>(),
+            ),
         ])
         .unwrap()
+    }
+
+    #[test]
+    fn float_dictionaries_keep_every_bit_pattern_and_give_up_when_they_would_not_pay() {
+        let values = [0.0, -0.0, f64::NAN, 1.5, 0.0, -0.0, 1.5, f64::NAN];
+        let a = PrimitiveArray::<f64>::from_slice(values.repeat(10));
+        let d = float_dictionary(&a).unwrap();
+        let dict = d.values().as_any().downcast_ref::<PrimitiveArray<f64>>().unwrap();
+        let bits: Vec<u64> = dict.values().iter().map(|v| v.to_bits()).collect();
+        assert_eq!(bits, [0.0f64, -0.0, f64::NAN, 1.5].map(f64::to_bits));
+        let keys: Vec<u32> = d.keys().values().iter().copied().take(8).collect();
+        assert_eq!(keys, [0, 1, 2, 3, 0, 1, 3, 2]);
+        // Over a quarter of the rows distinct: no dictionary; integers are polars' business.
+        assert!(float_dictionary(&PrimitiveArray::<f64>::from_slice([1.0, 2.0, 3.0, 1.0, 2.0])).is_none());
+        assert!(float_dictionary(&PrimitiveArray::<f64>::from_slice([1.0; 8])).is_some());
+        assert!(float_dictionary(&PrimitiveArray::<i64>::from_slice([1; 8])).is_none());
+        // A dictionary over 1 MiB (131073 distinct values) is refused whatever the share.
+        let many: Vec<f64> = (0..(MAX_DICTIONARY_BYTES / 8 + 1)).flat_map(|i| [i as f64; 4]).collect();
+        assert!(float_dictionary(&PrimitiveArray::<f64>::from_vec(many)).is_none());
     }
 
     /// Writes `df` in row groups of `rows` rows; the file's bytes.
@@ -144,7 +225,7 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_delta_encoded_uncompressed_group_lz4_and_everything_reads_back_as_written() {
+    fn timestamps_delta_group_lz4_repeating_floats_dictionary_and_everything_reads_back_as_written() {
         for (ts_float, rows) in [(false, 1000), (true, 4000)] {
             let mut df = frame(5000, ts_float);
             df.rechunk_mut();
@@ -154,15 +235,24 @@ mod tests {
             let meta = read_metadata(&mut std::io::Cursor::new(bytes)).unwrap();
             assert_eq!(meta.row_groups.len(), 5000usize.div_ceil(rows));
             for rg in &meta.row_groups {
-                for name in ["u", "ts", "ev", "p"] {
+                for name in ["u", "ts", "ev", "p", "price"] {
                     let c = rg.columns_under_root_iter(name).unwrap().next().unwrap();
                     let delta = name == "ts" && !ts_float;
                     let want = match name {
                         _ if delta => Compression::Uncompressed,
                         "u" => Compression::Lz4Raw,
+                        "price" => Compression::Uncompressed,
                         _ => Compression::Zstd,
                     };
                     assert_eq!(c.compression(), want, "{name} (float timestamps: {ts_float})");
+                    // Dictionaries: polars' for integers and strings, ours for repeating floats;
+                    // distinct floats (`p`, float timestamps) stay PLAIN.
+                    let dictionary = matches!(name, "u" | "ev" | "price");
+                    assert_eq!(
+                        c.dictionary_page_offset().is_some(),
+                        dictionary,
+                        "{name} (float timestamps: {ts_float})"
+                    );
                     if delta {
                         // Delta-encoded: a few bytes a row, not PLAIN's 8.
                         assert!((c.uncompressed_size() as usize) < 4 * rg.num_rows(), "{}", c.uncompressed_size());

@@ -226,7 +226,7 @@ pub(crate) fn dataset_shaped(rows: u64, parts: usize, shape: &str) -> Result<(St
     let dir = bench_dir().join(format!("synth-{}-{parts}{suffix}", short_count(rows)));
     let marker = dir.join("_bench_complete");
     // Bump when the generator's output changes, so stale datasets are regenerated.
-    let stamp = format!("rows={rows} parts={parts} synth=5\n");
+    let stamp = format!("rows={rows} parts={parts} synth=6\n");
     if std::fs::read_to_string(&marker).ok().as_deref() != Some(stamp.as_str()) {
         let mut c = frocket();
         c.args(["dataprep", "synth", "--rows", &rows.to_string(), "--parts", &parts.to_string(), "--force"])
