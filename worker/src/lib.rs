@@ -16,5 +16,5 @@ pub mod tasks;
 pub mod threads;
 
 pub use error::WorkerError;
-pub use loader::{LoaderConfig, PartLoader};
+pub use loader::{FrameNeeds, LoaderConfig, PartLoader};
 pub use tasks::Worker;

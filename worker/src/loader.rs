@@ -50,6 +50,31 @@ struct FrameCache {
     clock: u64,
 }
 
+/// What a query needs of a part: the dataset's group and timestamp columns, the columns the
+/// query references, whether it reads the timestamps (`Query::needs_timestamps`; the column
+/// is read only then) and its timeframe (without a memory cache only the rows it admits are
+/// kept: module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct FrameNeeds<'a> {
+    pub group_column: &'a str,
+    pub timestamp_column: &'a str,
+    pub columns: &'a [String],
+    pub needs_timestamps: bool,
+    pub timeframe: Option<&'a Timeframe>,
+}
+
+impl<'a> FrameNeeds<'a> {
+    pub fn new(
+        group_column: &'a str,
+        timestamp_column: &'a str,
+        columns: &'a [String],
+        needs_timestamps: bool,
+        timeframe: Option<&'a Timeframe>,
+    ) -> Self {
+        FrameNeeds { group_column, timestamp_column, columns, needs_timestamps, timeframe }
+    }
+}
+
 /// A part got ready: `value` is the prepared frame ([`PartLoader::load_frame`]) or what a
 /// function made of it ([`PartLoader::with_frame`]).
 pub struct Loaded<T> {
@@ -175,44 +200,33 @@ impl PartLoader {
         }
     }
 
-    /// Loads and prepares the part for a query that references `columns`; the timestamp
-    /// column is read only when `needs_timestamps` (see `Query::needs_timestamps`). `timeframe`
-    /// is the query's: without a memory cache only the rows it admits are kept (module docs).
+    /// Loads and prepares the part for a query (see [`FrameNeeds`]).
     pub async fn load_frame(
         &self,
         part: &DatasetPartId,
-        group_column: &str,
-        timestamp_column: &str,
-        columns: &[String],
-        needs_timestamps: bool,
-        timeframe: Option<&Timeframe>,
+        needs: FrameNeeds<'_>,
     ) -> Result<Loaded<Arc<Frame>>, WorkerError> {
-        self.with_frame(part, group_column, timestamp_column, columns, needs_timestamps, timeframe, |frame| frame).await
+        self.with_frame(part, needs, |frame| frame).await
     }
 
     /// [`PartLoader::load_frame`], then `f` on the frame **on the same task thread, in the same
     /// closure**: a frame read for one query (not kept by a memory cache, nor returned by `f`)
-    /// is dropped by the thread that built it, so its
-    /// memory goes straight back to that thread's allocator heap for the thread's next part,
-    /// instead of to another thread's (a free from a foreign thread is only taken back when
-    /// the owner next collects), and the query waits for one hand-over to the task threads, not
-    /// two. `Loaded::load_seconds` covers getting the file and decoding it, not `f` (nor the
-    /// wait for a task thread).
-    #[allow(clippy::too_many_arguments)]
+    /// is dropped by the thread that built it, so its memory goes straight back to that
+    /// thread's allocator heap for the thread's next part, instead of to another thread's (a
+    /// free from a foreign thread is only taken back when the owner next collects), and the
+    /// query waits for one hand-over to the task threads, not two. `Loaded::load_seconds`
+    /// covers getting the file and decoding it, not `f` (nor the wait for a task thread).
     pub async fn with_frame<T, F>(
         &self,
         part: &DatasetPartId,
-        group_column: &str,
-        timestamp_column: &str,
-        columns: &[String],
-        needs_timestamps: bool,
-        timeframe: Option<&Timeframe>,
+        needs: FrameNeeds<'_>,
         f: F,
     ) -> Result<Loaded<T>, WorkerError>
     where
         T: Send + 'static,
         F: FnOnce(Arc<Frame>) -> T + Send + 'static,
     {
+        let FrameNeeds { group_column, timestamp_column, columns, needs_timestamps, timeframe } = needs;
         let t = Instant::now();
         let key = format!("{}|{group_column}|{timestamp_column}", cache_key(part));
         let what = format!("query of part {}", part.path);
@@ -287,23 +301,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let part = write_part(dir.path());
         let l = loader(1 << 20);
-        let a = l.load_frame(&part, "u", "ts", &cols(&["ev"]), false, None).await.unwrap();
+        let a = l.load_frame(&part, FrameNeeds::new("u", "ts", &cols(&["ev"]), false, None)).await.unwrap();
         assert_eq!(a.source, LoadSource::Source);
         assert!(!a.value.has_timestamps());
         assert_eq!((a.value.n_rows(), a.value.n_groups()), (6, 3));
         // Same needs: a memory hit.
-        let b = l.load_frame(&part, "u", "ts", &cols(&["ev"]), false, None).await.unwrap();
+        let b = l.load_frame(&part, FrameNeeds::new("u", "ts", &cols(&["ev"]), false, None)).await.unwrap();
         assert_eq!(b.source, LoadSource::MemoryCache);
         // Timestamps needed now: the cached frame cannot serve, the part is read again.
-        let c = l.load_frame(&part, "u", "ts", &cols(&["ev"]), true, None).await.unwrap();
+        let c = l.load_frame(&part, FrameNeeds::new("u", "ts", &cols(&["ev"]), true, None)).await.unwrap();
         assert_eq!(c.source, LoadSource::Source);
         assert!(c.value.has_timestamps());
         // A frame with timestamps serves queries without them, and any subset of its columns.
-        let d = l.load_frame(&part, "u", "ts", &[], false, None).await.unwrap();
+        let d = l.load_frame(&part, FrameNeeds::new("u", "ts", &[], false, None)).await.unwrap();
         assert_eq!(d.source, LoadSource::MemoryCache);
         assert!(d.value.has_timestamps());
         // A column the cached frame lacks: read again, with both columns.
-        let e = l.load_frame(&part, "u", "ts", &cols(&["ev", "x"]), false, None).await.unwrap();
+        let e = l.load_frame(&part, FrameNeeds::new("u", "ts", &cols(&["ev", "x"]), false, None)).await.unwrap();
         assert_eq!(e.source, LoadSource::Source);
         assert!(e.value.has_columns(&cols(&["ev", "x"])));
     }
@@ -336,7 +350,7 @@ mod tests {
 
     async fn l_rows(l: &PartLoader, part: &DatasetPartId, tf: Option<&Timeframe>) -> (usize, LoadSource) {
         let cols = cols(&["event"]);
-        let loaded = l.load_frame(part, "visitorid", "timestamp", &cols, true, tf).await.unwrap();
+        let loaded = l.load_frame(part, FrameNeeds::new("visitorid", "timestamp", &cols, true, tf)).await.unwrap();
         (loaded.value.n_rows(), loaded.source)
     }
 
@@ -346,7 +360,7 @@ mod tests {
         let part = write_part(dir.path());
         let l = loader(0);
         for _ in 0..2 {
-            let a = l.load_frame(&part, "u", "ts", &cols(&["ev"]), true, None).await.unwrap();
+            let a = l.load_frame(&part, FrameNeeds::new("u", "ts", &cols(&["ev"]), true, None)).await.unwrap();
             assert_eq!(a.source, LoadSource::Source);
             assert!(!a.value.was_sorted());
         }

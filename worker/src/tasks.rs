@@ -2,7 +2,7 @@
 //! error, plus metrics) out. CPU-bound work runs on the blocking pool, never on the IO runtime.
 
 use crate::WorkerError;
-use crate::loader::PartLoader;
+use crate::loader::{FrameNeeds, PartLoader};
 use crate::parquet::read_parquet;
 use engine::{DescribeOptions, EngineOptions, describe_part, execute};
 use protocol::task::{
@@ -39,11 +39,13 @@ impl Worker {
             .loader
             .with_frame(
                 &h.part,
-                &h.group_id_column,
-                &h.timestamp_column,
-                &columns,
-                needs_timestamps,
-                timeframe.as_ref(),
+                FrameNeeds::new(
+                    &h.group_id_column,
+                    &h.timestamp_column,
+                    &columns,
+                    needs_timestamps,
+                    timeframe.as_ref(),
+                ),
                 move |frame| {
                     let t = Instant::now();
                     (execute(&frame, &q.query, &opts), t.elapsed().as_secs_f64())
