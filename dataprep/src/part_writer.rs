@@ -83,6 +83,9 @@ fn float_dictionary(array: &dyn Array) -> Option<DictionaryArray<u32>> {
         }
         keys.push(key);
     }
+    if values.is_empty() {
+        return None; // every row null: nothing to gain
+    }
     let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), floats.validity().cloned());
     let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Float64), false);
     DictionaryArray::try_new(dtype, keys, PrimitiveArray::<f64>::from_vec(values).boxed()).ok()
@@ -205,6 +208,7 @@ mod tests {
         assert!(float_dictionary(&PrimitiveArray::<f64>::from_slice([1.0, 2.0, 3.0, 1.0, 2.0])).is_none());
         assert!(float_dictionary(&PrimitiveArray::<f64>::from_slice([1.0; 8])).is_some());
         assert!(float_dictionary(&PrimitiveArray::<i64>::from_slice([1; 8])).is_none());
+        assert!(float_dictionary(&PrimitiveArray::<f64>::from(vec![None; 8])).is_none());
         // A dictionary over 1 MiB (131073 distinct values) is refused whatever the share.
         let many: Vec<f64> = (0..(MAX_DICTIONARY_BYTES / 8 + 1)).flat_map(|i| [i as f64; 4]).collect();
         assert!(float_dictionary(&PrimitiveArray::<f64>::from_vec(many)).is_none());

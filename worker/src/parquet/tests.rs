@@ -698,3 +698,47 @@ fn delta_encoded_timestamps_as_dataprep_writes_them_read_as_polars_reads_them() 
         assert_eq!(frame.n_rows(), ts.iter().filter(|&&t| bounds.contains(t)).count());
     }
 }
+
+/// dataprep dictionary-encodes a float column whose values repeat (per row group) and leaves
+/// it PLAIN otherwise: a part whose `p` and `x` (with nulls) repeat in the first row groups only
+/// reads, chunk by chunk through either path, as polars reads it (every query, timeframes
+/// pushed down too).
+#[test]
+fn floats_dictionary_encoded_in_some_row_groups_read_as_polars_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut df = frame_df(false);
+    let n = df.height();
+    let repeats = |i: usize| i < 1500;
+    let p: Vec<f64> =
+        (0..n).map(|i| if repeats(i) { (i % 50) as f64 * 100.0 - 900.0 } else { i as f64 * 1.37 - 900.0 }).collect();
+    let x: Vec<Option<f64>> = (0..n)
+        .map(|i| (i % 11 != 0).then_some(if repeats(i) { (i % 40) as f64 * 40.0 } else { i as f64 * 0.5 }))
+        .collect();
+    df.with_column(Column::new("p".into(), p)).unwrap();
+    df.with_column(Column::new("x".into(), x)).unwrap();
+    df.rechunk_mut();
+    let path = dir.path().join("floats.parquet");
+    let mut w = dataprep::part_writer::PartWriter::new(
+        std::fs::File::create(&path).unwrap(),
+        df.schema(),
+        Some("u"),
+        Some("ts"),
+    )
+    .unwrap();
+    for start in (0..n).step_by(700) {
+        w.write_batch(&df.slice(start as i64, 700)).unwrap();
+    }
+    w.finish().unwrap();
+    let meta = read_metadata(&mut std::fs::File::open(&path).unwrap()).unwrap();
+    for column in ["p", "x"] {
+        let dictionary: Vec<bool> = meta
+            .row_groups
+            .iter()
+            .map(|rg| rg.columns_under_root_iter(column).unwrap().next().unwrap().dictionary_page_offset().is_some())
+            .collect();
+        assert_eq!(dictionary, [true, true, false, false, false], "{column}");
+    }
+    let back = ParquetReader::new(std::fs::File::open(&path).unwrap()).finish().unwrap();
+    assert!(back.equals_missing(&df));
+    assert_reads_like_the_dataframe_path(&path, true);
+}
